@@ -1,0 +1,43 @@
+"""dreamer_lab: reproducible synthetic data and LLM workflows in notebooks.
+
+``import dreamer_lab`` is cheap: the public names load on first use, and heavy libraries
+(torch, transformers, datasets) only when a step needs them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from dreamer_lab._version import __version__
+
+_LAZY = {
+    "DataDreamer": "dreamer_lab.datadreamer",
+    "explain": "dreamer_lab.api",
+    "lineage": "dreamer_lab.api",
+    "open_workspace": "dreamer_lab.core.workspace",
+}
+_SUBMODULES = {"steps", "llms", "embedders", "retrievers", "task_models", "trainers", "errors", "core"}
+
+__all__ = ["__version__", *_LAZY, *_SUBMODULES]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f"dreamer_lab.{name}")
+    raise AttributeError(f"module 'dreamer_lab' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext dreamer_lab``."""
+    from dreamer_lab.notebook import load_ipython_extension as _load
+
+    _load(ipython)

@@ -1,0 +1,1 @@
+"""Workspace, fingerprints, store, lineage and locks. Nothing Jupyter-specific lives here."""

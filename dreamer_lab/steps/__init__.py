@@ -1,0 +1,29 @@
+"""The step catalog (DataDreamer's names)."""
+
+from dreamer_lab.steps.data_sources import (
+    CSVDataSource,
+    DataSource,
+    HFDatasetDataSource,
+    HFHubDataSource,
+    JSONDataSource,
+    TextDataSource,
+)
+from dreamer_lab.steps.operations import concat, zipped
+from dreamer_lab.steps.output import OutputColumn, OutputDataset
+from dreamer_lab.steps.step import DataCardType, Step, wait
+
+__all__ = [
+    "Step",
+    "DataCardType",
+    "DataSource",
+    "JSONDataSource",
+    "CSVDataSource",
+    "TextDataSource",
+    "HFDatasetDataSource",
+    "HFHubDataSource",
+    "OutputDataset",
+    "OutputColumn",
+    "concat",
+    "zipped",
+    "wait",
+]

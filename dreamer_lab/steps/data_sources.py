@@ -1,0 +1,262 @@
+"""Data sources: steps whose rows come from memory, files or a dataset rather than a model.
+
+In-memory data is converted to Arrow once and fingerprinted from its buffers; files
+are fingerprinted by content; hub datasets by path, config, split and revision.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from dreamer_lab.core.fingerprint import hash_file, hash_value
+from dreamer_lab.errors import StepInputError
+from dreamer_lab.steps.normalize import to_dataset
+from dreamer_lab.steps.step import Step
+
+_COMMON = ("progress_interval", "force", "verbose", "log_level", "save_num_proc", "save_num_shards", "background")
+
+
+class DataSource(Step):
+    """Rows from memory: a dict of lists, a list of dicts, a ``datasets.Dataset``, a
+    pandas DataFrame, or a generator function (called once, on a cache miss)."""
+
+    _is_source = True
+
+    def __init__(
+        self,
+        name: str,
+        data: Any,
+        total_num_rows: int | None = None,
+        auto_progress: bool = True,
+        **kwargs: Any,
+    ):
+        _check_kwargs(type(self).__name__, kwargs)
+        self._data_digest: str
+        if callable(data) and not hasattr(data, "column_names"):
+            # A generator function: fingerprint its code; run it only on a miss.
+            self._generator_fn: Callable[[], Any] | None = data
+            self._dataset = None
+            self._data_digest = hash_value(data, label=f"the data function of DataSource {name!r}")
+        else:
+            self._generator_fn = None
+            self._dataset = to_dataset(_as_result(data, name), None, f"DataSource {name!r}")
+            if self._dataset.num_rows == 0:
+                raise StepInputError(
+                    f"DataSource {name!r}: the data is empty (0 rows). Pass at least one row."
+                )
+            self._data_digest = hash_value(self._dataset.data.table, label=f"the data of DataSource {name!r}")
+        super().__init__(name, **kwargs)
+
+    def _fingerprint_extra(self) -> dict[str, str]:
+        return {"data": self._data_digest}
+
+    def run(self) -> Any:
+        if self._generator_fn is not None:
+            return self._generator_fn()
+        return self._dataset
+
+
+def _as_result(data: Any, name: str) -> Any:
+    if isinstance(data, str | bytes | int | float):
+        raise StepInputError(
+            f"DataSource {name!r}: data is a {type(data).__name__}; pass a dict of lists "
+            "({'text': [...]}), a list of dicts, a datasets.Dataset or a DataFrame. "
+            "For files use JSONDataSource / CSVDataSource / TextDataSource."
+        )
+    return data
+
+
+def _check_kwargs(cls: str, kwargs: dict[str, Any]) -> None:
+    unknown = [k for k in kwargs if k not in _COMMON]
+    if unknown:
+        raise StepInputError(f"{cls}: unknown option(s) {unknown}. Valid options: {list(_COMMON)}.")
+
+
+def _resolve_files(cls: str, name: str, data_folder: str | None, data_files: Any, patterns: tuple[str, ...]) -> list[str]:
+    if isinstance(data_files, dict):
+        raise StepInputError(
+            f"{cls} {name!r}: data_files is a dict of splits; load one split per data source "
+            "and use .splits() to split."
+        )
+    files: list[str] = []
+    if data_files is not None:
+        for f in [data_files] if isinstance(data_files, str | os.PathLike) else list(data_files):
+            matched = sorted(glob.glob(str(f))) or [str(f)]
+            files.extend(matched)
+    elif data_folder is not None:
+        if not Path(data_folder).is_dir():
+            raise StepInputError(f"{cls} {name!r}: data_folder {str(data_folder)!r} is not a folder.")
+        for pat in patterns:
+            files.extend(sorted(glob.glob(os.path.join(str(data_folder), "**", pat), recursive=True)))
+    else:
+        raise StepInputError(f"{cls} {name!r}: pass data_folder= or data_files=.")
+    missing = [f for f in files if not Path(f).is_file()]
+    if missing:
+        raise StepInputError(f"{cls} {name!r}: file(s) not found: {missing}. Check the paths.")
+    if not files:
+        raise StepInputError(
+            f"{cls} {name!r}: no files matching {list(patterns)} in {str(data_folder)!r}."
+        )
+    return files
+
+
+class _FileDataSource(Step):
+    _is_source = True
+    _builder = ""
+    _patterns: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        name: str,
+        data_folder: str | None = None,
+        data_files: Any = None,
+        encoding: str | None = None,
+        **kwargs: Any,
+    ):
+        self._options = {k: kwargs.pop(k) for k in list(kwargs) if k not in _COMMON}
+        _check_kwargs(type(self).__name__, kwargs)
+        self._files = _resolve_files(type(self).__name__, name, data_folder, data_files, self._patterns)
+        self._encoding = encoding
+        super().__init__(name, **kwargs)
+
+    def _fingerprint_extra(self) -> dict[str, str]:
+        return {
+            "files": hash_value([hash_file(f) for f in self._files]),
+            "options": hash_value(dict(self._options, encoding=self._encoding)),
+        }
+
+    def _load_kwargs(self) -> dict[str, Any]:
+        kw = dict(self._options)
+        if self._encoding:
+            kw["encoding"] = self._encoding
+        return kw
+
+    def run(self) -> Any:
+        from datasets import load_dataset
+
+        cache_dir = self.get_run_output_folder_path() / "hf_cache"
+        return load_dataset(
+            self._builder,
+            data_files=self._files,
+            split="train",
+            cache_dir=str(cache_dir),
+            **self._load_kwargs(),
+        )
+
+
+class JSONDataSource(_FileDataSource):
+    """Rows from JSON or JSON Lines files."""
+
+    _builder = "json"
+    _patterns = ("*.json", "*.jsonl")
+
+
+class CSVDataSource(_FileDataSource):
+    """Rows from CSV files (``sep=`` for other delimiters)."""
+
+    _builder = "csv"
+    _patterns = ("*.csv", "*.tsv")
+
+    def __init__(self, name: str, data_folder: str | None = None, data_files: Any = None,
+                 encoding: str | None = None, sep: str = ",", **kwargs: Any):
+        super().__init__(name, data_folder, data_files, encoding, sep=sep, **kwargs)
+
+
+class TextDataSource(_FileDataSource):
+    """One row per line of text files, in a ``text`` column."""
+
+    _builder = "text"
+    _patterns = ("*.txt",)
+
+
+class HFDatasetDataSource(Step):
+    """Rows from a dataset saved with ``datasets.save_to_disk`` (or an in-memory Dataset)."""
+
+    _is_source = True
+
+    def __init__(self, name: str, dataset_path: str | os.PathLike | Any, split: str | None = None, **kwargs: Any):
+        _check_kwargs(type(self).__name__, kwargs)
+        self._dataset_path = dataset_path
+        self._split = split
+        if isinstance(dataset_path, str | os.PathLike):
+            if not Path(dataset_path).exists():
+                raise StepInputError(f"HFDatasetDataSource {name!r}: {str(dataset_path)!r} does not exist.")
+            self._digest = hash_file(dataset_path)
+        else:
+            self._digest = hash_value(dataset_path, label=f"the dataset of {name!r}")
+        super().__init__(name, **kwargs)
+
+    def _fingerprint_extra(self) -> dict[str, str]:
+        return {"dataset": self._digest, "split": str(self._split)}
+
+    def run(self) -> Any:
+        ds = self._dataset_path
+        if isinstance(ds, str | os.PathLike):
+            from datasets import load_from_disk
+
+            ds = load_from_disk(str(ds))
+        if hasattr(ds, "keys") and not hasattr(ds, "column_names"):
+            ds = _pick_split(ds, self._split, self._where())
+        return ds
+
+
+def _pick_split(dsdict: Any, split: str | None, where: str) -> Any:
+    splits = list(dsdict.keys())
+    if split is None:
+        if len(splits) == 1:
+            return dsdict[splits[0]]
+        raise StepInputError(f"{where}: the dataset has splits {splits}; choose one with split=.")
+    if split not in splits:
+        raise StepInputError(f"{where}: no split {split!r}; available: {splits}.")
+    return dsdict[split]
+
+
+class HFHubDataSource(Step):
+    """Rows from a Hugging Face Hub dataset (or a local dataset folder) via ``load_dataset``."""
+
+    _is_source = True
+
+    def __init__(
+        self,
+        name: str,
+        path: str,
+        config_name: str | None = None,
+        split: str | None = None,
+        revision: str | None = None,
+        trust_remote_code: bool = False,
+        streaming: bool = False,
+        **config_kwargs: Any,
+    ):
+        common = {k: config_kwargs.pop(k) for k in list(config_kwargs) if k in _COMMON}
+        self._hub = dict(path=path, name=config_name, split=split, revision=revision, **config_kwargs)
+        self._streaming = streaming
+        self._trust_remote_code = trust_remote_code
+        local = Path(path)
+        self._local_digest = hash_file(local) if local.exists() else None
+        super().__init__(name, **common)
+
+    def _fingerprint_extra(self) -> dict[str, str]:
+        return {"hub": hash_value(self._hub), "local": str(self._local_digest)}
+
+    def run(self) -> Any:
+        from datasets import load_dataset
+
+        kwargs = {k: v for k, v in self._hub.items() if v is not None}
+        try:
+            ds = load_dataset(
+                cache_dir=str(self.get_run_output_folder_path() / "hf_cache"),
+                streaming=self._streaming,
+                **kwargs,
+            )
+        except FileNotFoundError as e:
+            raise StepInputError(
+                f"{self._where()}: cannot find dataset {self._hub['path']!r} ({e}). Check the "
+                "name, or that the Hub is reachable (HF_HUB_OFFLINE is set when offline)."
+            ) from None
+        if hasattr(ds, "keys") and not hasattr(ds, "column_names"):
+            ds = _pick_split(ds, self._hub.get("split"), self._where())
+        return ds

@@ -1,0 +1,543 @@
+"""The ``Step`` base class: DataDreamer's authoring model over a content-addressed store.
+
+A step declares inputs, arguments and outputs in ``setup()`` and computes rows in
+``run()``. Constructing a step fingerprints it (kind, implementation version, arguments,
+input columns' fingerprints, the code of user-defined steps) and then either loads the
+stored result for that fingerprint or runs, commits atomically and indexes it.
+Caching, storage and lineage live in :mod:`dreamer_lab.core`; this module only wires a
+step's declarations to them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+from dreamer_lab.core.context import library_versions, notebook_context
+from dreamer_lab.core.fingerprint import combine, hash_value, is_user_module
+from dreamer_lab.core.memo import Computed, get_or_compute
+from dreamer_lab.core.secrets import is_secret_name, redact, scrub_text
+from dreamer_lab.core.store import Entry
+from dreamer_lab.core.workspace import Workspace, current_workspace
+from dreamer_lab.errors import DreamerError, StepFailedError, StepInputError
+from dreamer_lab.steps.operations import StepOperations
+from dreamer_lab.steps.output import OutputColumn, OutputDataset
+
+logger = logging.getLogger("dreamer_lab")
+
+_REQUIRED = object()
+
+
+class DataCardType:
+    """Kinds of card fragments a step can register (DataDreamer's names)."""
+
+    DATETIME = "Date & Time"
+    MODEL_NAME = "Model Name"
+    DATASET_NAME = "Dataset Name"
+    LICENSE = "License Information"
+    CITATION = "Citation Information"
+    DATASET_CARD = "Dataset Card"
+    MODEL_CARD = "Model Card"
+    URL = "URL"
+    PROMPT = "Prompt"
+    PARAMETERS = "Parameters"
+
+
+class Step(StepOperations):
+    """Base class of every step. Subclasses implement ``setup()`` and ``run()``.
+
+    Args:
+        name: label of the step in the lineage (steps are addressed by fingerprint,
+            so renaming finds the earlier result).
+        inputs: ``{input_name: step.output["column"]}`` for the registered inputs.
+        args: values for the registered arguments.
+        outputs: ``{registered_output: new_column_name}`` to rename output columns.
+        force: recompute even if a stored result exists.
+        background: run in another process; ``wait()`` (or reading ``.output``) joins it.
+    """
+
+    kind: ClassVar[str | None] = None
+    version: ClassVar[str] = "1"
+    _is_source: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        name: str | None = None,
+        inputs: dict[str, Any] | None = None,
+        args: dict[str, Any] | None = None,
+        outputs: dict[str, str] | None = None,
+        progress_interval: float | None = 60,
+        force: bool = False,
+        verbose: bool | None = None,
+        log_level: int | None = None,
+        save_num_proc: int | None = None,
+        save_num_shards: int | None = None,
+        background: bool = False,
+    ):
+        self.name = name or self.kind_name()
+        self.force = force
+        self.background = background
+        self.progress_interval = progress_interval
+        self.verbose = verbose
+        self.save_num_shards = save_num_shards
+        self._input_specs: dict[str, dict[str, Any]] = {}
+        self._arg_specs: dict[str, dict[str, Any]] = {}
+        self._output_specs: dict[str, dict[str, Any]] = {}
+        self._card: dict[str, list[Any]] = {}
+        self._extra_parents: list[Step] = []
+        self.objects: dict[str, Any] = {}
+        self._entry: Entry | None = None
+        self._output: OutputDataset | None = None
+        self._progress: float | None = None
+        self._progress_written = 0.0
+        self._proc: Any = None
+        self._conn: Any = None
+        self.cache_hit: bool | None = None
+        self._run_id: int | None = None
+        self.workspace: Workspace | None = None
+        self.setup()
+        self.inputs = self._bind_inputs(inputs or {})
+        self.args = self._bind_args(args or {})
+        self._rename = self._bind_outputs(outputs or {})
+        self._fingerprint: str | None = None
+        self._components: dict[str, Any] | None = None
+        self._execute()
+
+    # -- authoring API (DataDreamer's) --------------------------------------------------
+    def setup(self) -> None:
+        """Register inputs, arguments and outputs. Override in subclasses."""
+
+    def run(self) -> Any:
+        """Compute the output rows. Override in subclasses."""
+        raise NotImplementedError(f"{type(self).__name__} must implement run()")
+
+    def register_input(self, input_column_name: str, required: bool = True, help: str | None = None) -> None:
+        self._input_specs[input_column_name] = {"required": required, "help": help}
+
+    def register_arg(
+        self,
+        arg_name: str,
+        required: bool = True,
+        default: Any = None,
+        help: str | None = None,
+        default_help: str | None = None,
+    ) -> None:
+        self._arg_specs[arg_name] = {
+            "required": required and default is None,
+            "default": default,
+            "help": help,
+        }
+
+    def register_output(self, output_column_name: str, help: str | None = None) -> None:
+        self._output_specs[output_column_name] = {"help": help}
+
+    def register_data_card(self, data_card_type: str, data_card: Any) -> None:
+        """Add a card fragment (model name, license, citation, prompt ...) to the record."""
+        values = self._card.setdefault(data_card_type, [])
+        if data_card not in values:
+            values.append(data_card)
+
+    @classmethod
+    def kind_name(cls) -> str:
+        return cls.kind or cls.__name__
+
+    # -- binding and validation --------------------------------------------------------
+    def _where(self) -> str:
+        return f"Step {self.name!r} ({self.kind_name()})"
+
+    def _bind_inputs(self, inputs: dict[str, Any]) -> dict[str, OutputColumn]:
+        unknown = [k for k in inputs if k not in self._input_specs]
+        if unknown:
+            raise StepInputError(
+                f"{self._where()}: unknown input(s) {unknown}. This step's inputs are "
+                f"{list(self._input_specs) or 'none'}."
+            )
+        missing = [k for k, s in self._input_specs.items() if s["required"] and k not in inputs]
+        if missing:
+            raise StepInputError(
+                f"{self._where()}: missing required input(s) {missing}. Pass them as "
+                f"inputs={{{', '.join(repr(m) + ': other_step.output[...]' for m in missing)}}}."
+            )
+        bound = {}
+        for k, v in inputs.items():
+            if isinstance(v, Step):
+                raise StepInputError(
+                    f"{self._where()}: input {k!r} is a whole step; pass one of its columns, "
+                    f"e.g. {v.name!r}.output[{(v.output.column_names or ['column'])[0]!r}]."
+                )
+            if not isinstance(v, OutputColumn):
+                raise StepInputError(
+                    f"{self._where()}: input {k!r} must be a step column such as "
+                    f"`other.output['text']`, not a {type(v).__name__}. Wrap plain data in a "
+                    "DataSource first."
+                )
+            bound[k] = v
+        lengths = {k: len(v) for k, v in bound.items()}
+        if len(set(lengths.values())) > 1:
+            raise StepInputError(
+                f"{self._where()}: input columns have different lengths {lengths}; they must "
+                "describe the same rows. Use .take()/.select() to align them."
+            )
+        return bound
+
+    def _bind_args(self, args: dict[str, Any]) -> dict[str, Any]:
+        unknown = [k for k in args if k not in self._arg_specs]
+        if unknown:
+            raise StepInputError(
+                f"{self._where()}: unknown argument(s) {unknown}. Valid arguments: "
+                f"{list(self._arg_specs) or 'none'}."
+            )
+        bound = {}
+        for k, spec in self._arg_specs.items():
+            if k in args:
+                bound[k] = args[k]
+            elif spec["required"]:
+                raise StepInputError(
+                    f"{self._where()}: missing required argument {k!r}"
+                    + (f" ({spec['help']})" if spec["help"] else "")
+                    + f". Pass args={{{k!r}: ...}}."
+                )
+            else:
+                bound[k] = spec["default"]
+        return bound
+
+    def _bind_outputs(self, outputs: dict[str, str]) -> dict[str, str]:
+        unknown = [k for k in outputs if k not in self._output_specs]
+        if unknown:
+            raise StepInputError(
+                f"{self._where()}: cannot rename unknown output(s) {unknown}. This step's "
+                f"outputs are {list(self._output_specs)}."
+            )
+        return dict(outputs)
+
+    # -- fingerprint ---------------------------------------------------------------------
+    def _fingerprint_extra(self) -> dict[str, str]:
+        """Extra fingerprint components (subclasses: data digests, model identity)."""
+        return {}
+
+    def _fingerprint_components(self) -> dict[str, Any]:
+        cls = type(self)
+        where = self._where()
+        components: dict[str, Any] = {
+            "kind": f"{cls.__module__}.{cls.__qualname__}",
+            "version": cls.version,
+        }
+        if is_user_module(cls.__module__):
+            components["code"] = hash_value(cls, label=f"the code of step class {cls.__qualname__}")
+        components["args"] = {
+            k: hash_value(v, label=f"argument {k!r} of {where}")
+            for k, v in sorted(self.args.items())
+            if not is_secret_name(k)
+        }
+        components["inputs"] = {k: v.__dreamer_fingerprint__() for k, v in sorted(self.inputs.items())}
+        components["outputs"] = {k: self._rename.get(k, k) for k in self._output_specs}
+        components["parents"] = [p.fingerprint for p in self._extra_parents]
+        components.update(self._fingerprint_extra())
+        return components
+
+    @property
+    def fingerprint(self) -> str:
+        """The step's content address (32 hex digits)."""
+        if self._fingerprint is None:
+            self._components = self._fingerprint_components()
+            self._fingerprint = combine(json.dumps(self._components, sort_keys=True))
+        return self._fingerprint
+
+    def __dreamer_fingerprint__(self) -> str:
+        return self.fingerprint
+
+    @property
+    def parents(self) -> list[Step]:
+        seen: dict[str, Step] = {}
+        for col in self.inputs.values():
+            seen.setdefault(col.step.fingerprint, col.step)
+        for p in self._extra_parents:
+            seen.setdefault(p.fingerprint, p)
+        return list(seen.values())
+
+    # -- execution -----------------------------------------------------------------------
+    @property
+    def progress(self) -> float | None:
+        """Fraction done (0..1) while running; 1.0 once complete."""
+        if self._entry is not None:
+            return 1.0
+        if self._proc is not None and self.workspace is not None:
+            try:
+                data = json.loads(self.workspace.progress_file(self.fingerprint).read_text())
+                return data.get("progress")
+            except (OSError, ValueError):
+                return None
+        return self._progress
+
+    @progress.setter
+    def progress(self, value: float) -> None:
+        self._progress = max(0.0, min(1.0, float(value)))
+        now = time.monotonic()
+        if self.workspace is not None and (now - self._progress_written > 0.5 or value >= 1):
+            self._progress_written = now
+            self._write_progress("running")
+
+    def _write_progress(self, status: str) -> None:
+        assert self.workspace is not None
+        path = self.workspace.progress_file(self.fingerprint)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        try:
+            tmp.write_text(
+                json.dumps(
+                    {
+                        "name": self.name,
+                        "kind": self.kind_name(),
+                        "fingerprint": self.fingerprint,
+                        "status": status,
+                        "progress": self._progress,
+                        "pid": os.getpid(),
+                        "updated": time.time(),
+                    }
+                )
+            )
+            os.replace(tmp, path)
+        except OSError:
+            pass
+
+    def get_run_output_folder_path(self) -> Path:
+        """A scratch folder for run() (inside the workspace's tmp/)."""
+        assert self.workspace is not None
+        d = self.workspace.path / "tmp" / f"run.{self.fingerprint}.{os.getpid()}"
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def _execute(self) -> None:
+        for parent in self.parents:
+            parent.wait()
+        self.workspace = current_workspace()
+        _ = self.fingerprint  # validate hashability before anything runs
+        if self.background:
+            self._start_background()
+            return
+        self._run_and_store()
+
+    def _run_and_store(self) -> None:
+        ws = self.workspace
+        assert ws is not None
+        ctx = notebook_context()
+        t0 = time.time()
+        try:
+            entry, hit = get_or_compute(ws, ws.steps, self.fingerprint, self._compute, force=self.force)
+        except BaseException as e:
+            ws.lineage.add_run(
+                name=self.name,
+                kind=self.kind_name(),
+                fingerprint=self.fingerprint,
+                status="failed",
+                components=self._components,
+                parents=[p.fingerprint for p in self.parents],
+                error=scrub_text(f"{type(e).__name__}: {e}"),
+                **ctx,
+            )
+            ws.progress_file(self.fingerprint).unlink(missing_ok=True)
+            if isinstance(e, DreamerError | KeyboardInterrupt | SystemExit):
+                raise
+            raise StepFailedError(
+                f"{self._where()} failed in run(): {type(e).__name__}: {scrub_text(str(e))}"
+            ) from e
+        finally:
+            self._cleanup_scratch()
+        self._entry = entry
+        self.cache_hit = hit
+        ws.lineage.add_step(entry.record)
+        self._run_id = ws.lineage.add_run(
+            name=self.name,
+            kind=self.kind_name(),
+            fingerprint=self.fingerprint,
+            status="hit" if hit else "done",
+            components=self._components,
+            parents=[p.fingerprint for p in self.parents],
+            **ctx,
+        )
+        ws.progress_file(self.fingerprint).unlink(missing_ok=True)
+        logger.info(
+            "Step %r %s (%s) in %.2fs",
+            self.name,
+            "loaded from cache" if hit else "computed",
+            self.fingerprint[:12],
+            time.time() - t0,
+        )
+
+    def _cleanup_scratch(self) -> None:
+        if self.workspace is None:
+            return
+        import shutil
+
+        d = self.workspace.path / "tmp" / f"run.{self.fingerprint}.{os.getpid()}"
+        shutil.rmtree(d, ignore_errors=True)
+
+    def _output_names(self) -> list[str] | None:
+        return list(self._output_specs) or None
+
+    def _produce(self) -> Any:
+        """Run and normalize to a ``datasets.Dataset`` (overridden by operations)."""
+        from dreamer_lab.steps.normalize import to_dataset
+
+        self._progress = 0.0
+        result = self.run()
+        return to_dataset(result, self._output_names(), self._where())
+
+    def _compute(self) -> Computed:
+        started = time.time()
+        self._write_progress("running")
+        dataset = self._produce()
+        if self._rename:
+            dataset = dataset.rename_columns(self._rename)
+        if self._is_source and dataset.num_rows == 0:
+            raise StepInputError(
+                f"{self._where()}: the data source is empty (0 rows). Check the data or the "
+                "file paths you passed."
+            )
+        finished = time.time()
+        ctx = notebook_context()
+
+        def write(folder: Path) -> None:
+            import datasets
+
+            kwargs = {"num_shards": self.save_num_shards} if self.save_num_shards else {}
+            was_enabled = datasets.is_progress_bar_enabled()
+            datasets.disable_progress_bars()  # saving is fast; its bar is noise in cells
+            try:
+                dataset.save_to_disk(str(folder / "data"), **kwargs)
+            finally:
+                if was_enabled:
+                    datasets.enable_progress_bars()
+
+        record = {
+            "kind": self.kind_name(),
+            "name": self.name,
+            "parents": [p.fingerprint for p in self.parents],
+            "inputs": {
+                k: {"step": v.step.fingerprint, "name": v.step.name, "column": v.column_name}
+                for k, v in self.inputs.items()
+            },
+            "args": {k: redact(v, k) for k, v in self.args.items()},
+            "components": self._components,
+            "rows": dataset.num_rows,
+            "columns": list(dataset.column_names),
+            "features": {k: str(v) for k, v in dataset.features.items()},
+            "timings": {"started": started, "finished": finished, "seconds": finished - started},
+            "created": finished,
+            "versions": library_versions(),
+            "notebook": ctx["notebook"],
+            "cell_id": ctx["cell_id"],
+            "card": self._card,
+        }
+        return Computed(write=write, record=record, objects=dict(self.objects))
+
+    # -- background ----------------------------------------------------------------------
+    def _start_background(self) -> None:
+        ctx = multiprocessing.get_context("fork")
+        recv, send = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=self._background_main, args=(send,), daemon=False)
+        proc.start()
+        send.close()
+        self._proc, self._conn = proc, recv
+
+    def _background_main(self, conn: Any) -> None:  # runs in the child process
+        code = 0
+        try:
+            self._run_and_store()
+            conn.send(("ok", self.cache_hit, None))
+        except BaseException as e:  # noqa: BLE001
+            code = 1
+            conn.send(("error", type(e).__name__, scrub_text(f"{e}\n{traceback.format_exc()}")))
+        finally:
+            conn.close()
+            os._exit(code)
+
+    def wait(self) -> Step:
+        """Block until a background step has finished (no-op otherwise)."""
+        if self._proc is None:
+            return self
+        try:
+            status, a, b = self._conn.recv()
+        except EOFError:
+            status, a, b = "error", "ProcessDied", "the background process exited without a result"
+        self._proc.join()
+        self._proc, self._conn = None, None
+        if status != "ok":
+            raise StepFailedError(f"{self._where()} failed in the background: {a}: {b}")
+        assert self.workspace is not None
+        entry = self.workspace.steps.load(self.fingerprint)
+        if entry is None:
+            raise StepFailedError(f"{self._where()}: the background run left no result.")
+        self._entry, self.cache_hit = entry, a
+        return self
+
+    # -- results -------------------------------------------------------------------------
+    @property
+    def output(self) -> OutputDataset:
+        """The output rows, memory-mapped from the workspace."""
+        self.wait()
+        if self._output is None:
+            assert self._entry is not None
+            self._output = OutputDataset(self, self._entry.dataset())
+        return self._output
+
+    @property
+    def record(self) -> dict[str, Any]:
+        self.wait()
+        assert self._entry is not None
+        return self._entry.record
+
+    @property
+    def path(self) -> Path:
+        self.wait()
+        assert self._entry is not None
+        return self._entry.path
+
+    def load_object(self, name: str) -> Any:
+        """A non-tabular result saved by run() in ``self.objects`` (signature-checked)."""
+        self.wait()
+        assert self._entry is not None
+        return self._entry.load_object(name)
+
+    def head(self, n: int = 5, shuffle: bool = False, seed: int | None = None) -> Any:
+        """The first ``n`` rows as a pandas DataFrame."""
+        ds = self.output.dataset
+        if shuffle:
+            ds = ds.shuffle(seed=seed)
+        return ds.select(range(min(n, ds.num_rows))).to_pandas()
+
+    def explain(self) -> Any:
+        """Why this step was (not) a cache hit, compared with the previous run of its name."""
+        from dreamer_lab.core.explain import explain
+
+        return explain(self)
+
+    def __repr__(self) -> str:
+        state = "running" if self._proc is not None else ("cached" if self.cache_hit else "computed")
+        rows = self._entry.record.get("rows") if self._entry is not None else "?"
+        return (
+            f"<{type(self).__name__} {self.name!r} fingerprint={self.fingerprint[:12]} "
+            f"rows={rows} {state}>"
+        )
+
+
+def wait(*steps: Step, poll_interval: float = 1.0) -> None:
+    """Wait for background steps to finish."""
+    for s in steps:
+        s.wait()
+
+
+def progress_callback(step: Step, total: int | None) -> Callable[[int], None] | None:
+    if not total:
+        return None
+
+    def cb(done: int) -> None:
+        step.progress = done / total
+
+    return cb
