@@ -17,7 +17,16 @@ _LAZY = {
     "lineage": "dreamer_lab.api",
     "open_workspace": "dreamer_lab.core.workspace",
 }
-_SUBMODULES = {"steps", "llms", "embedders", "retrievers", "task_models", "trainers", "errors", "core"}
+_SUBMODULES = {
+    "steps",
+    "llms",
+    "embedders",
+    "retrievers",
+    "task_models",
+    "trainers",
+    "errors",
+    "core",
+}
 
 __all__ = ["__version__", *_LAZY, *_SUBMODULES]
 

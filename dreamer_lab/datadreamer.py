@@ -30,8 +30,14 @@ class DataDreamer:
     ``trust=True`` allows loading objects this user did not sign (see the security notes).
     """
 
-    def __init__(self, output_folder_path: str | os.PathLike = "dreamer_workspace", verbose: bool | None = None,
-                 log_level: int | None = None, trust: bool = False, **kwargs: Any):
+    def __init__(
+        self,
+        output_folder_path: str | os.PathLike = "dreamer_workspace",
+        verbose: bool | None = None,
+        log_level: int | None = None,
+        trust: bool = False,
+        **kwargs: Any,
+    ):
         self._tmp = None
         if str(output_folder_path) == ":memory:":
             self._tmp = tempfile.TemporaryDirectory(prefix="dreamer_lab_")

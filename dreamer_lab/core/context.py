@@ -38,7 +38,16 @@ def notebook_context() -> dict[str, str | None]:
 def library_versions() -> dict[str, str]:
     """Versions of the libraries that shape results (only those already imported)."""
     out = {"python": platform.python_version(), "dreamer_lab": __version__}
-    for name in ("datasets", "pyarrow", "torch", "transformers", "trl", "peft", "openai", "sentence_transformers"):
+    for name in (
+        "datasets",
+        "pyarrow",
+        "torch",
+        "transformers",
+        "trl",
+        "peft",
+        "openai",
+        "sentence_transformers",
+    ):
         mod = sys.modules.get(name)
         if mod is not None:
             out[name] = str(getattr(mod, "__version__", "?"))

@@ -46,7 +46,11 @@ def diff_components(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
                 elif k not in b:
                     changes.append(f"{label} {k!r} was removed")
                 elif a[k] != b[k]:
-                    what = "changed (it comes from another upstream result)" if key == "inputs" else "changed"
+                    what = (
+                        "changed (it comes from another upstream result)"
+                        if key == "inputs"
+                        else "changed"
+                    )
                     changes.append(f"{label} {k!r} {what}")
         elif key == "code":
             changes.append("the step's code changed")
@@ -74,5 +78,7 @@ def explain(step: Any) -> Explanation:
             break
     if previous is None:
         return Explanation(step.name, fp, step.cache_hit, None)
-    changes = [] if previous["fingerprint"] == fp else diff_components(previous["components"], components)
+    changes = (
+        [] if previous["fingerprint"] == fp else diff_components(previous["components"], components)
+    )
     return Explanation(step.name, fp, step.cache_hit, previous["fingerprint"], changes)

@@ -329,7 +329,9 @@ class Hasher:
             if t.__name__ == "DataFrame":
                 _feed_arrow(pa.Table.from_pandas(value, preserve_index=True), self, label)
             elif t.__name__ == "Series":
-                _feed_arrow(pa.Table.from_pandas(value.to_frame(), preserve_index=True), self, label)
+                _feed_arrow(
+                    pa.Table.from_pandas(value.to_frame(), preserve_index=True), self, label
+                )
             else:
                 self.feed(list(value), label)
             return
@@ -523,7 +525,9 @@ def _feed_arrow(value: Any, h: Hasher, label: str) -> None:
         h.update(b"arrow-scalar", str(value.type).encode())
         h.feed(value.as_py(), label)
         return
-    raise UnhashableValueError(f"Cannot fingerprint {label}: unsupported pyarrow type {type(value)}")
+    raise UnhashableValueError(
+        f"Cannot fingerprint {label}: unsupported pyarrow type {type(value)}"
+    )
 
 
 def _feed_chunked(col: Any, h: Hasher) -> None:

@@ -97,17 +97,33 @@ def build_graph(ws: Workspace) -> LineageGraph:
         fp = run["fingerprint"]
         if fp not in nodes and run["status"] in ("failed", "running"):
             nodes[fp] = {
-                "fingerprint": fp, "name": name, "kind": run["kind"], "rows": None, "seconds": None,
-                "created": run["ts"], "area": "steps", "status": "failed", "stale_reason": None,
+                "fingerprint": fp,
+                "name": name,
+                "kind": run["kind"],
+                "rows": None,
+                "seconds": None,
+                "created": run["ts"],
+                "area": "steps",
+                "status": "failed",
+                "stale_reason": None,
                 "error": run.get("error"),
             }
             for parent in run["parents"]:
                 edges.append((parent, fp))
     for fp, info in running.items():
-        node = nodes.setdefault(fp, {
-            "fingerprint": fp, "name": info.get("name", "?"), "kind": info.get("kind", "?"), "rows": None,
-            "seconds": None, "created": info.get("updated"), "area": "steps", "stale_reason": None,
-        })
+        node = nodes.setdefault(
+            fp,
+            {
+                "fingerprint": fp,
+                "name": info.get("name", "?"),
+                "kind": info.get("kind", "?"),
+                "rows": None,
+                "seconds": None,
+                "created": info.get("updated"),
+                "area": "steps",
+                "stale_reason": None,
+            },
+        )
         node["status"] = "running"
         node["progress"] = info.get("progress")
     # A step is stale when its name's most recent run produced another fingerprint.

@@ -85,7 +85,9 @@ class LineageIndex:
                 ),
             )
             for parent in record.get("parents", []):
-                db.execute("INSERT OR IGNORE INTO edges VALUES (?,?)", (parent, record["fingerprint"]))
+                db.execute(
+                    "INSERT OR IGNORE INTO edges VALUES (?,?)", (parent, record["fingerprint"])
+                )
             db.execute("COMMIT")
 
     def add_run(

@@ -58,7 +58,10 @@ def list_files(entry: Path) -> dict[str, dict[str, Any]]:
     files = {}
     for p in sorted(entry.rglob("*")):
         if p.is_file() and p.name != RECORD:
-            files[p.relative_to(entry).as_posix()] = {"size": p.stat().st_size, "xxh3": hash_file(p)}
+            files[p.relative_to(entry).as_posix()] = {
+                "size": p.stat().st_size,
+                "xxh3": hash_file(p),
+            }
     return files
 
 

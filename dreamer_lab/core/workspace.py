@@ -53,8 +53,12 @@ class Workspace:
         marker = self.path / MARKER
         if not marker.exists():
             marker.write_text("dreamer_lab workspace v1\n")
-        self.steps = StepStore(self.path / "steps", self.path / "tmp", self.path / "quarantine", trust=trust)
-        self.models = StepStore(self.path / "models", self.path / "tmp", self.path / "quarantine", trust=trust)
+        self.steps = StepStore(
+            self.path / "steps", self.path / "tmp", self.path / "quarantine", trust=trust
+        )
+        self.models = StepStore(
+            self.path / "models", self.path / "tmp", self.path / "quarantine", trust=trust
+        )
         self.lineage = LineageIndex(self.path / "lineage.sqlite")
         self._clean_tmp()
 

@@ -17,7 +17,15 @@ from dreamer_lab.errors import StepInputError
 from dreamer_lab.steps.normalize import to_dataset
 from dreamer_lab.steps.step import Step
 
-_COMMON = ("progress_interval", "force", "verbose", "log_level", "save_num_proc", "save_num_shards", "background")
+_COMMON = (
+    "progress_interval",
+    "force",
+    "verbose",
+    "log_level",
+    "save_num_proc",
+    "save_num_shards",
+    "background",
+)
 
 
 class DataSource(Step):
@@ -48,7 +56,9 @@ class DataSource(Step):
                 raise StepInputError(
                     f"DataSource {name!r}: the data is empty (0 rows). Pass at least one row."
                 )
-            self._data_digest = hash_value(self._dataset.data.table, label=f"the data of DataSource {name!r}")
+            self._data_digest = hash_value(
+                self._dataset.data.table, label=f"the data of DataSource {name!r}"
+            )
         super().__init__(name, **kwargs)
 
     def _fingerprint_extra(self) -> dict[str, str]:
@@ -76,7 +86,9 @@ def _check_kwargs(cls: str, kwargs: dict[str, Any]) -> None:
         raise StepInputError(f"{cls}: unknown option(s) {unknown}. Valid options: {list(_COMMON)}.")
 
 
-def _resolve_files(cls: str, name: str, data_folder: str | None, data_files: Any, patterns: tuple[str, ...]) -> list[str]:
+def _resolve_files(
+    cls: str, name: str, data_folder: str | None, data_files: Any, patterns: tuple[str, ...]
+) -> list[str]:
     if isinstance(data_files, dict):
         raise StepInputError(
             f"{cls} {name!r}: data_files is a dict of splits; load one split per data source "
@@ -89,9 +101,13 @@ def _resolve_files(cls: str, name: str, data_folder: str | None, data_files: Any
             files.extend(matched)
     elif data_folder is not None:
         if not Path(data_folder).is_dir():
-            raise StepInputError(f"{cls} {name!r}: data_folder {str(data_folder)!r} is not a folder.")
+            raise StepInputError(
+                f"{cls} {name!r}: data_folder {str(data_folder)!r} is not a folder."
+            )
         for pat in patterns:
-            files.extend(sorted(glob.glob(os.path.join(str(data_folder), "**", pat), recursive=True)))
+            files.extend(
+                sorted(glob.glob(os.path.join(str(data_folder), "**", pat), recursive=True))
+            )
     else:
         raise StepInputError(f"{cls} {name!r}: pass data_folder= or data_files=.")
     missing = [f for f in files if not Path(f).is_file()]
@@ -119,7 +135,9 @@ class _FileDataSource(Step):
     ):
         self._options = {k: kwargs.pop(k) for k in list(kwargs) if k not in _COMMON}
         _check_kwargs(type(self).__name__, kwargs)
-        self._files = _resolve_files(type(self).__name__, name, data_folder, data_files, self._patterns)
+        self._files = _resolve_files(
+            type(self).__name__, name, data_folder, data_files, self._patterns
+        )
         self._encoding = encoding
         super().__init__(name, **kwargs)
 
@@ -161,8 +179,15 @@ class CSVDataSource(_FileDataSource):
     _builder = "csv"
     _patterns = ("*.csv", "*.tsv")
 
-    def __init__(self, name: str, data_folder: str | None = None, data_files: Any = None,
-                 encoding: str | None = None, sep: str = ",", **kwargs: Any):
+    def __init__(
+        self,
+        name: str,
+        data_folder: str | None = None,
+        data_files: Any = None,
+        encoding: str | None = None,
+        sep: str = ",",
+        **kwargs: Any,
+    ):
         super().__init__(name, data_folder, data_files, encoding, sep=sep, **kwargs)
 
 
@@ -178,13 +203,21 @@ class HFDatasetDataSource(Step):
 
     _is_source = True
 
-    def __init__(self, name: str, dataset_path: str | os.PathLike | Any, split: str | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        name: str,
+        dataset_path: str | os.PathLike | Any,
+        split: str | None = None,
+        **kwargs: Any,
+    ):
         _check_kwargs(type(self).__name__, kwargs)
         self._dataset_path = dataset_path
         self._split = split
         if isinstance(dataset_path, str | os.PathLike):
             if not Path(dataset_path).exists():
-                raise StepInputError(f"HFDatasetDataSource {name!r}: {str(dataset_path)!r} does not exist.")
+                raise StepInputError(
+                    f"HFDatasetDataSource {name!r}: {str(dataset_path)!r} does not exist."
+                )
             self._digest = hash_file(dataset_path)
         else:
             self._digest = hash_value(dataset_path, label=f"the dataset of {name!r}")
@@ -232,7 +265,9 @@ class HFHubDataSource(Step):
         **config_kwargs: Any,
     ):
         common = {k: config_kwargs.pop(k) for k in list(config_kwargs) if k in _COMMON}
-        self._hub = dict(path=path, name=config_name, split=split, revision=revision, **config_kwargs)
+        self._hub = dict(
+            path=path, name=config_name, split=split, revision=revision, **config_kwargs
+        )
         self._streaming = streaming
         self._trust_remote_code = trust_remote_code
         local = Path(path)

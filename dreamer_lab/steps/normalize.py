@@ -34,9 +34,18 @@ def columns_to_table(columns: dict[str, list[Any]], where: str) -> Any:
             raise StepInputError(f"{where}: column names must be strings, got {name!r}.")
         try:
             arrays[name] = pa.array(values)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError) as e:
+        except (
+            pa.ArrowInvalid,
+            pa.ArrowTypeError,
+            pa.ArrowNotImplementedError,
+            OverflowError,
+        ) as e:
             bad = _first_unstorable(values)
-            what = f"a value of type {type(bad).__module__}.{type(bad).__qualname__}" if bad is not None else "mixed value types"
+            what = (
+                f"a value of type {type(bad).__module__}.{type(bad).__qualname__}"
+                if bad is not None
+                else "mixed value types"
+            )
             raise StepInputError(
                 f"{where}: column {name!r} holds {what} that cannot be stored as Arrow data "
                 f"({e}). Convert such values to str, int, float, bool, lists or dicts of those, "
@@ -90,7 +99,9 @@ def to_dataset(
     elif isinstance(result, list | tuple | types.GeneratorType | Iterator) or (
         isinstance(result, Iterable) and not isinstance(result, str | bytes)
     ):
-        ds = datasets.Dataset(columns_to_table(_rows_to_columns(result, outputs, where, progress), where))
+        ds = datasets.Dataset(
+            columns_to_table(_rows_to_columns(result, outputs, where, progress), where)
+        )
     else:
         raise StepInputError(
             f"{where}: run() returned a {type(result).__name__}. Return {_SHAPES}."

