@@ -232,9 +232,15 @@ class HFDatasetDataSource(Step):
             from datasets import load_from_disk
 
             ds = load_from_disk(str(ds))
-        if hasattr(ds, "keys") and not hasattr(ds, "column_names"):
+        if _is_dataset_dict(ds):
             ds = _pick_split(ds, self._split, self._where())
         return ds
+
+
+def _is_dataset_dict(ds: Any) -> bool:
+    import datasets
+
+    return isinstance(ds, datasets.DatasetDict | datasets.IterableDatasetDict)
 
 
 def _pick_split(dsdict: Any, split: str | None, where: str) -> Any:
@@ -292,6 +298,6 @@ class HFHubDataSource(Step):
                 f"{self._where()}: cannot find dataset {self._hub['path']!r} ({e}). Check the "
                 "name, or that the Hub is reachable (HF_HUB_OFFLINE is set when offline)."
             ) from None
-        if hasattr(ds, "keys") and not hasattr(ds, "column_names"):
+        if _is_dataset_dict(ds):
             ds = _pick_split(ds, self._hub.get("split"), self._where())
         return ds

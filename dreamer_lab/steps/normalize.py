@@ -86,7 +86,7 @@ def to_dataset(
     elif isinstance(result, pa.Table):
         ds = datasets.Dataset(result)
     elif type(result).__module__.startswith("pandas") and hasattr(result, "to_dict"):
-        ds = datasets.Dataset(pa.Table.from_pandas(result, preserve_index=False))
+        ds = datasets.Dataset(_small_types(pa.Table.from_pandas(result, preserve_index=False)))
     elif isinstance(result, dict):
         if outputs is not None:
             _check_names(list(result), outputs, where)
@@ -111,6 +111,22 @@ def to_dataset(
         if ds.column_names != outputs:
             ds = ds.select_columns(outputs)
     return ds
+
+
+def _small_types(table: Any) -> Any:
+    """pandas strings arrive as ``large_string``; use ``string`` so equal data hashes equal."""
+    import pyarrow as pa
+
+    fields = []
+    for f in table.schema:
+        t = f.type
+        if pa.types.is_large_string(t):
+            t = pa.string()
+        elif pa.types.is_large_binary(t):
+            t = pa.binary()
+        fields.append(pa.field(f.name, t, f.nullable))
+    target = pa.schema(fields)
+    return table if target.equals(table.schema.remove_metadata()) else table.cast(target)
 
 
 def _check_names(got: list[str], outputs: list[str], where: str) -> None:

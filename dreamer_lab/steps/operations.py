@@ -145,24 +145,34 @@ def split_indices(
             )
     elif sum(int(v) for v in sizes.values()) > n:
         raise StepInputError(f"Split sizes {sizes} ask for more rows than the {n} available.")
+    if fractions:
+        counts = {k: int(round(v * n)) for k, v in sizes.items()}
+        if abs(sum(sizes.values()) - 1.0) < 1e-9:  # fractions covering everything: no row lost
+            last = list(counts)[-1]
+            counts[last] = n - sum(c for k, c in counts.items() if k != last)
+    else:
+        counts = {k: int(v) for k, v in sizes.items()}
     rng = random.Random(seed)
-    groups: dict[Any, list[int]] = {}
-    if stratify is not None:
+    if stratify is None:
+        order = list(range(n))
+        rng.shuffle(order)
+    else:
+        # Spread each group evenly over the order, so every contiguous slice keeps
+        # the groups' proportions.
+        groups: dict[str, list[int]] = {}
         for i, v in enumerate(stratify):
             groups.setdefault(json.dumps(v, sort_keys=True, default=str), []).append(i)
-    else:
-        groups[None] = list(range(n))
-    out: dict[str, list[int]] = {k: [] for k in sizes}
-    for idx in groups.values():
-        idx = list(idx)
-        rng.shuffle(idx)
-        m = len(idx)
-        start = 0
-        for k, v in sizes.items():
-            count = round(v * m) if fractions else round(int(v) * m / n)
-            out[k].extend(idx[start : start + count])
-            start += count
-    return {k: sorted(v, key=lambda i: i) for k, v in out.items()}
+        keyed = []
+        for g, idx in enumerate(groups.values()):
+            rng.shuffle(idx)
+            keyed.extend(((j + rng.random()) / len(idx), g, i) for j, i in enumerate(idx))
+        order = [i for _, _, i in sorted(keyed)]
+    out: dict[str, list[int]] = {}
+    start = 0
+    for k, c in counts.items():
+        out[k] = order[start : start + c]
+        start += c
+    return {k: sorted(v) for k, v in out.items()}
 
 
 class StepOperations:
@@ -223,7 +233,7 @@ class StepOperations:
         return operation(
             "shuffle",
             [self],
-            lambda ds: ds.shuffle(seed=s).flatten_indices(),
+            lambda ds: ds.shuffle(seed=s, keep_in_memory=True).flatten_indices(keep_in_memory=True),
             {"seed": s},
             name,
             **kwargs,
@@ -244,7 +254,7 @@ class StepOperations:
             [self],
             lambda ds: ds.sort(
                 cols, reverse=reverse, null_placement=null_placement
-            ).flatten_indices(),
+            ).flatten_indices(keep_in_memory=True),
             {"columns": cols, "reverse": reverse, "null_placement": null_placement},
             name,
             **kwargs,
@@ -254,7 +264,9 @@ class StepOperations:
         return operation(
             "reverse",
             [self],
-            lambda ds: ds.select(range(ds.num_rows - 1, -1, -1)).flatten_indices(),
+            lambda ds: ds.select(range(ds.num_rows - 1, -1, -1)).flatten_indices(
+                keep_in_memory=True
+            ),
             {},
             name,
             **kwargs,
@@ -273,7 +285,9 @@ class StepOperations:
         return operation(
             "shard",
             [self],
-            lambda ds: ds.shard(num_shards, index, contiguous=contiguous).flatten_indices(),
+            lambda ds: ds.shard(num_shards, index, contiguous=contiguous).flatten_indices(
+                keep_in_memory=True
+            ),
             {"num_shards": num_shards, "index": index, "contiguous": contiguous},
             name,
             **kwargs,
@@ -438,7 +452,7 @@ class StepOperations:
             out[split] = operation(
                 "splits",
                 [self],
-                (lambda ds, idx=idx: ds.select(idx).flatten_indices()),
+                (lambda ds, idx=idx: ds.select(idx).flatten_indices(keep_in_memory=True)),
                 {"split": split, "indices": idx},
                 f"{name or self.name} / {split}",
                 **kwargs,

@@ -62,7 +62,7 @@ class OutputColumn:
         return self.step.output.dataset.select_columns([self.column_name])
 
     def to_list(self) -> list[Any]:
-        return self.step.output.dataset[self.column_name]
+        return list(self.step.output.dataset[self.column_name])
 
     def __len__(self) -> int:
         return len(self.step.output)

@@ -190,14 +190,19 @@ class Step(StepOperations):
         return bound
 
     def _bind_args(self, args: dict[str, Any]) -> dict[str, Any]:
+        # DataDreamer's steps register "**kwargs" to accept extra arguments (forwarded to a
+        # model's run()); they land in self.args next to the registered ones.
+        takes_kwargs = "**kwargs" in self._arg_specs
         unknown = [k for k in args if k not in self._arg_specs]
-        if unknown:
+        if unknown and not takes_kwargs:
             raise StepInputError(
                 f"{self._where()}: unknown argument(s) {unknown}. Valid arguments: "
                 f"{list(self._arg_specs) or 'none'}."
             )
-        bound = {}
+        bound = {k: args[k] for k in unknown}
         for k, spec in self._arg_specs.items():
+            if k == "**kwargs":
+                continue
             if k in args:
                 bound[k] = args[k]
             elif spec["required"]:
@@ -396,9 +401,19 @@ class Step(StepOperations):
         return to_dataset(result, self._output_names(), self._where())
 
     def _compute(self) -> Computed:
+        import datasets
+
         started = time.time()
         self._write_progress("running")
-        dataset = self._produce()
+        # Stored entries are immutable: with caching on, datasets would write cache files
+        # next to the parents' Arrow files. With it off, it writes to a temp dir instead.
+        caching = datasets.is_caching_enabled()
+        datasets.disable_caching()
+        try:
+            dataset = self._produce()
+        finally:
+            if caching:
+                datasets.enable_caching()
         if self._rename:
             dataset = dataset.rename_columns(self._rename)
         if self._is_source and dataset.num_rows == 0:

@@ -1,0 +1,226 @@
+"""The ``dreamer-lab`` command: inspect and maintain workspaces, run the demo workflow."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from dreamer_lab._version import __version__
+
+DEFAULT_WS = os.environ.get("DREAMER_LAB_WORKSPACE", "dreamer_workspace")
+
+# Subcommands register here: name -> (configure(parser), handler(args) -> exit code).
+COMMANDS: dict[
+    str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[Any], int]]
+] = {}
+
+
+def command(name: str, help: str) -> Callable[[Callable[[argparse.ArgumentParser], None]], Any]:
+    """Register a subcommand: decorate ``configure(parser)`` and set ``configure.run``."""
+
+    def deco(configure: Callable[[argparse.ArgumentParser], None]) -> Any:
+        COMMANDS[name] = (help, configure, lambda args: configure.run(args))  # type: ignore[attr-defined]
+        return configure
+
+    return deco
+
+
+def _ws_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-w",
+        "--workspace",
+        default=DEFAULT_WS,
+        help=f"workspace folder (default: {DEFAULT_WS}, or $DREAMER_LAB_WORKSPACE)",
+    )
+
+
+def _open(path: str) -> Any:
+    from dreamer_lab.core.workspace import open_workspace
+
+    return open_workspace(path)
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+# -- ls -------------------------------------------------------------------------------------
+@command("ls", "list the steps in a workspace (name, fingerprint, rows, status)")
+def _ls(p: argparse.ArgumentParser) -> None:
+    _ws_arg(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _ls_run(args: Any) -> int:
+    from dreamer_lab.core.graph import build_graph
+
+    graph = build_graph(_open(args.workspace))
+    if args.json:
+        print(json.dumps(graph.to_dict(), indent=2))
+        return 0
+    if not graph.nodes:
+        print(f"No steps in {args.workspace}.")
+        return 0
+    width = max(len(n["name"]) for n in graph.nodes)
+    print(f"{'NAME':<{width}}  {'KIND':<16} {'FINGERPRINT':<12}  {'ROWS':>8}  STATUS")
+    for n in graph.nodes:
+        rows = "" if n.get("rows") is None else n["rows"]
+        print(
+            f"{n['name']:<{width}}  {n['kind'][:16]:<16} {n['fingerprint'][:12]}  {rows:>8}  {n['status']}"
+        )
+    return 0
+
+
+_ls.run = _ls_run  # type: ignore[attr-defined]
+
+
+# -- show -----------------------------------------------------------------------------------
+@command("show", "show one entry's record (by fingerprint or unique prefix, or by step name)")
+def _show(p: argparse.ArgumentParser) -> None:
+    _ws_arg(p)
+    p.add_argument("ref", help="fingerprint, fingerprint prefix, or step name")
+    p.add_argument("--rows", type=int, default=5, help="sample rows to print (default 5)")
+
+
+def resolve_ref(ws: Any, ref: str) -> tuple[Any, str]:
+    """Find an entry by fingerprint prefix or by name (latest run). Returns (store, fp)."""
+    for store in (ws.steps, ws.models):
+        matches = [fp for fp in store.fingerprints() if fp.startswith(ref)]
+        if len(matches) == 1:
+            return store, matches[0]
+        if len(matches) > 1:
+            raise SystemExit(f"error: {ref!r} matches {len(matches)} entries; give more digits.")
+    runs = [r for r in ws.lineage.runs(ref, limit=50) if r["status"] in ("done", "hit")]
+    for r in runs:
+        for store in (ws.steps, ws.models):
+            if store.exists(r["fingerprint"]):
+                return store, r["fingerprint"]
+    raise SystemExit(f"error: no entry {ref!r} in {ws.path}. Run `dreamer-lab ls` to list them.")
+
+
+def _show_run(args: Any) -> int:
+    ws = _open(args.workspace)
+    store, fp = resolve_ref(ws, args.ref)
+    entry = store.load(fp)
+    if entry is None:
+        print(f"error: entry {fp} is corrupt and was quarantined.", file=sys.stderr)
+        return 1
+    rec = dict(entry.record)
+    rec.pop("files", None)
+    print(json.dumps(rec, indent=2, sort_keys=True, default=str))
+    if entry.has_data and args.rows:
+        ds = entry.dataset()
+        print(f"\n{ds.num_rows} rows; first {min(args.rows, ds.num_rows)}:")
+        for row in ds.select(range(min(args.rows, ds.num_rows))):
+            print(json.dumps(row, ensure_ascii=False, default=str)[:300])
+    return 0
+
+
+_show.run = _show_run  # type: ignore[attr-defined]
+
+
+# -- gc -------------------------------------------------------------------------------------
+@command("gc", "delete entries no current step depends on; report bytes freed")
+def _gc(p: argparse.ArgumentParser) -> None:
+    _ws_arg(p)
+    p.add_argument("--dry-run", action="store_true", help="only report what would be deleted")
+
+
+def _gc_run(args: Any) -> int:
+    from dreamer_lab.core.gc import collect
+
+    ws = _open(args.workspace)
+    report = collect(ws, dry_run=args.dry_run)
+    verb = "would free" if args.dry_run else "freed"
+    print(
+        f"{len(report.deleted)} unreferenced entries, {verb} {_human(report.bytes_freed)} ({report.bytes_freed} bytes); kept {report.kept}."
+    )
+    for fp, name in report.deleted:
+        print(f"  {fp[:12]}  {name}")
+    return 0
+
+
+_gc.run = _gc_run  # type: ignore[attr-defined]
+
+
+# -- verify ---------------------------------------------------------------------------------
+@command("verify", "recheck every entry's files against the digests in its record")
+def _verify(p: argparse.ArgumentParser) -> None:
+    _ws_arg(p)
+    p.add_argument("--quarantine", action="store_true", help="move corrupt entries to quarantine/")
+
+
+def _verify_run(args: Any) -> int:
+    ws = _open(args.workspace)
+    bad = 0
+    total = 0
+    for store in (ws.steps, ws.models):
+        for fp in store.fingerprints():
+            total += 1
+            problems = store.verify(fp)
+            if problems:
+                bad += 1
+                print(f"CORRUPT {fp[:12]}: " + "; ".join(problems))
+                if args.quarantine:
+                    store.quarantine(fp, "; ".join(problems))
+    print(f"{total} entries checked, {bad} corrupt.")
+    return 1 if bad else 0
+
+
+_verify.run = _verify_run  # type: ignore[attr-defined]
+
+
+# -- demo -----------------------------------------------------------------------------------
+@command("demo", "run the small end-to-end demo workflow into a workspace")
+def _demo(p: argparse.ArgumentParser) -> None:
+    _ws_arg(p)
+
+
+def _demo_run(args: Any) -> int:
+    from dreamer_lab.demo import run_demo
+
+    run_demo(Path(args.workspace))
+    return 0
+
+
+_demo.run = _demo_run  # type: ignore[attr-defined]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dreamer-lab",
+        description="Reproducible synthetic-data and LLM workflows: inspect and maintain workspaces.",
+    )
+    parser.add_argument("--version", action="version", version=f"dreamer-lab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (help_text, configure, _handler) in COMMANDS.items():
+        configure(sub.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 0
+    from dreamer_lab.core.workspace import WorkspaceError
+
+    try:
+        return COMMANDS[args.command][2](args)
+    except WorkspaceError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

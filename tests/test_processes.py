@@ -1,0 +1,125 @@
+"""Cross-process guarantees: cache hits in a new process, one computation per fingerprint,
+no partial entries after kill -9."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from dreamer_lab import DataDreamer
+    from dreamer_lab.steps import DataSource, Step
+
+    ws, counter, sleep, rows = sys.argv[1], Path(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+
+    class Expensive(Step):
+        def setup(self):
+            self.register_input("x")
+            self.register_output("y")
+
+        def run(self):
+            with open(counter, "a") as f:
+                f.write("ran\\n")
+            time.sleep(sleep)
+            return {"y": [f"row {v} " * 8 for v in self.inputs["x"]]}
+
+    with DataDreamer(ws):
+        src = DataSource("src", {"x": list(range(rows))})
+        out = Expensive("expensive", inputs={"x": src.output["x"]})
+        print("HIT" if out.cache_hit else "MISS", out.fingerprint, len(out.output))
+    """
+)
+
+
+def _run(tmp_path: Path, *args: str, wait: bool = True):
+    script = tmp_path / "job.py"
+    script.write_text(SCRIPT)
+    cmd = [sys.executable, str(script), str(tmp_path / "ws"), str(tmp_path / "counter"), *args]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    if wait:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _runs(tmp_path: Path) -> int:
+    c = tmp_path / "counter"
+    return len(c.read_text().splitlines()) if c.exists() else 0
+
+
+def test_new_process_is_a_cache_hit(tmp_path):
+    first = _run(tmp_path, "0", "100")
+    assert first.returncode == 0, first.stderr
+    second = _run(tmp_path, "0", "100")
+    assert second.returncode == 0, second.stderr
+    assert first.stdout.split()[0] == "MISS" and second.stdout.split()[0] == "HIT"
+    assert first.stdout.split()[1] == second.stdout.split()[1]
+    assert _runs(tmp_path) == 1, "the step's code did not run again"
+
+
+def test_two_processes_compute_once(tmp_path):
+    procs = [_run(tmp_path, "2", "50", wait=False) for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
+    results = sorted(o[0].split()[0] for o in outs)
+    assert results == ["HIT", "MISS"]
+    assert _runs(tmp_path) == 1
+
+
+def test_kill_9_while_writing_leaves_no_partial_entry(tmp_path):
+    # Enough rows that writing takes a moment; kill as soon as the tmp entry appears.
+    proc = _run(tmp_path, "0", "1500000", wait=False)
+    tmp_dir = tmp_path / "ws" / "tmp"
+    steps_dir = tmp_path / "ws" / "steps"
+    deadline = time.time() + 90
+    killed_during_write = False
+    while time.time() < deadline and proc.poll() is None:
+        # The expensive step has started (counter written) and its entry is being written.
+        writing = (
+            _runs(tmp_path) == 1
+            and tmp_dir.is_dir()
+            and any(
+                p.name.count(".") >= 3 and not p.name.startswith("run.") for p in tmp_dir.iterdir()
+            )
+        )
+        if writing:
+            os.kill(proc.pid, signal.SIGKILL)
+            killed_during_write = True
+            break
+        time.sleep(0.005)
+    proc.wait(timeout=30)
+    assert killed_during_write, "did not catch the write in progress"
+    # Every visible entry is complete (has its record), whatever was being written.
+    for entry in steps_dir.iterdir():
+        assert (entry / "record.json").is_file(), f"partial entry {entry.name} is visible"
+    again = _run(tmp_path, "0", "1500000")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.split()[0] == "MISS" and again.stdout.split()[2] == "1500000"
+    leftovers = [p for p in tmp_dir.iterdir() if not p.name.startswith(".")]
+    assert leftovers == [], f"tmp/ was not cleaned: {leftovers}"
+
+
+def test_import_is_fast_and_light():
+    code = textwrap.dedent(
+        """
+        import sys, time
+        t = time.perf_counter()
+        import dreamer_lab
+        from dreamer_lab import DataDreamer
+        import dreamer_lab.steps
+        elapsed = time.perf_counter() - t
+        heavy = [m for m in ("torch", "transformers", "datasets", "openai") if m in sys.modules]
+        print(elapsed, heavy)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    elapsed, heavy = out.stdout.split(" ", 1)
+    assert heavy.strip() == "[]", f"import dreamer_lab pulled in {heavy}"
+    assert float(elapsed) < 0.5, f"import took {elapsed}s"
