@@ -1,3 +1,7 @@
-"""embedders (DataDreamer names); see the open issues for the backends still to come."""
+"""Embedders (DataDreamer's names): texts -> vectors, every call request-cached."""
 
-__all__: list[str] = []
+from dreamer_lab.embedders.embedder import Embedder
+from dreamer_lab.embedders.openai_embedder import OpenAIEmbedder, OpenAIEmbedderError
+from dreamer_lab.embedders.sentence_transformers_embedder import SentenceTransformersEmbedder
+
+__all__ = ["Embedder", "SentenceTransformersEmbedder", "OpenAIEmbedder", "OpenAIEmbedderError"]

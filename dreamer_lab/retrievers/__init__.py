@@ -1,3 +1,6 @@
-"""retrievers (DataDreamer names); see the open issues for the backends still to come."""
+"""Retrievers (DataDreamer's names): queries -> the most relevant indexed texts."""
 
-__all__: list[str] = []
+from dreamer_lab.retrievers.embedding_retriever import EmbeddingRetriever
+from dreamer_lab.retrievers.retriever import Retriever
+
+__all__ = ["Retriever", "EmbeddingRetriever"]

@@ -8,6 +8,7 @@ from dreamer_lab.steps.data_sources import (
     JSONDataSource,
     TextDataSource,
 )
+from dreamer_lab.steps.embedding_steps import CosineSimilarity, Embed, Retrieve, RunTaskModel
 from dreamer_lab.steps.operations import concat, zipped
 from dreamer_lab.steps.output import OutputColumn, OutputDataset
 from dreamer_lab.steps.step import DataCardType, Step, wait
@@ -27,3 +28,4 @@ __all__ = [
     "zipped",
     "wait",
 ]
+__all__ += ["Embed", "Retrieve", "CosineSimilarity", "RunTaskModel"]

@@ -1,3 +1,6 @@
-"""task_models (DataDreamer names); see the open issues for the backends still to come."""
+"""Task models (DataDreamer's names): non-generative models, every call request-cached."""
 
-__all__: list[str] = []
+from dreamer_lab.task_models.hf_classification_task_model import HFClassificationTaskModel
+from dreamer_lab.task_models.task_model import CacheOnlyMissError, TaskModel
+
+__all__ = ["TaskModel", "HFClassificationTaskModel", "CacheOnlyMissError"]

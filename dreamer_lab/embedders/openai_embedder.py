@@ -1,0 +1,238 @@
+"""``OpenAIEmbedder``: OpenAI's embedding API, or any OpenAI-compatible endpoint.
+
+Requests use the official ``openai`` client: its retries (exponential backoff with
+jitter, honouring ``Retry-After``) handle 429s and 5xx answers; batches run on a small
+thread pool and each finished batch is committed to the request cache at once. The API
+key never enters a fingerprint, a record or an error message.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from functools import cached_property
+from typing import Any, ClassVar
+
+from dreamer_lab.core.secrets import scrub_text
+from dreamer_lab.embedders.embedder import Embedder
+
+_KNOWN_DIMS = {
+    "text-embedding-3-small": 1536,
+    "text-embedding-3-large": 3072,
+    "text-embedding-ada-002": 1536,
+}
+
+
+class OpenAIEmbedderError(RuntimeError):
+    """The endpoint could not be used (bad key, unreachable, malformed answer ...)."""
+
+
+class OpenAIEmbedder(Embedder):
+    """Embeddings from OpenAI or an OpenAI-compatible server (vLLM, llama.cpp, TEI ...).
+
+    Args:
+        model_name: e.g. ``"text-embedding-3-small"``.
+        dimensions: ask the endpoint for shorter vectors (text-embedding-3 models).
+        organization: OpenAI organization id.
+        api_key: the key; default ``$OPENAI_API_KEY``. Never stored in records.
+        base_url: an OpenAI-compatible endpoint (e.g. ``http://127.0.0.1:8000/v1``);
+            such endpoints need no key.
+        api_version: not supported (Azure); raises.
+        retry_on_fail: retry 429s, 5xx and connection errors (``max_retries`` times).
+        cache_folder_path: where the request cache lives (default: the workspace's).
+        max_concurrency: requests in flight at once.
+        max_retries: retries per request when ``retry_on_fail``.
+        timeout: seconds per request.
+        max_context_length: input limit in tokens (default 8191 for OpenAI's models).
+
+    Token usage from the server's answers accumulates in :attr:`usage`; :attr:`cost`
+    prices it with :attr:`PRICES_PER_MILLION_TOKENS` (extend it for other models).
+    Token counts before a request are estimates (UTF-8 bytes / 4) so that nothing needs
+    ``tiktoken``'s downloads; ``truncate=True`` cuts texts to ``max_context_length``
+    UTF-8 bytes, which is always within the token limit.
+    """
+
+    backend_name = "openai_embeddings"
+    PRICES_PER_MILLION_TOKENS: ClassVar[dict[str, float]] = {
+        "text-embedding-3-small": 0.02,
+        "text-embedding-3-large": 0.13,
+        "text-embedding-ada-002": 0.10,
+    }
+
+    def __init__(
+        self,
+        model_name: str,
+        dimensions: int | None = None,
+        organization: str | None = None,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        api_version: str | None = None,
+        retry_on_fail: bool = True,
+        cache_folder_path: str | None = None,
+        max_concurrency: int = 4,
+        max_retries: int = 5,
+        timeout: float = 60.0,
+        max_context_length: int | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__(model_name=model_name, cache_folder_path=cache_folder_path)
+        if api_version is not None:
+            raise ValueError(
+                "OpenAIEmbedder does not support api_version (Azure OpenAI). Use an "
+                "OpenAI-compatible base_url instead."
+            )
+        if dimensions is not None and (not isinstance(dimensions, int) or dimensions < 1):
+            raise ValueError(f"dimensions must be a positive int, got {dimensions!r}.")
+        key = api_key or os.environ.get("OPENAI_API_KEY")
+        if not key:
+            if base_url is None:
+                raise ValueError(
+                    "No OpenAI API key: set the OPENAI_API_KEY environment variable or pass "
+                    "api_key=...; for a local OpenAI-compatible server pass base_url=... "
+                    "(it needs no key)."
+                )
+            key = "no-key-needed"
+        self.dimensions = dimensions
+        self.organization = organization
+        self.base_url = base_url.rstrip("/") if base_url else None
+        self.retry_on_fail = retry_on_fail
+        self.max_retries = max_retries if retry_on_fail else 0
+        self.timeout = timeout
+        self._concurrency = max(1, int(max_concurrency))
+        self._max_context_length = max_context_length
+        self.kwargs = kwargs
+        self.__api_key = key  # name-mangled, and a secret name: never hashed or recorded
+        self._usage_lock = threading.Lock()
+        self.usage: dict[str, int] = {"requests": 0, "prompt_tokens": 0, "total_tokens": 0}
+
+    def _identity(self) -> dict[str, Any]:
+        return {
+            "model": self.model_name,
+            "endpoint": self.base_url or "https://api.openai.com/v1",
+            "dimensions": self.dimensions,
+            "kwargs": self.kwargs,
+        }
+
+    def __dreamer_repr__(self) -> str:
+        where = f", base_url={self.base_url!r}" if self.base_url else ""
+        return f"OpenAIEmbedder({self.model_name!r}{where})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("client", None)
+        state.pop("_usage_lock", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._usage_lock = threading.Lock()
+
+    @cached_property
+    def client(self) -> Any:
+        import openai
+
+        return openai.OpenAI(
+            api_key=self.__api_key,
+            organization=self.organization,
+            base_url=self.base_url,
+            max_retries=self.max_retries,
+            timeout=self.timeout,
+        )
+
+    # -- facts -----------------------------------------------------------------------
+    @property
+    def model_max_length(self) -> int | None:
+        if self._max_context_length is not None:
+            return self._max_context_length
+        return 8191 if self.model_name in _KNOWN_DIMS else None
+
+    @cached_property
+    def dims(self) -> int:
+        if self.dimensions is not None:
+            return self.dimensions
+        if self.model_name in _KNOWN_DIMS and self.base_url is None:
+            return _KNOWN_DIMS[self.model_name]
+        return int(len(self.run(["dims"])[0]))  # one (cached) request
+
+    def count_tokens(self, value: str) -> int:
+        """An estimate (UTF-8 bytes / 4, rounded up) that needs no tokenizer download."""
+        return -(-len(value.encode("utf-8")) // 4)
+
+    def _check_lengths(self, texts: list[str], max_length: int | None) -> None:
+        # Token counts here are estimates, so no text is certainly too long: the endpoint
+        # judges, and its 400 answer becomes an OpenAIEmbedderError naming the problem.
+        return
+
+    def _truncate_to_limit(self, text: str) -> str:
+        limit = self.model_max_length
+        if not limit:
+            return text
+        data = text.encode("utf-8")
+        if len(data) <= limit:
+            return text
+        return data[:limit].decode("utf-8", errors="ignore")
+
+    @property
+    def cost(self) -> float | None:
+        """Dollars spent by this object's requests (``None`` for unpriced models)."""
+        price = self.PRICES_PER_MILLION_TOKENS.get(self.model_name)
+        if price is None:
+            return None
+        return self.usage["total_tokens"] * price / 1_000_000
+
+    @property
+    def model_card(self) -> str | None:
+        return "https://platform.openai.com/docs/guides/embeddings" if not self.base_url else None
+
+    @property
+    def license(self) -> str | None:
+        return "https://openai.com/policies" if not self.base_url else None
+
+    # -- requests --------------------------------------------------------------------
+    def _embed_batch(self, texts: list[str], truncate: bool, **kwargs: Any) -> list[Any]:
+        import numpy as np
+        import openai
+
+        extra = {**self.kwargs, **kwargs}
+        if self.dimensions is not None:
+            extra["dimensions"] = self.dimensions
+        where = self.base_url or "api.openai.com"
+        try:
+            response = self.client.embeddings.create(model=self.model_name, input=texts, **extra)
+        except openai.AuthenticationError:
+            raise OpenAIEmbedderError(
+                f"The endpoint {where} rejected the API key (401). Check OPENAI_API_KEY or "
+                "the api_key you passed."
+            ) from None
+        except openai.APIConnectionError as e:
+            raise OpenAIEmbedderError(
+                f"Cannot reach {where}: {scrub_text(str(e))}. Check base_url and that the "
+                "server is running."
+            ) from None
+        except openai.APIStatusError as e:
+            raise OpenAIEmbedderError(
+                f"{where} answered {e.status_code} after {self.max_retries} retries: "
+                f"{scrub_text(str(e))[:300]}"
+            ) from None
+        except (openai.APIResponseValidationError, ValueError, TypeError, KeyError) as e:
+            raise OpenAIEmbedderError(
+                f"{where} sent a malformed embeddings answer: {type(e).__name__}: "
+                f"{scrub_text(str(e))[:300]}"
+            ) from None
+        data = getattr(response, "data", None)
+        if not isinstance(data, list) or len(data) != len(texts):
+            raise OpenAIEmbedderError(
+                f"{where} returned {len(data) if isinstance(data, list) else 'no'} embeddings "
+                f"for {len(texts)} inputs."
+            )
+        usage = getattr(response, "usage", None)
+        with self._usage_lock:
+            self.usage["requests"] += 1
+            if usage is not None:
+                self.usage["prompt_tokens"] += int(getattr(usage, "prompt_tokens", 0) or 0)
+                self.usage["total_tokens"] += int(getattr(usage, "total_tokens", 0) or 0)
+        ordered = sorted(data, key=lambda d: d.index)
+        return [np.asarray(d.embedding, dtype=np.float32) for d in ordered]
+
+
+__all__ = ["OpenAIEmbedder", "OpenAIEmbedderError"]
