@@ -50,3 +50,10 @@ def load_ipython_extension(ipython: Any) -> None:
     from dreamer_lab.notebook import load_ipython_extension as _load
 
     _load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext dreamer_lab``."""
+    from dreamer_lab.notebook import unload_ipython_extension as _unload
+
+    _unload(ipython)

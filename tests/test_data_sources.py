@@ -41,7 +41,8 @@ def test_generator_function_source_runs_only_on_miss(workspace, tmp_path):
     s = DataSource("gen", rows)
     assert s.output["sq"].to_list() == [0, 1, 4, 9, 16]
     assert DataSource("gen", rows).cache_hit
-    assert open(log).read() == "x"
+    with open(log) as f:
+        assert f.read() == "x"
 
 
 def test_json_csv_text_sources(workspace, tmp_path):

@@ -1,0 +1,582 @@
+"""``%%dream`` and ``%dream``: the notebook front door to the step catalog.
+
+``%%dream result = Kind(option=value, ...)`` runs a step (or trainer) and binds it to
+``result``; ``%%dream`` alone memoizes an ordinary code cell; ``%dream status|ls|why|config|
+steps|help`` inspect the workspace. The grammar is documented in :mod:`.parser`; every view
+is a thin layer over the Python API, so a ``%%dream`` cell does exactly what the equivalent
+Python call does.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import functools
+import json
+import os
+import re
+import threading
+import time
+from typing import Any
+
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from traitlets import Bool, Float, Unicode
+
+from dreamer_lab.core.secrets import scrub_text
+from dreamer_lab.notebook.catalog import (
+    TEMPLATE_INPUT,
+    Options,
+    catalog,
+    is_step_class,
+    options_for,
+    resolve_kind,
+)
+from dreamer_lab.notebook.parser import (
+    SUBCOMMANDS,
+    CodeLine,
+    DreamSyntaxError,
+    HelpLine,
+    StepLine,
+    parse_command,
+    parse_first_line,
+)
+from dreamer_lab.notebook.views import StepOutput, md_escape, summarize
+
+_STEP_LINE = re.compile(r"^\s*[A-Za-z_]\w*\s*=(?!=)")
+BUDGET_OPTIONS = ("budget", "max_cost", "cost_budget")
+
+GENERAL_HELP = """\
+dreamer_lab magics
+
+Step cells (the body is the prompt template; {column} placeholders are kept for each row,
+{variable} is filled from the notebook):
+  %%dream reviews = DataFromAttributedPrompt(llm=smol, n=40, attributes=attrs)
+  Write a {sentiment} review of a {product}.
+
+  %%dream answers = Prompt(questions, llm=smol)      # rows of `questions` fill {question}
+  Answer briefly: {question}
+
+  %dream source = DataSource(data={"text": ["a", "b"]})   # one %: a step without a body
+
+  Options are Python keyword arguments evaluated in the notebook: the step's inputs and
+  arguments by name, and its constructor options (force=True, name="label", ...).
+  Flags after the call: --force (recompute), --quiet (no view), --help.
+
+Memoized code cells (skipped on a cache hit; assigned variables restored):
+  %%dream [--force] [--name LABEL]
+  <python code>
+
+Commands:
+{commands}
+  %dream help KIND   options of one step kind (also: %%dream KIND --help)
+"""
+
+
+class Report:
+    """A text report with ``text/plain`` and escaped ``text/markdown`` forms."""
+
+    def __init__(self, plain: str, markdown: str | None = None):
+        self.plain = plain
+        self.markdown = markdown
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        data = {"text/plain": self.plain}
+        if self.markdown is not None:
+            data["text/markdown"] = self.markdown
+        return data
+
+    def __repr__(self) -> str:
+        return self.plain
+
+
+def _general_help() -> str:
+    cmds = "\n".join(f"  %dream {k:<7} {v}" for k, v in SUBCOMMANDS.items())
+    return GENERAL_HELP.replace("{commands}", cmds)
+
+
+@magics_class
+class DreamMagics(Magics):
+    """The ``%dream`` line magic and ``%%dream`` cell magic."""
+
+    default_llm = Unicode(
+        "", config=True, help="Notebook variable used as llm= when a step needs one."
+    )
+    budget = Float(
+        None, allow_none=True, config=True, help="Cost budget (USD) given to steps that take one."
+    )
+    show_widget = Bool(True, config=True, help="Show the interactive step view (anywidget).")
+
+    def __init__(self, shell: Any = None, **kwargs: Any):
+        super().__init__(shell, **kwargs)
+        self._session: Any = None
+
+    @property
+    def ns(self) -> dict[str, Any]:
+        return self.shell.user_ns
+
+    # -- entry point ---------------------------------------------------------------------
+    @line_cell_magic
+    def dream(self, line: str, cell: str | None = None) -> Any:
+        """Run a step cell, a memoized code cell, or a workspace command (see --help)."""
+        __tracebackhide__ = True
+        if cell is None:
+            return self._command(line)
+        parsed = parse_first_line(line)
+        if isinstance(parsed, HelpLine):
+            return self._help(parsed.topic)
+        if isinstance(parsed, CodeLine):
+            return self._code_cell(cell, parsed)
+        return self._step_cell(parsed, cell)
+
+    def _help(self, topic: str | None) -> None:
+        if topic is None:
+            print(_general_help())
+        else:
+            print(options_for(resolve_kind(topic, self.ns)).help_text())
+
+    # -- memoized code cells -------------------------------------------------------------
+    def _code_cell(self, cell: str, parsed: CodeLine) -> Any:
+        __tracebackhide__ = True
+        from IPython.display import display
+
+        from dreamer_lab.notebook.cell_memo import run_cell
+
+        result = run_cell(
+            cell,
+            self.ns,
+            label=parsed.flags.get("name") or None,  # type: ignore[arg-type]
+            force=bool(parsed.flags.get("force")),
+            filename=self.shell.compile.cache(cell) if hasattr(self.shell, "compile") else "<c>",
+        )
+        if not parsed.flags.get("quiet"):
+            status = "cached" if result.cache_hit else "computed"
+            if result.cache_hit:
+                what = "cache hit: the cell was skipped" + (
+                    f"; restored {', '.join(result.restored)}" if result.restored else ""
+                )
+            else:
+                what = "ran the cell" + (
+                    f"; saved {', '.join(result.saved)}" if result.saved else ""
+                )
+            if result.unsaved:
+                what += (
+                    f"; not saved (cannot be pickled, so missing after a cache hit): "
+                    f"{', '.join(result.unsaved)}"
+                )
+            summary = summarize(None, label=result.label, status=status, seconds=result.seconds)
+            summary.update(kind="cell", fingerprint=result.fingerprint, cache_hit=result.cache_hit)
+            summary["why"] = what
+            display(StepOutput(summary))
+        return result.value
+
+    # -- step cells ----------------------------------------------------------------------
+    def _eval(self, node: ast.expr, what: str) -> Any:
+        __tracebackhide__ = True
+        code = compile(ast.Expression(node), "<%%dream first line>", "eval")
+        try:
+            return eval(code, self.ns)  # noqa: S307 - the user's own notebook expression
+        except NameError as e:
+            name = getattr(e, "name", None) or str(e)
+            raise DreamSyntaxError(
+                f"{what}: {name!r} is not defined in the notebook. Define it in an earlier "
+                "cell (or check the spelling)."
+            ) from None
+
+    def _step_cell(self, parsed: StepLine, cell: str) -> None:
+        __tracebackhide__ = True
+        cls = resolve_kind(parsed.kind, self.ns)
+        opts = options_for(cls)
+        self._check_option_names(parsed, opts)
+        values = {
+            k: self._eval(v, f"option {k}={parsed.option_source(k)}")
+            for k, v in parsed.options.items()
+        }
+        positional = (
+            self._eval(parsed.positional[0], "the positional argument")
+            if parsed.positional
+            else None
+        )
+        label = values.pop("name", None) or parsed.target
+        self._apply_defaults(opts, values)
+        if parsed.flags.get("force"):
+            values["force"] = True
+        body = cell.strip()
+        if opts.trainer:
+            if body:
+                raise DreamSyntaxError(
+                    f"{cls.__name__} is a trainer and takes no cell body; pass its settings as "
+                    "options on the first line (remove the body)."
+                )
+            build = functools.partial(self._build_trainer, cls, opts, values, label)
+        else:
+            self._apply_template(cls, opts, values, positional, body, label)
+            build = functools.partial(self._build_step, cls, opts, values, label)
+        result = self._run_with_view(
+            build, label, cls.__name__, quiet=bool(parsed.flags.get("quiet"))
+        )
+        self.ns[parsed.target] = result
+
+    def _check_option_names(self, parsed: StepLine, opts: Options) -> None:
+        valid = opts.all_names()
+        for key in parsed.options:
+            if key in valid or (not opts.probed and not opts.trainer):
+                continue
+            close = difflib.get_close_matches(key, valid, n=1)
+            hint = f"Did you mean {close[0]}=? " if close else ""
+            raise DreamSyntaxError(
+                f"{opts.kind.__name__} has no option {key!r}. {hint}Its options: "
+                f"{', '.join(valid)} (`%dream help {opts.kind.__name__}` explains them)."
+            )
+
+    def _apply_defaults(self, opts: Options, values: dict[str, Any]) -> None:
+        accepts = set(opts.args) | set(opts.init) | set(opts.train)
+        if "llm" in accepts and "llm" not in values and self.default_llm:
+            if self.default_llm not in self.ns:
+                raise DreamSyntaxError(
+                    f"The default LLM is the variable {self.default_llm!r}, which is not defined."
+                    " Define it, or change it with `%dream config llm=NAME`."
+                )
+            values["llm"] = self.ns[self.default_llm]
+        if self.budget is not None:
+            for key in BUDGET_OPTIONS:
+                if key in accepts and key not in values:
+                    values[key] = self.budget
+                    break
+
+    def _apply_template(
+        self,
+        cls: type,
+        opts: Options,
+        values: dict[str, Any],
+        positional: Any,
+        body: str,
+        label: str,
+    ) -> None:
+        from dreamer_lab.notebook.template import interpolate, render_row
+
+        name = cls.__name__
+        if positional is not None and not is_step_class(type(positional)):
+            raise DreamSyntaxError(
+                f"The positional argument of {name}(...) must be a step whose rows fill the "
+                f"template, not a {type(positional).__name__}; pass other values as option=value."
+            )
+        columns = list(positional.output.column_names) if positional is not None else []
+        if not body:
+            if positional is not None:
+                raise DreamSyntaxError(
+                    f"{name}(...) was given the step {positional.name!r} to fill a template, but "
+                    "the cell has no body. Write the template below the first line."
+                )
+            return
+        target = opts.template_arg()
+        where = f"{name} cell"
+        if target is not None:
+            if target in values:
+                raise DreamSyntaxError(
+                    f"The template is given twice: as {target}= and as the cell body. Keep one."
+                )
+            attributes = values.get("attributes")
+            keep = set(columns) | set(opts.inputs)
+            if isinstance(attributes, dict):
+                keep |= set(map(str, attributes))
+            hint = "an input, a column" + (" or an attribute" if attributes else "")
+            values[target] = interpolate(body, keep, self.ns, where=where, keep_hint=hint)
+            if positional is not None:
+                # The positional step supplies the rows: its column feeds the first
+                # required input not given as an option.
+                for inp, spec in opts.inputs.items():
+                    if spec.get("required") and inp not in values:
+                        values[inp] = positional.output[inp if inp in columns else columns[0]]
+                        break
+            return
+        if TEMPLATE_INPUT in opts.inputs:
+            if TEMPLATE_INPUT in values:
+                raise DreamSyntaxError(
+                    f"The prompts are given twice: as {TEMPLATE_INPUT}= and as the cell body. "
+                    "Keep one."
+                )
+            if positional is None:
+                raise DreamSyntaxError(
+                    f"{name} renders the template once per row: pass the step whose rows fill "
+                    f"its {{column}} placeholders first, e.g. `%%dream out = {name}(questions, "
+                    "llm=...)`."
+                )
+            hint = f"a column of {positional.name!r} (columns: {', '.join(columns)})"
+            fmt = interpolate(body, set(columns), self.ns, where=where, keep_hint=hint)
+            fn = functools.partial(render_row, template=fmt, column="prompt")
+            rendered = positional.map(fn, remove_columns=columns, name=f"{label} / prompts")
+            values[TEMPLATE_INPUT] = rendered.output["prompt"]
+            return
+        raise DreamSyntaxError(
+            f"{name} takes no template, but the cell has a body. Remove the body (steps with an "
+            "'instruction' or 'template' argument, or a 'prompts' input, use it)."
+        )
+
+    def _as_column(self, key: str, value: Any, kind: str) -> Any:
+        if is_step_class(type(value)):
+            cols = value.output.column_names
+            if key in cols:
+                return value.output[key]
+            if len(cols) == 1:
+                return value.output[cols[0]]
+            raise DreamSyntaxError(
+                f"Input {key}= of {kind} needs one column; {value.name!r} has {cols}. "
+                f"Write {key}={value.name}.output[{cols[0]!r}]."
+            )
+        return value
+
+    def _build_step(self, cls: type, opts: Options, values: dict[str, Any], label: str) -> Any:
+        __tracebackhide__ = True
+        inputs, args, kwargs = {}, {}, {}
+        for k, v in values.items():
+            if k in opts.inputs:
+                inputs[k] = self._as_column(k, v, cls.__name__)
+            elif k in opts.args or (not opts.probed and k not in opts.init):
+                args[k] = v
+            else:
+                kwargs[k] = v
+        if inputs:
+            kwargs["inputs"] = inputs
+        if args:
+            kwargs["args"] = args
+        return cls(name=label, **kwargs)
+
+    def _build_trainer(self, cls: type, opts: Options, values: dict[str, Any], label: str) -> Any:
+        __tracebackhide__ = True
+        init = {k: v for k, v in values.items() if k in opts.init}
+        train = {k: v for k, v in values.items() if k not in opts.init}
+        if "name" in opts.init:
+            init["name"] = label
+        trainer = cls(**init)
+        trainer.train(**train)
+        return trainer
+
+    def _run_with_view(self, build: Any, label: str, kind: str, *, quiet: bool) -> Any:
+        __tracebackhide__ = True
+        from IPython.display import display
+
+        from dreamer_lab.core.workspace import current_workspace
+
+        ws = current_workspace()
+        t0 = time.time()
+        summary = summarize(None, label=label, status="running")
+        summary["kind"] = kind
+        widget = handle = None
+        if not quiet:
+            if self.show_widget:
+                from dreamer_lab.notebook.views import StepView
+
+                widget = StepView(summary=summary, progress=0.0)
+            handle = display(StepOutput(summary, widget), display_id=True)
+        stop = threading.Event()
+        poller = None
+        if widget is not None:
+            poller = threading.Thread(
+                target=_poll_progress, args=(ws, label, widget, t0, stop), daemon=True
+            )
+            poller.start()
+        try:
+            result = build()
+        except BaseException as e:
+            stop.set()
+            if handle is not None:
+                failed = dict(
+                    summary, status="failed", error=scrub_text(f"{type(e).__name__}: {e}")
+                )
+                failed["seconds"] = time.time() - t0
+                if widget is not None:
+                    widget.summary = failed
+                handle.update(StepOutput(failed, widget))
+            raise
+        finally:
+            stop.set()
+            if poller is not None:
+                poller.join(timeout=2)
+        if handle is not None:
+            why = None
+            if is_step_class(type(result)):
+                why = (
+                    "cache hit: the same inputs were computed before" if result.cache_hit else None
+                )
+                if not result.cache_hit:
+                    why = str(result.explain())
+            final = summarize(result, label=label, why=why, seconds=time.time() - t0)
+            if widget is not None:
+                widget.summary = final
+                widget.progress = 1.0
+            handle.update(StepOutput(final, widget))
+        return result
+
+    # -- line commands -------------------------------------------------------------------
+    def _command(self, line: str) -> Any:
+        __tracebackhide__ = True
+        if _STEP_LINE.match(line):  # `%dream result = Kind(...)`: a step cell without a body
+            parsed = parse_first_line(line)
+            if isinstance(parsed, HelpLine):
+                return self._help(parsed.topic)
+            assert isinstance(parsed, StepLine)
+            return self._step_cell(parsed, "")
+        cmd = parse_command(line)
+        if cmd.help:
+            if cmd.name == "help" and not cmd.args:
+                print(_general_help())
+            else:
+                print(f"%dream {cmd.name}: {SUBCOMMANDS[cmd.name]}")
+            return None
+        report = getattr(self, f"_cmd_{cmd.name}")(cmd.args)
+        if report is not None:
+            from IPython.display import display
+
+            display(report)
+        return None
+
+    def _cmd_help(self, args: list[str]) -> None:
+        self._help(args[0] if args else None)
+
+    def _cmd_steps(self, args: list[str]) -> Report:
+        import inspect
+
+        rows = []
+        for name, cls in sorted(catalog(self.ns).items()):
+            doc = (inspect.getdoc(cls) or "").split("\n")[0]
+            rows.append((name, doc))
+        plain = "\n".join(f"{n:<28} {d}" for n, d in rows)
+        md = "| kind | description |\n|---|---|\n" + "\n".join(
+            f"| {md_escape(n)} | {md_escape(d)} |" for n, d in rows
+        )
+        return Report(plain, md)
+
+    def _cmd_status(self, args: list[str]) -> Report:
+        from dreamer_lab.api import lineage
+        from dreamer_lab.core.store import dir_size
+        from dreamer_lab.core.workspace import current_workspace
+
+        ws = current_workspace()
+        graph = lineage(ws)
+        counts: dict[str, int] = {}
+        for n in graph.nodes:
+            counts[n["status"]] = counts.get(n["status"], 0) + 1
+        sizes = {sub: dir_size(ws.path / sub) for sub in ("steps", "models", "requests")}
+        lines = [
+            f"workspace: {ws.path}",
+            f"steps: {len(ws.steps.fingerprints())} stored ("
+            + (", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "none")
+            + ")",
+            f"models: {len(ws.models.fingerprints())} stored",
+            "cache sizes: " + ", ".join(f"{k} {_size(v)}" for k, v in sizes.items()),
+            f"default llm: {self.default_llm or '(none)'}; budget: "
+            + (f"${self.budget:g}" if self.budget is not None else "(none)"),
+        ]
+        return Report("\n".join(lines), "  \n".join(md_escape(x) for x in lines))
+
+    def _cmd_ls(self, args: list[str]) -> Report:
+        from dreamer_lab.api import lineage
+
+        graph = lineage()
+        if not graph.nodes:
+            return Report("No steps in this workspace yet.")
+        plain = "\n".join(
+            f"{n['name'][:32]:<32} {n['kind'][:20]:<20} {n['status']:<8} "
+            f"{str(n.get('rows', '')):>7} {n['fingerprint'][:12]}"
+            for n in graph.nodes
+        )
+        return Report(plain, graph._repr_markdown_())
+
+    def _cmd_why(self, args: list[str]) -> Report:
+        from dreamer_lab.core.explain import diff_components
+        from dreamer_lab.core.workspace import current_workspace
+
+        if not args:
+            raise DreamSyntaxError("Say which step: `%dream why NAME` (NAME as in `%dream ls`).")
+        name = " ".join(args)
+        value = self.ns.get(name)
+        if is_step_class(type(value)):
+            text = str(value.explain())
+        else:
+            ws = current_workspace()
+            runs = [r for r in ws.lineage.runs(name, limit=200) if r["status"] != "running"]
+            if not runs:
+                raise DreamSyntaxError(
+                    f"No step or cell named {name!r} in this workspace. `%dream ls` lists them."
+                )
+            latest = runs[0]
+            prev = next(
+                (r for r in runs[1:] if r["status"] in ("done", "hit")),
+                None,
+            )
+            head = f"{name!r} ({latest['fingerprint'][:12]}, {latest['status']})"
+            if prev is None:
+                text = f"{head}: first run under this name; nothing to compare with."
+            elif prev["fingerprint"] == latest["fingerprint"]:
+                text = f"{head}: same inputs as the previous run; cache hit."
+            else:
+                changes = diff_components(prev["components"], latest["components"])
+                text = f"{head} differs from the previous run ({prev['fingerprint'][:12]}):\n" + (
+                    "\n".join(f"  - {c}" for c in changes) or "  - (no recorded difference)"
+                )
+        return Report(text, md_escape(text).replace("  \\- ", "\n- "))
+
+    def _cmd_config(self, args: list[str]) -> Report:
+        from dreamer_lab.core.workspace import current_workspace
+
+        for item in args:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise DreamSyntaxError(
+                    f"`%dream config {item}`: write settings as key=value (llm=NAME, budget=5, "
+                    "workspace=./path)."
+                )
+            if key == "llm":
+                if value and value not in self.ns:
+                    raise DreamSyntaxError(
+                        f"llm={value}: no variable {value!r} in the notebook. Create the model "
+                        "first, then set it as the default."
+                    )
+                self.default_llm = value
+            elif key == "budget":
+                try:
+                    self.budget = None if value.lower() in ("", "none") else float(value)
+                except ValueError:
+                    raise DreamSyntaxError(
+                        f"budget={value}: give a number of dollars, e.g. budget=5, or budget=none."
+                    ) from None
+            elif key == "workspace":
+                from dreamer_lab.datadreamer import DataDreamer
+
+                if self._session is not None:
+                    self._session.stop()
+                self._session = DataDreamer(value).start()
+            else:
+                raise DreamSyntaxError(
+                    f"Unknown setting {key!r}. Settings: llm, budget, workspace."
+                )
+        ws = current_workspace()
+        lines = [
+            f"workspace: {ws.path}",
+            f"llm: {self.default_llm or '(none)'}",
+            "budget: " + (f"${self.budget:g}" if self.budget is not None else "(none)"),
+        ]
+        return Report("\n".join(lines), "  \n".join(md_escape(x) for x in lines))
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
+
+
+def _poll_progress(ws: Any, label: str, widget: Any, t0: float, stop: threading.Event) -> None:
+    """Mirror the running step's progress file into the widget (runs in a thread)."""
+    pid = os.getpid()
+    while not stop.wait(0.5):
+        widget.elapsed = round(time.time() - t0, 1)
+        try:
+            for f in (ws.path / "locks").glob("*.progress.json"):
+                data = json.loads(f.read_text())
+                mine = data.get("pid") == pid and data.get("name") == label
+                if mine and data.get("progress") is not None:
+                    widget.progress = float(data["progress"])
+        except (OSError, ValueError):
+            continue

@@ -1,0 +1,98 @@
+// dreamer_lab wizards and card widget (anywidget ESM): a form whose result is a notebook cell.
+// Untrusted text (previews, model output, cards) is only ever set through textContent.
+
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined && text !== null) e.textContent = String(text);
+  return e;
+}
+
+function field(model, spec) {
+  const values = model.get("values") || {};
+  const id = `dl-${spec.name}-${Math.random().toString(36).slice(2, 8)}`;
+  const label = el("label", "", spec.label);
+  label.htmlFor = id;
+  let input;
+  if (spec.type === "select") {
+    input = el("select");
+    for (const opt of spec.options || []) {
+      const o = el("option", "", opt || "(none)");
+      o.value = opt;
+      input.appendChild(o);
+    }
+    input.value = values[spec.name] ?? "";
+  } else if (spec.type === "textarea") {
+    input = el("textarea");
+    input.value = values[spec.name] ?? "";
+  } else if (spec.type === "checkbox") {
+    input = el("input");
+    input.type = "checkbox";
+    input.checked = Boolean(values[spec.name]);
+  } else {
+    input = el("input");
+    input.type = spec.type === "number" ? "number" : "text";
+    input.value = values[spec.name] ?? "";
+  }
+  input.id = id;
+  input.name = spec.name;
+  const commit = () => {
+    let v = spec.type === "checkbox" ? input.checked : input.value;
+    if (spec.type === "number") v = Number(v);
+    model.set("values", { ...(model.get("values") || {}), [spec.name]: v });
+    model.save_changes();
+  };
+  input.addEventListener(spec.type === "textarea" || spec.type === "text" ? "input" : "change", commit);
+  const row = el("div", "dl-field");
+  row.append(label, input);
+  return row;
+}
+
+function render({ model, el: host }) {
+  const root = el("div", "dreamer-lab-wizard");
+  root.setAttribute("role", "form");
+  host.appendChild(root);
+  const form = el("div", "dl-form");
+  const preview = el("div", "dl-preview");
+  preview.setAttribute("aria-live", "polite");
+  const info = el("div", "dl-info");
+  const code = el("pre", "dl-code");
+  const insert = (run) => {
+    const text = model.get("code");
+    if (!text) return;
+    model.send({ event: "insert", run });
+    host.dispatchEvent(new CustomEvent("dreamer-lab:insert-cell", { bubbles: true, composed: true, detail: { code: text, run } }));
+  };
+  const buttons = el("div", "dl-buttons");
+  const ins = el("button", "", "Insert cell");
+  const insRun = el("button", "", "Insert and run");
+  ins.type = insRun.type = "button";
+  ins.addEventListener("click", () => insert(false));
+  insRun.addEventListener("click", () => insert(true));
+  buttons.append(ins, insRun);
+  root.append(el("div", "dl-title", model.get("title")), form, preview, info, code, buttons);
+
+  const drawForm = () => {
+    form.replaceChildren(...(model.get("fields") || []).map((f) => field(model, f)));
+  };
+  const drawDerived = () => {
+    preview.replaceChildren(...(model.get("preview") || []).map((p) => el("pre", "dl-preview-item", p)));
+    info.textContent = model.get("info") || "";
+    code.textContent = model.get("code") || "";
+    ins.disabled = insRun.disabled = !model.get("code");
+  };
+  model.on("change:fields", drawForm);
+  model.on("change:preview", drawDerived);
+  model.on("change:info", drawDerived);
+  model.on("change:code", drawDerived);
+  root.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+      e.preventDefault();
+      insert(e.shiftKey);
+    }
+  });
+  drawForm();
+  drawDerived();
+}
+
+export default { render };

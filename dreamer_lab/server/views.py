@@ -1,0 +1,136 @@
+"""The data behind the routes, independent of tornado: plain dicts, JSON-safe, read-only.
+
+Nothing here writes to a workspace: no folders are created, no entry is quarantined
+(a corrupt entry is reported, and the kernel that next loads it deals with it).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from dreamer_lab.core.graph import build_graph
+from dreamer_lab.core.lineage import LineageIndex
+from dreamer_lab.core.secrets import redact
+from dreamer_lab.core.store import RECORD, Entry
+
+MAX_CELL_CHARS = 2000
+_RECORD_FIELDS = (
+    "fingerprint",
+    "kind",
+    "name",
+    "parents",
+    "inputs",
+    "args",
+    "rows",
+    "columns",
+    "features",
+    "timings",
+    "created",
+    "versions",
+    "notebook",
+    "cell_id",
+)
+
+
+class WorkspaceView:
+    """What :func:`dreamer_lab.core.graph.build_graph` needs, opened without side effects."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.lineage = LineageIndex(path / "lineage.sqlite")
+
+
+def lineage_payload(ws_path: Path, rel: str) -> dict[str, Any]:
+    """Nodes, edges and, for each node, the notebook cell that last produced it."""
+    view = WorkspaceView(ws_path)
+    graph = build_graph(view)  # type: ignore[arg-type]  # duck-typed read-only workspace
+    cells: dict[str, dict[str, Any]] = {}
+    for run in reversed(view.lineage.runs(limit=100_000)):  # oldest first: newest wins
+        if run.get("cell_id"):
+            cells[run["fingerprint"]] = {"cell_id": run["cell_id"], "notebook": run["notebook"]}
+    data = graph.to_dict()
+    for node in data["nodes"]:
+        node.update(cells.get(node["fingerprint"], {"cell_id": None, "notebook": None}))
+        if node.get("error"):
+            node["error"] = redact(node["error"])
+    data["workspace"] = rel
+    data["running"] = sum(1 for n in data["nodes"] if n["status"] == "running")
+    return data
+
+
+def _entry_path(ws_path: Path, fp: str) -> Path | None:
+    for area in ("steps", "models"):
+        p = ws_path / area / fp
+        if (p / RECORD).is_file():
+            return p
+    return None
+
+
+def read_record(ws_path: Path, fp: str) -> dict[str, Any] | None:
+    path = _entry_path(ws_path, fp)
+    if path is None:
+        return None
+    record = json.loads((path / RECORD).read_text())
+    if record.get("fingerprint") != fp:
+        raise ValueError("record.json names another fingerprint")
+    return record
+
+
+def _json_cell(value: Any) -> Any:
+    """A JSON-safe, size-bounded version of one cell value (the browser escapes it)."""
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, str):
+        return value if len(value) <= MAX_CELL_CHARS else value[:MAX_CELL_CHARS] + "…"
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, list | tuple):
+        return [_json_cell(v) for v in value[:50]]
+    if isinstance(value, dict):
+        return {str(k): _json_cell(v) for k, v in list(value.items())[:50]}
+    return _json_cell(str(value))
+
+
+def step_payload(ws_path: Path, fp: str, limit: int = 10) -> dict[str, Any] | None:
+    """A step's record (secrets redacted) and its first ``limit`` rows."""
+    path = _entry_path(ws_path, fp)
+    if path is None:
+        return None
+    record = read_record(ws_path, fp) or {}
+    out = {k: record.get(k) for k in _RECORD_FIELDS}
+    out["args"] = redact(out.get("args") or {})
+    out["area"] = path.parent.name
+    rows: list[dict[str, Any]] = []
+    error = None
+    if (path / "data").is_dir() and limit > 0:
+        try:
+            ds = Entry(path, record).dataset()
+            n = min(limit, ds.num_rows)
+            rows = [{k: _json_cell(v) for k, v in r.items()} for r in ds.select(range(n))]
+        except Exception as e:  # noqa: BLE001 - reported, never fatal for the sidebar
+            error = redact(f"could not read the step's data: {type(e).__name__}: {e}")
+    out["sample"] = {"rows": rows, "limit": limit, "error": error}
+    return out
+
+
+def card_payload(ws_path: Path, fp: str) -> dict[str, Any] | None:
+    """The step's card. For now the record's card fragments as JSON.
+
+    Seam: when ``dreamer_lab.cards`` renders Markdown cards, add ``"markdown"`` here
+    (escaped by the renderer); the sidebar shows ``markdown`` when present, else the
+    fragments.
+    """
+    record = read_record(ws_path, fp)
+    if record is None:
+        return None
+    return {
+        "fingerprint": fp,
+        "name": record.get("name"),
+        "format": "fragments",
+        "fragments": redact(record.get("card") or {}),
+    }

@@ -1,0 +1,51 @@
+// Unit tests of the pure layout code (node:test; built with tsconfig.test.json).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import type { ILineage, ILineageNode } from '../src/api';
+import { hiddenBelow, layoutLineage } from '../src/layout';
+
+function lineage(n: number, fanout: number): ILineage {
+  const nodes: ILineageNode[] = [];
+  const edges: { source: string; target: string }[] = [];
+  for (let i = 0; i < n; i++) {
+    const fp = i.toString(16).padStart(16, '0');
+    nodes.push({
+      fingerprint: fp, name: `step ${i}`, kind: 'map', status: 'fresh', stale_reason: null,
+      rows: i, seconds: 0.1, created: i, cell_id: null, notebook: null
+    });
+    if (i > 0) {
+      edges.push({ source: nodes[Math.floor((i - 1) / fanout)].fingerprint, target: fp });
+    }
+  }
+  return { workspace: 'ws', nodes, edges, running: 0 };
+}
+
+test('parents are placed above their children', () => {
+  const l = layoutLineage(lineage(40, 3));
+  const y = new Map(l.nodes.map(p => [p.node.fingerprint, p.y]));
+  assert.equal(l.nodes.length, 40);
+  assert.equal(l.edges.length, 39);
+  for (const e of l.edges) {
+    assert.ok(y.get(e.source)! < y.get(e.target)!);
+    assert.ok(e.points.length >= 2);
+  }
+});
+
+test('collapsing a node hides its descendants and counts them', () => {
+  const g = lineage(13, 3); // 0 -> 1,2,3; 1 -> 4,5,6; ...
+  const root1 = g.nodes[1].fingerprint;
+  const hidden = hiddenBelow(g, new Set([root1]));
+  assert.equal(hidden.get(root1), 3);
+  const l = layoutLineage(g, new Set([root1]));
+  assert.equal(l.nodes.length, 10);
+  assert.equal(l.nodes.find(p => p.node.fingerprint === root1)!.hidden, 3);
+  assert.ok(l.edges.every(e => l.nodes.some(p => p.node.fingerprint === e.target)));
+});
+
+test('a 500-step lineage lays out without overlaps', () => {
+  const l = layoutLineage(lineage(500, 4));
+  const seen = new Set(l.nodes.map(p => `${Math.round(p.x)},${Math.round(p.y)}`));
+  assert.equal(seen.size, 500);
+  assert.ok(l.width > 0 && l.height > 0);
+});
