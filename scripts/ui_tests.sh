@@ -22,4 +22,5 @@ fi
 # Playwright's own browser download is not used: the tests launch Debian Chromium.
 python -c "import playwright" 2>/dev/null || PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 \
   python -m pip install -q "playwright>=1.45"
+[ "${UI_SETUP_ONLY:-0}" = 1 ] && exit 0
 python -m pytest ui-tests -q -p no:cacheprovider --timeout 300 "$@"
