@@ -16,6 +16,7 @@ _LAZY = {
     "explain": "dreamer_lab.api",
     "lineage": "dreamer_lab.api",
     "open_workspace": "dreamer_lab.core.workspace",
+    "contamination": "dreamer_lab.contamination",
 }
 _SUBMODULES = {
     "steps",

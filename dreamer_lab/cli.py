@@ -195,6 +195,106 @@ def _demo_run(args: Any) -> int:
 _demo.run = _demo_run  # type: ignore[attr-defined]
 
 
+# -- card -----------------------------------------------------------------------------------
+@command("card", "write the data card (step) or model card (trained model) of an entry")
+def _card(p: argparse.ArgumentParser) -> None:
+    _ws_arg(p)
+    p.add_argument("ref", help="fingerprint, fingerprint prefix, or step/trainer name")
+    p.add_argument("-o", "--out", help="folder for README.md and card.json (default: print)")
+    p.add_argument("--json", action="store_true", help="print the JSON form instead of Markdown")
+    p.add_argument("--intended-use", help="text of the 'Intended use' section")
+    p.add_argument("--limitations", help="text of the 'Limitations' section")
+
+
+def _card_run(args: Any) -> int:
+    from dreamer_lab.cards import card_for
+    from dreamer_lab.errors import DreamerError
+
+    ws = _open(args.workspace)
+    _store, fp = resolve_ref(ws, args.ref)
+    try:
+        card = card_for(fp, ws, intended_use=args.intended_use, limitations=args.limitations)
+    except DreamerError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.out:
+        paths = card.save(args.out)
+        print(f"Wrote {paths['markdown']} and {paths['json']}.")
+    else:
+        print(card.to_json() if args.json else card.markdown)
+    return 0
+
+
+_card.run = _card_run  # type: ignore[attr-defined]
+
+
+# -- report ---------------------------------------------------------------------------------
+@command("report", "export a notebook's report: self-contained HTML, Markdown, report.json, cards")
+def _report(p: argparse.ArgumentParser) -> None:
+    p.add_argument("notebook", help="the .ipynb file")
+    p.add_argument("-o", "--out", help="output folder (default: <notebook>_report next to it)")
+    p.add_argument(
+        "-w", "--workspace", default=None,
+        help="workspace folder (default: $DREAMER_LAB_WORKSPACE or dreamer_workspace next to "
+        "the notebook)",
+    )  # fmt: skip
+    p.add_argument("--hide-inputs", action="store_true", help="leave code cells' sources out")
+
+
+def _report_run(args: Any) -> int:
+    from dreamer_lab.errors import DreamerError
+    from dreamer_lab.report import write_report
+
+    nb = Path(args.notebook)
+    out = Path(args.out) if args.out else nb.with_name(f"{nb.stem}_report")
+    try:
+        paths = write_report(nb, out, hide_inputs=args.hide_inputs, workspace=args.workspace)
+    except DreamerError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"Report: {paths['html']}")
+    print(f"Markdown: {paths['markdown']}")
+    print(f"JSON: {paths['json']}")
+    for key, path in paths.items():
+        if key.startswith("card:"):
+            print(f"Card: {path}")
+    return 0
+
+
+_report.run = _report_run  # type: ignore[attr-defined]
+
+
+# -- export-script --------------------------------------------------------------------------
+@command("export-script", "write a Python script that re-runs a notebook and checks fingerprints")
+def _export_script(p: argparse.ArgumentParser) -> None:
+    p.add_argument("notebook", help="the .ipynb file")
+    p.add_argument("-o", "--out", help="script path (default: <notebook>.py next to it)")
+    p.add_argument(
+        "-w", "--workspace", default=None,
+        help="workspace with the notebook's runs (default: $DREAMER_LAB_WORKSPACE or "
+        "dreamer_workspace next to the notebook)",
+    )  # fmt: skip
+
+
+def _export_script_run(args: Any) -> int:
+    from dreamer_lab.errors import DreamerError
+    from dreamer_lab.report import export_script
+
+    nb = Path(args.notebook)
+    out = Path(args.out) if args.out else nb.with_suffix(".py")
+    try:
+        text = export_script(nb, args.workspace)
+    except DreamerError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    out.write_text(text, encoding="utf-8")
+    print(f"Wrote {out}; run it with `python {out}` (exit status 1 if a fingerprint differs).")
+    return 0
+
+
+_export_script.run = _export_script_run  # type: ignore[attr-defined]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dreamer-lab",

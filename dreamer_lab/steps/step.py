@@ -428,6 +428,9 @@ class Step(StepOperations):
             import datasets
 
             kwargs = {"num_shards": self.save_num_shards} if self.save_num_shards else {}
+            if dataset.num_rows == 0:
+                # datasets writes zero shards for an empty dataset, then cannot load it.
+                kwargs = {"num_shards": 1}
             was_enabled = datasets.is_progress_bar_enabled()
             datasets.disable_progress_bars()  # saving is fast; its bar is noise in cells
             try:
@@ -454,7 +457,7 @@ class Step(StepOperations):
             "versions": library_versions(),
             "notebook": ctx["notebook"],
             "cell_id": ctx["cell_id"],
-            "card": self._card,
+            "card": redact(self._card),
         }
         return Computed(write=write, record=record, objects=dict(self.objects))
 

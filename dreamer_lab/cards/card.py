@@ -1,0 +1,220 @@
+"""The card object shared by data cards and model cards: Markdown + a JSON form."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dreamer_lab.cards.bibtex import DATADREAMER_CITATION, BibEntry, normalize_citations
+from dreamer_lab.cards.escape import md_block, md_code_inline, md_inline, single_line
+from dreamer_lab.cards.upstream import Node
+from dreamer_lab.core.secrets import redact, scrub_text
+
+SYNTHETIC_NOTICE = (
+    "This dataset was generated (at least in part) by machine-learning models. It is synthetic "
+    "data: it can be wrong, biased or repetitive, and it must not be mixed into pre-training "
+    "corpora or evaluation sets (doing so contaminates future models and benchmarks). Keep this "
+    "notice and the `synthetic` tag with every copy."
+)
+DEFAULT_INTENDED_USE = (
+    "Research and development of the task this workflow targets (fine-tuning, evaluation "
+    "prototypes, ablations). Edit this section to describe the intended use."
+)
+DEFAULT_LIMITATIONS = (
+    "The rows were produced by the models listed above and inherit their errors and biases; "
+    "they were not reviewed by people unless a step below says so. Edit this section to "
+    "describe known limitations."
+)
+_LICENSE_ID = re.compile(r"^[a-z0-9][a-z0-9.\-+]*$")
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
+
+
+@dataclass
+class Card:
+    """A generated card: ``markdown`` (HF-compatible, YAML front matter) and ``data`` (JSON)."""
+
+    kind: str  # "dataset" or "model"
+    markdown: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.data, indent=2, sort_keys=True, default=str)
+
+    def to_hf(self) -> Any:
+        """Parse the Markdown with huggingface_hub (``DatasetCard`` or ``ModelCard``)."""
+        from huggingface_hub import DatasetCard, ModelCard
+
+        return (DatasetCard if self.kind == "dataset" else ModelCard)(self.markdown)
+
+    def save(self, folder: str | os.PathLike) -> dict[str, Path]:
+        """Write ``README.md`` and ``card.json`` into ``folder``; returns their paths."""
+        d = Path(folder)
+        d.mkdir(parents=True, exist_ok=True)
+        md, js = d / "README.md", d / "card.json"
+        md.write_text(self.markdown, encoding="utf-8")
+        js.write_text(self.to_json() + "\n", encoding="utf-8")
+        return {"markdown": md, "json": js}
+
+    def _repr_markdown_(self) -> str:
+        return self.markdown
+
+    def __str__(self) -> str:
+        return self.markdown
+
+
+# -- pieces shared by both cards ------------------------------------------------------------
+def fragments(nodes: list[Node], key: str) -> list[str]:
+    out: list[str] = []
+    for n in nodes:
+        for v in n.card.get(key) or []:
+            s = v if isinstance(v, str) else json.dumps(v, sort_keys=True, default=str)
+            if s not in out:
+                out.append(s)
+    return out
+
+
+def license_id(licenses: list[str]) -> str:
+    """The front-matter license: an SPDX-like id when all sources agree, else ``other``."""
+    ids = {single_line(x).lower() for x in licenses if x}
+    if len(ids) == 1:
+        only = ids.pop()
+        if _LICENSE_ID.match(only):
+            return only
+    return "other"
+
+
+def repo_id(name: str) -> str | None:
+    return name if _REPO_ID.match(name) else None
+
+
+def size_category(rows: int | None) -> str:
+    if rows is None:
+        return "unknown"
+    bounds = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
+              (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M"),
+              (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B")]  # fmt: skip
+    for bound, label in bounds:
+        if rows < bound:
+            return label
+    return "n>1T" if rows >= 10**12 else "1B<n<10B"
+
+
+def citations(nodes: list[Node]) -> tuple[list[BibEntry], list[str]]:
+    entries, other = normalize_citations(fragments(nodes, "Citation Information"))
+    if not any(e.key == DATADREAMER_CITATION.key for e in entries):
+        entries.insert(0, DATADREAMER_CITATION)
+    return entries, other
+
+
+def node_summary(n: Node) -> dict[str, Any]:
+    """The JSON form of one upstream entry."""
+    rec = n.record
+    card = n.card
+    return {
+        "name": rec.get("name"),
+        "kind": rec.get("kind"),
+        "fingerprint": n.fingerprint,
+        "area": n.area,
+        "rows": rec.get("rows"),
+        "columns": rec.get("columns"),
+        "parents": rec.get("parents") or [],
+        "models": card.get("Model Name") or [],
+        "datasets": card.get("Dataset Name") or [],
+        "licenses": card.get("License Information") or [],
+        "prompts": card.get("Prompt") or [],
+        "parameters": card.get("Parameters") or [],
+        "args": redact(rec.get("args") or {}),
+        "versions": rec.get("versions") or {},
+        "seconds": (rec.get("timings") or {}).get("seconds"),
+        "created": rec.get("created"),
+        "cache_hit": n.cache_hit,
+        "notebook": rec.get("notebook"),
+        "cell_id": rec.get("cell_id"),
+    }
+
+
+def how_made_section(nodes: list[Node]) -> list[str]:
+    """'How the data was made': every upstream entry with model, prompts, parameters."""
+    lines = ["## How the data was made", ""]
+    for i, n in enumerate(nodes, 1):
+        s = node_summary(n)
+        lines.append(f"### {i}. {md_inline(s['name'], 80)} ({md_inline(s['kind'], 60)})")
+        lines.append("")
+        lines.append(f"- Fingerprint: {md_code_inline(s['fingerprint'])}")
+        if s["rows"] is not None:
+            cols = ", ".join(md_code_inline(c) for c in s["columns"] or [])
+            lines.append(f"- Rows: {s['rows']}; columns: {cols}")
+        if s["parents"]:
+            lines.append(
+                "- Inputs from: " + ", ".join(md_code_inline(p[:12]) for p in s["parents"])
+            )
+        for m in s["models"]:
+            lines.append(f"- Model: {md_inline(m)}")
+        for d in s["datasets"]:
+            lines.append(f"- Dataset: {md_inline(d)}")
+        versions = s["versions"]
+        if versions:
+            lines.append(
+                "- Versions: "
+                + ", ".join(f"{md_inline(k)} {md_inline(v)}" for k, v in sorted(versions.items()))
+            )
+        if s["cache_hit"] is not None:
+            lines.append(f"- Last run: {'cache hit' if s['cache_hit'] else 'computed'}")
+        if s["seconds"] is not None:
+            lines.append(f"- Compute time: {s['seconds']:.2f} s")
+        lines.append("")
+        for j, p in enumerate(s["prompts"], 1):
+            lines += [f"Prompt template {j}:", "", md_block(p), ""]
+        params = s["parameters"] or []
+        args = s["args"]
+        if params or args:
+            payload = {"args": args, **({"parameters": params} if params else {})}
+            lines += [
+                "Parameters:",
+                "",
+                md_block(json.dumps(payload, indent=2, sort_keys=True, default=str), "json"),
+                "",
+            ]
+    return lines
+
+
+def licenses_section(nodes: list[Node]) -> list[str]:
+    lines = ["## Licenses", ""]
+    found = False
+    for n in nodes:
+        for lic in n.card.get("License Information") or []:
+            found = True
+            lines.append(f"- {md_inline(n.record.get('name'), 80)}: {md_inline(lic)}")
+    if not found:
+        lines.append(
+            "- No license was recorded by the steps. Check the terms of every model and dataset "
+            "listed above before you share this data."
+        )
+    return [*lines, ""]
+
+
+def citations_section(entries: list[BibEntry], other: list[str]) -> list[str]:
+    lines = ["## Citations", "", "Cite the models, datasets and tools that made this data:", ""]
+    lines.append(md_block("\n\n".join(e.to_bibtex() for e in entries), "bibtex"))
+    if other:
+        lines += ["", "Other references (not in BibTeX form):", ""]
+        lines += [f"- {md_inline(o, 600)}" for o in other]
+    return [*lines, ""]
+
+
+def editable_section(title: str, key: str, text: str) -> list[str]:
+    return [
+        f"## {title}",
+        "",
+        f"<!-- dreamer_lab:editable {key}: edit freely, regenerated cards keep the default -->",
+        html.escape(scrub_text(text.strip()), quote=False),
+        "",
+    ]
