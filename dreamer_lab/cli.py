@@ -295,6 +295,42 @@ def _export_script_run(args: Any) -> int:
 _export_script.run = _export_script_run  # type: ignore[attr-defined]
 
 
+# -- run ------------------------------------------------------------------------------------
+@command("run", "execute a notebook headless (fresh kernel), then write its report")
+def _run(p: argparse.ArgumentParser) -> None:
+    p.add_argument("notebook", help="the .ipynb file")
+    p.add_argument(
+        "-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
+        help="set a parameter (injected after the cell tagged 'parameters'); repeatable",
+    )  # fmt: skip
+    p.add_argument("-o", "--out", help="output folder (default: <notebook>_report next to it)")
+    p.add_argument("-w", "--workspace", default=None, help="workspace folder for the run")
+    p.add_argument("--hide-inputs", action="store_true", help="leave code out of the report")
+    p.add_argument("--timeout", type=int, default=3600, help="seconds per cell (default 3600)")
+
+
+def _run_run(args: Any) -> int:
+    from dreamer_lab.errors import DreamerError
+    from dreamer_lab.runner import parse_parameters, run_notebook
+
+    try:
+        run_notebook(
+            args.notebook,
+            args.out,
+            parameters=parse_parameters(args.parameter),
+            workspace=args.workspace,
+            hide_inputs=args.hide_inputs,
+            timeout=args.timeout,
+        )
+    except DreamerError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+_run.run = _run_run  # type: ignore[attr-defined]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dreamer-lab",

@@ -63,6 +63,9 @@ def lab(tmp_path_factory):
         JUPYTER_CONFIG_DIR=str(cfg),
         JUPYTER_DATA_DIR=str(data),
         JUPYTER_PLATFORM_DIRS="0",
+        # In a venv, jupyter_core puts the env path first: its installed copy of the
+        # extension would shadow the checkout's build linked into the data dir above.
+        JUPYTER_PREFER_ENV_PATH="0",
         DREAMER_LAB_SIGNING_KEY_FILE=str(base / "signing.key"),
         HF_DATASETS_OFFLINE="1",
         HF_HUB_OFFLINE="1",

@@ -4,11 +4,12 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { ICommandPalette } from '@jupyterlab/apputils';
+import { ICommandPalette, ISessionContextDialogs } from '@jupyterlab/apputils';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { LabIcon } from '@jupyterlab/ui-components';
 
 import type { ILineageNode } from './api';
+import { listenForInsertCell } from './insertCell';
 import { LineageModel } from './model';
 import { LineageSidebar } from './view';
 
@@ -50,13 +51,16 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description: 'The dreamer_lab lineage sidebar: the DAG of cached steps of a workspace.',
   autoStart: true,
   requires: [INotebookTracker],
-  optional: [ILayoutRestorer, ICommandPalette],
+  optional: [ILayoutRestorer, ICommandPalette, ISessionContextDialogs],
   activate: (
     app: JupyterFrontEnd,
     tracker: INotebookTracker,
     restorer: ILayoutRestorer | null,
-    palette: ICommandPalette | null
+    palette: ICommandPalette | null,
+    dialogs: ISessionContextDialogs | null
   ) => {
+    // The notebook wizards' "Insert cell" buttons: their code becomes a new cell.
+    listenForInsertCell(tracker, dialogs);
     const model = new LineageModel();
 
     const goToCell = async (node: ILineageNode): Promise<boolean> => {
