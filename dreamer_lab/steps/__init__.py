@@ -29,3 +29,29 @@ __all__ = [
     "wait",
 ]
 __all__ += ["Embed", "Retrieve", "CosineSimilarity", "RunTaskModel"]
+
+from dreamer_lab.steps.prompt_base import dry_run  # noqa: E402
+from dreamer_lab.steps.prompt_steps import (  # noqa: E402
+    DataFromAttributedPrompt,
+    DataFromPrompt,
+    FewShotPrompt,
+    FilterWithPrompt,
+    JudgeGenerationPairsWithPrompt,
+    JudgePairsWithPrompt,
+    ProcessWithPrompt,
+    Prompt,
+    RankWithPrompt,
+)
+
+__all__ += [
+    "dry_run",
+    "Prompt",
+    "DataFromPrompt",
+    "DataFromAttributedPrompt",
+    "ProcessWithPrompt",
+    "FilterWithPrompt",
+    "RankWithPrompt",
+    "FewShotPrompt",
+    "JudgePairsWithPrompt",
+    "JudgeGenerationPairsWithPrompt",
+]

@@ -1,0 +1,413 @@
+"""``HFTransformers``: local Hugging Face transformers causal LMs.
+
+Hub names load from the local Hugging Face cache (with a revision), local folders load
+directly, and ``"smollm2"`` (or no name) selects the embedded default model. Chat
+templates, system prompts, dtype/device/device_map, PEFT adapters and quantization configs
+are supported. Prompts are batched sorted by length (order restored), and the batch size
+halves on out-of-memory errors.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from dreamer_lab.core.fingerprint import hash_file, hash_value
+from dreamer_lab.errors import StepInputError
+from dreamer_lab.llms.base import AUTO, LLM, UnknownModelError, truncate_at_stop
+from dreamer_lab.llms.embedded import (
+    EMBEDDED_MODEL_NAME,
+    embedded_gguf_path,
+    embedded_model_path,
+    is_embedded_name,
+)
+
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json", ".model", ".jinja", ".txt", ".gguf")
+
+
+def _is_oom(e: BaseException) -> bool:
+    import torch
+
+    return isinstance(e, torch.OutOfMemoryError) or "out of memory" in str(e).lower()
+
+
+class HFTransformers(LLM):
+    """A transformers causal LM (DataDreamer's arguments).
+
+    Args:
+        model_name: hub name (from the local cache), local folder, or ``"smollm2"``.
+        chat_prompt_template: ``AUTO`` uses the tokenizer's chat template; ``None`` sends
+            raw prompts; a string with ``{{prompt}}`` (and optionally
+            ``{{system_prompt}}``) formats prompts itself.
+        system_prompt: system message (``AUTO``: the chat template's default).
+        revision, trust_remote_code, device, device_map, dtype, quantization_config:
+            passed to ``from_pretrained``.
+        adapter_name: path of a PEFT adapter to apply; ``adapter_kwargs`` go to
+            ``PeftModel.from_pretrained``.
+        max_context_length: override the context window read from the model config.
+    """
+
+    backend_name = "hf_transformers"
+    extra_generation_kwargs = frozenset({"do_sample", "top_k", "num_beams", "min_new_tokens"})
+
+    def __init__(
+        self,
+        model_name: str | None = None,
+        chat_prompt_template: str | None = AUTO,
+        system_prompt: str | None = AUTO,
+        revision: str | None = None,
+        trust_remote_code: bool = False,
+        device: str | int | None = None,
+        device_map: Any = None,
+        dtype: Any = None,
+        quantization_config: Any = None,
+        adapter_name: str | None = None,
+        adapter_kwargs: dict[str, Any] | None = None,
+        cache_folder_path: str | None = None,
+        max_context_length: int | None = None,
+        **kwargs: Any,
+    ):
+        self.embedded = is_embedded_name(model_name)
+        super().__init__(
+            EMBEDDED_MODEL_NAME if self.embedded else str(model_name),
+            None if system_prompt is AUTO else system_prompt,
+            cache_folder_path,
+        )
+        self.chat_prompt_template = chat_prompt_template
+        self.revision = revision
+        self.trust_remote_code = trust_remote_code
+        self.device = device
+        self.device_map = device_map
+        self.dtype = dtype
+        self.quantization_config = quantization_config
+        self.adapter_name = adapter_name
+        self.adapter_kwargs = dict(adapter_kwargs or {})
+        self.max_context_length = max_context_length
+        self.from_pretrained_kwargs = kwargs
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._config: Any = None
+        self._lock = threading.Lock()
+        self._path = self._resolve_path()
+        # Hub names are pinned to the cached commit they resolve to now: the identity and
+        # the loaded weights stay the same snapshot even if the branch moves later.
+        self._commit = None if Path(self._path).exists() else self._hub_commit()
+
+    # -- resolution and identity -------------------------------------------------------------
+    def _resolve_path(self) -> str:
+        if self.embedded:
+            return str(embedded_model_path())
+        p = Path(self.model_name).expanduser()
+        if p.exists():
+            if not (p / "config.json").exists():
+                raise UnknownModelError(
+                    f"{self.model_name!r} is a folder without config.json, so it is not a "
+                    "transformers model. Pass a folder saved with save_pretrained(), a Hugging "
+                    "Face model name, or 'smollm2' for the embedded model."
+                )
+            return str(p.resolve())
+        return self.model_name
+
+    def _load_error(self, e: Exception) -> UnknownModelError:
+        return UnknownModelError(
+            f"Cannot load model {self.model_name!r}"
+            + (f" (revision {self.revision!r})" if self.revision else "")
+            + ": it is not a local folder and not in the local Hugging Face cache"
+            + (" (offline mode is on)" if os.environ.get("HF_HUB_OFFLINE") == "1" else "")
+            + f" [{type(e).__name__}]. Check the name, download it once with network access, "
+            "pass a local folder, or use 'smollm2' for the embedded model."
+        )
+
+    @property
+    def tokenizer(self) -> Any:
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
+            try:
+                tok = AutoTokenizer.from_pretrained(
+                    self._path, revision=self._revision(), trust_remote_code=self.trust_remote_code
+                )
+            except (OSError, ValueError) as e:
+                raise self._load_error(e) from None
+            tok.padding_side = "left"
+            if tok.pad_token is None:
+                tok.pad_token = tok.eos_token
+            self._tokenizer = tok
+        return self._tokenizer
+
+    @property
+    def config(self) -> Any:
+        if self._config is None:
+            from transformers import AutoConfig
+
+            try:
+                self._config = AutoConfig.from_pretrained(
+                    self._path, revision=self._revision(), trust_remote_code=self.trust_remote_code
+                )
+            except (OSError, ValueError) as e:
+                raise self._load_error(e) from None
+        return self._config
+
+    def _chat_template(self) -> str | None:
+        if self.chat_prompt_template is AUTO:
+            return getattr(self.tokenizer, "chat_template", None)
+        return self.chat_prompt_template
+
+    def _weights_digest(self) -> str:
+        if self.embedded:
+            return hash_file(embedded_gguf_path())
+        p = Path(self._path)
+        if p.is_dir():
+            parts = [
+                f"{f.name}:{hash_file(f)}"
+                for f in sorted(p.iterdir())
+                if f.is_file() and f.name.endswith(_WEIGHT_SUFFIXES)
+            ]
+            return hash_value(parts)
+        return f"hub:{self.model_name}@{self._commit or self.revision or 'main'}"
+
+    def _revision(self) -> str | None:
+        return self._commit or self.revision
+
+    def _hub_commit(self) -> str | None:
+        """The commit of the cached hub snapshot (so a moved branch is a new model)."""
+        try:
+            from huggingface_hub import try_to_load_from_cache
+        except ImportError:
+            return None
+        found = try_to_load_from_cache(self.model_name, "config.json", revision=self.revision)
+        if isinstance(found, str):
+            return Path(found).parent.name
+        return None
+
+    def _identity(self) -> dict[str, Any]:
+        adapter = None
+        if self.adapter_name:
+            ap = Path(self.adapter_name)
+            adapter = {
+                "name": str(self.adapter_name),
+                "digest": hash_file(ap) if ap.exists() else None,
+                "kwargs": {k: v for k, v in self.adapter_kwargs.items() if "token" not in k},
+            }
+        return {
+            "model_name": self.model_name,
+            "revision": self.revision,
+            "weights": self._weights_digest(),
+            "chat_template": self._chat_template(),
+            "system_prompt": self.system_prompt,
+            "dtype": str(self.dtype),
+            "quantization": hash_value(self.quantization_config, label="quantization_config")
+            if self.quantization_config is not None
+            else None,
+            "adapter": adapter,
+        }
+
+    @property
+    def license(self) -> str | None:
+        return "Apache-2.0" if self.embedded else None
+
+    @property
+    def model_card(self) -> str | None:
+        if self.embedded or "/" in self.model_name and not Path(self.model_name).exists():
+            return f"https://huggingface.co/{self.model_name}"
+        return None
+
+    # -- prompts and tokens ----------------------------------------------------------------------
+    def _full_prompt(self, prompt: str) -> str:
+        template = self._chat_template()
+        if template is None:
+            return str(prompt)
+        if self.chat_prompt_template is not AUTO:
+            out = template.replace("{{prompt}}", str(prompt))
+            return out.replace("{{system_prompt}}", self.system_prompt or "")
+        messages = []
+        if self.system_prompt is not None:
+            messages.append({"role": "system", "content": self.system_prompt})
+        messages.append({"role": "user", "content": str(prompt)})
+        return self.tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=True
+        )
+
+    def _uses_template(self) -> bool:
+        return self._chat_template() is not None
+
+    def count_tokens(self, value: str) -> int:
+        return len(self.tokenizer(value, add_special_tokens=False)["input_ids"])
+
+    def get_max_context_length(self, max_new_tokens: int) -> int | None:
+        limit = self.max_context_length
+        if limit is None:
+            for attr in ("max_position_embeddings", "n_positions", "max_sequence_length"):
+                limit = getattr(self.config, attr, None)
+                if limit:
+                    break
+        if limit is None:
+            tml = getattr(self.tokenizer, "model_max_length", None)
+            limit = tml if tml and tml < 10**7 else None
+        return None if limit is None else int(limit) - int(max_new_tokens or 0)
+
+    # -- model -----------------------------------------------------------------------------------
+    @property
+    def model(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                self._model = self._load_model()
+        return self._model
+
+    def _load_model(self) -> Any:
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        kw: dict[str, Any] = dict(self.from_pretrained_kwargs)
+        if self.dtype is not None:
+            kw["dtype"] = getattr(torch, self.dtype) if isinstance(self.dtype, str) else self.dtype
+        if self.device_map is not None:
+            kw["device_map"] = self.device_map
+        if self.quantization_config is not None:
+            kw["quantization_config"] = self.quantization_config
+        try:
+            model = AutoModelForCausalLM.from_pretrained(
+                self._path,
+                revision=self._revision(),
+                trust_remote_code=self.trust_remote_code,
+                **kw,
+            )
+        except (OSError, ValueError) as e:
+            raise self._load_error(e) from None
+        if self.adapter_name:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, self.adapter_name, **self.adapter_kwargs)
+        if self.device_map is None and self.quantization_config is None:
+            device = self.device
+            if device is None:
+                device = "cuda" if torch.cuda.is_available() else "cpu"
+            elif isinstance(device, int):
+                device = f"cuda:{device}" if device >= 0 else "cpu"
+            model = model.to(device)
+        model.eval()
+        return model
+
+    def unload_model(self) -> None:
+        self._model = None
+        import gc
+
+        gc.collect()
+
+    # -- generation ------------------------------------------------------------------------------
+    def _validate_params(self, params: dict[str, Any]) -> None:
+        greedy = params["temperature"] == 0 or params["top_p"] == 0
+        if params.get("do_sample") and greedy:
+            raise StepInputError(f"{self!r}: do_sample=True needs temperature > 0 and top_p > 0.")
+
+    def _generate_missing(
+        self,
+        items: list[tuple[str, str, Any]],
+        params: dict[str, Any],
+        batch_size: int,
+        commit: Callable[[dict[str, Any]], None],
+        adaptive_batch_size: bool,
+    ) -> None:
+        # Longest first: similar lengths share a batch (less padding) and an
+        # out-of-memory error shows up on the first batch, not the last.
+        lengths = {k: len(self._full_prompt(p)) for k, p, _ in items}
+        order = sorted(items, key=lambda it: -lengths[it[0]])
+        i = 0
+        size = batch_size
+        while i < len(order):
+            chunk = order[i : i + size]
+            try:
+                values = self._generate_batch(
+                    [p for _, p, _ in chunk], params, [s for _, _, s in chunk]
+                )
+            except Exception as e:
+                if adaptive_batch_size and size > 1 and _is_oom(e):
+                    size = max(1, size // 2)
+                    self._free_memory()
+                    continue
+                raise
+            commit({k: v for (k, _, _), v in zip(chunk, values, strict=True)})
+            i += len(chunk)
+
+    def _free_memory(self) -> None:
+        import gc
+
+        import torch
+
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def _generate_batch(
+        self, prompts: list[str], params: dict[str, Any], seeds: list[Any]
+    ) -> list[dict[str, Any]]:
+        import torch
+
+        model, tok = self.model, self.tokenizer
+        texts = [self._full_prompt(p) for p in prompts]
+        enc = tok(
+            texts,
+            return_tensors="pt",
+            padding=True,
+            add_special_tokens=not self._uses_template(),
+        )
+        device = next(model.parameters()).device
+        enc = {k: v.to(device) for k, v in enc.items()}
+        n = params["n"]
+        sample = params["temperature"] > 0 and params["top_p"] > 0
+        if "do_sample" in params:
+            sample = bool(params["do_sample"])
+        max_new = params["max_new_tokens"]
+        if max_new is None:
+            max_new = self.get_max_context_length(enc["input_ids"].shape[1]) or 256
+        gen: dict[str, Any] = {
+            "max_new_tokens": max_new,
+            "do_sample": sample,
+            "pad_token_id": tok.pad_token_id,
+            "num_return_sequences": n if sample else 1,
+        }
+        if sample:
+            gen["temperature"] = params["temperature"]
+            gen["top_p"] = params["top_p"]
+        else:
+            gen.update(temperature=None, top_p=None, top_k=None)
+        for k in ("top_k", "num_beams", "min_new_tokens", "repetition_penalty"):
+            if params.get(k) is not None:
+                gen[k] = params[k]
+        if params.get("logit_bias"):
+            gen["sequence_bias"] = {(int(t),): float(b) for t, b in params["logit_bias"].items()}
+        if sample:
+            torch.manual_seed(int(hash_value(seeds, label="seeds")[:8], 16))
+        with torch.inference_mode():
+            out = model.generate(**enc, **gen)
+        width = enc["input_ids"].shape[1]
+        new = out[:, width:]
+        eos = {tok.eos_token_id, tok.pad_token_id} - {None}
+        results = []
+        per = n if sample else 1
+        prompt_lens = enc["attention_mask"].sum(dim=1).tolist()
+        for i in range(len(prompts)):
+            rows = new[i * per : (i + 1) * per]
+            gens, completion = [], 0
+            for row in rows:
+                ids = row.tolist()
+                cut = next((j for j, t in enumerate(ids) if t in eos), len(ids))
+                completion += cut
+                text = tok.decode(ids[:cut], skip_special_tokens=True)
+                gens.append(truncate_at_stop(text, params["stop"]).strip())
+            if not sample:
+                gens = gens * n
+            results.append(
+                {
+                    "g": gens,
+                    "u": {
+                        "prompt_tokens": int(prompt_lens[i]),
+                        "completion_tokens": completion,
+                        "cost": 0.0,
+                    },
+                }
+            )
+        return results

@@ -1,0 +1,670 @@
+"""``OpenAI``: the OpenAI API and any OpenAI-compatible endpoint (vLLM, llama.cpp server,
+Together, ...) through the official ``openai`` client.
+
+Requests run asynchronously under a concurrency bound, optional requests/tokens per
+minute limits, and bounded retries with jittered exponential backoff that honour
+``Retry-After``. Finished requests are committed to the request cache in small batches,
+so a killed run resumes without paying twice. Usage comes from the server's ``usage``
+fields (or an offline estimate when a server omits them); cost comes from a price table
+users can extend (:func:`register_price`), and ``max_cost`` stops before overspending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from dreamer_lab.core.secrets import scrub_text
+from dreamer_lab.errors import StepInputError
+from dreamer_lab.llms.base import (
+    LLM,
+    LLMError,
+    UnknownModelError,
+    estimate_tokens,
+    jittered_backoff,
+    truncate_at_stop,
+)
+
+# USD per 1M tokens (input, output). Extend or override with register_price().
+PRICES: dict[str, tuple[float, float]] = {
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4o-mini": (0.15, 0.60),
+    "gpt-4.1": (2.00, 8.00),
+    "gpt-4.1-mini": (0.40, 1.60),
+    "gpt-4.1-nano": (0.10, 0.40),
+    "gpt-4-turbo": (10.00, 30.00),
+    "gpt-4": (30.00, 60.00),
+    "gpt-3.5-turbo": (0.50, 1.50),
+    "gpt-3.5-turbo-instruct": (1.50, 2.00),
+}
+
+
+def register_price(model: str, input_per_million: float, output_per_million: float) -> None:
+    """Set the price (USD per 1M input / output tokens) of a model name or name prefix."""
+    PRICES[model] = (float(input_per_million), float(output_per_million))
+
+
+def price_of(model: str) -> tuple[float, float] | None:
+    """The price of ``model``: exact name first, then the longest matching prefix
+    (``gpt-4o-2024-08-06`` uses ``gpt-4o``)."""
+    if model in PRICES:
+        return PRICES[model]
+    best = max((p for p in PRICES if model.startswith(p + "-")), key=len, default=None)
+    return PRICES[best] if best else None
+
+
+class CostBudgetExceededError(LLMError):
+    """Sending more requests would exceed ``max_cost``; finished requests are cached."""
+
+
+class BatchPendingError(LLMError):
+    """A Batch API job is still running; rerun (even after a restart) to resume polling."""
+
+
+class _RateLimiter:
+    """Requests and tokens per minute over a sliding window (``window`` seconds)."""
+
+    def __init__(self, rpm: int | None, tpm: int | None, window: float = 60.0):
+        self.rpm, self.tpm, self.window = rpm, tpm, window
+        self._events: list[tuple[float, int]] = []
+        self._lock = asyncio.Lock()
+
+    async def acquire(self, tokens: int) -> None:
+        if not self.rpm and not self.tpm:
+            return
+        async with self._lock:
+            while True:
+                now = time.monotonic()
+                self._events = [(t, k) for t, k in self._events if now - t < self.window]
+                used = sum(k for _, k in self._events)
+                ok_r = not self.rpm or len(self._events) < self.rpm
+                ok_t = not self.tpm or used + tokens <= self.tpm or not self._events
+                if ok_r and ok_t:
+                    self._events.append((now, tokens))
+                    return
+                await asyncio.sleep(max(0.01, self.window - (now - self._events[0][0])))
+
+
+class _Malformed(Exception):
+    pass
+
+
+def _run_coroutine(coro: Any) -> Any:
+    """Run ``coro`` to completion, also from inside a running loop (Jupyter)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = asyncio.run(coro)
+        except BaseException as e:  # noqa: BLE001
+            box["error"] = e
+
+    t = threading.Thread(target=target, name="dreamer_lab-openai")
+    t.start()
+    t.join()
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+class OpenAI(LLM):
+    """An OpenAI (or OpenAI-compatible) chat model.
+
+    Args:
+        model_name: e.g. ``"gpt-4o-mini"``, or the name a compatible server serves.
+        system_prompt: system message sent with every prompt.
+        api_key: defaults to ``$OPENAI_API_KEY``; never stored in records or fingerprints.
+        base_url: an OpenAI-compatible endpoint (part of the model identity).
+        max_concurrency: requests in flight at once.
+        requests_per_minute, tokens_per_minute: client-side rate limits.
+        max_retries: retries per request on 429, 5xx, timeouts, connection errors and
+            malformed responses (jittered exponential backoff, ``Retry-After`` honoured).
+        max_cost: USD budget for this object's requests; a request that could exceed it
+            is not sent (:class:`CostBudgetExceededError`).
+        max_context_length: the model's context window, if known (checked before sending).
+        chat: use the chat completions API (``False``: the legacy completions API).
+        use_batch_api: send missing requests as one OpenAI Batch API job (cheaper, slower).
+            The job id is saved in the workspace, so a rerun after a kernel restart resumes
+            polling instead of paying again; failed rows are resubmitted up to
+            ``batch_max_resubmits`` times. ``batch_timeout`` (seconds) stops waiting with
+            :class:`BatchPendingError`; ``batch_discount`` scales the price table.
+    """
+
+    backend_name = "openai"
+    extra_generation_kwargs = frozenset(
+        {"response_format", "presence_penalty", "frequency_penalty"}
+    )
+
+    def __init__(
+        self,
+        model_name: str,
+        system_prompt: str | None = None,
+        organization: str | None = None,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        api_version: str | None = None,
+        retry_on_fail: bool = True,
+        cache_folder_path: str | None = None,
+        max_concurrency: int = 16,
+        requests_per_minute: int | None = None,
+        tokens_per_minute: int | None = None,
+        max_retries: int = 6,
+        backoff_base: float = 0.5,
+        backoff_max: float = 30.0,
+        timeout: float = 120.0,
+        max_cost: float | None = None,
+        max_context_length: int | None = None,
+        chat: bool | None = None,
+        commit_every: int = 16,
+        use_batch_api: bool = False,
+        batch_poll_interval: float = 30.0,
+        batch_timeout: float | None = None,
+        batch_max_resubmits: int = 2,
+        batch_discount: float = 0.5,
+        **kwargs: Any,
+    ):
+        super().__init__(model_name, system_prompt, cache_folder_path)
+        if not isinstance(model_name, str) or not model_name.strip():
+            raise StepInputError(f"OpenAI: model_name must be a model name, got {model_name!r}.")
+        self.organization = organization
+        self._api_key = api_key
+        self.base_url = base_url or os.environ.get("OPENAI_BASE_URL")
+        self.api_version = api_version
+        self.max_concurrency = max(1, int(max_concurrency))
+        self.requests_per_minute = requests_per_minute
+        self.tokens_per_minute = tokens_per_minute
+        self.max_retries = max_retries if retry_on_fail else 0
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.timeout = timeout
+        self.max_cost = max_cost
+        self.max_context_length = max_context_length
+        self.chat = chat if chat is not None else not model_name.endswith("-instruct")
+        self.commit_every = max(1, int(commit_every))
+        self.use_batch_api = use_batch_api
+        self.batch_poll_interval = batch_poll_interval
+        self.batch_timeout = batch_timeout
+        self.batch_max_resubmits = batch_max_resubmits
+        self.batch_discount = batch_discount
+        self.client_kwargs = kwargs
+        self.spent = 0.0
+        self._rng = random.Random()
+
+    def _identity(self) -> dict[str, Any]:
+        return {
+            "model_name": self.model_name,
+            "endpoint": (self.base_url or "https://api.openai.com/v1").rstrip("/"),
+            "api_version": self.api_version,
+            "system_prompt": self.system_prompt,
+            "chat": self.chat,
+        }
+
+    @property
+    def model_card(self) -> str | None:
+        return None if self.base_url else "https://platform.openai.com/docs/models"
+
+    @property
+    def license(self) -> str | None:
+        return None if self.base_url else "https://openai.com/policies/terms-of-use"
+
+    # -- tokens and cost ------------------------------------------------------------------
+    def count_tokens(self, value: str) -> int:
+        """An offline estimate (tiktoken would download encodings); server usage is exact."""
+        return estimate_tokens(value)
+
+    def get_max_context_length(self, max_new_tokens: int) -> int | None:
+        if self.max_context_length is None:
+            return None
+        return self.max_context_length - int(max_new_tokens or 0)
+
+    def _price(self, prompt_tokens: int, completion_tokens: int) -> float | None:
+        price = price_of(self.model_name)
+        if price is None:
+            return None
+        return (prompt_tokens * price[0] + completion_tokens * price[1]) / 1e6
+
+    # -- client ---------------------------------------------------------------------------
+    def _key(self) -> str:
+        key = self._api_key or os.environ.get("OPENAI_API_KEY")
+        if not key:
+            raise LLMError(
+                f"{self!r}: no API key. Set the OPENAI_API_KEY environment variable (or pass "
+                "api_key=...; keys are never stored in the workspace). For a local "
+                "OpenAI-compatible server that needs none, pass any placeholder such as "
+                "api_key='none'."
+            )
+        return key
+
+    def _client(self) -> Any:
+        from openai import AsyncAzureOpenAI, AsyncOpenAI
+
+        kw: dict[str, Any] = dict(
+            api_key=self._key(),
+            organization=self.organization,
+            max_retries=0,
+            timeout=self.timeout,
+            **self.client_kwargs,
+        )
+        if self.api_version:
+            return AsyncAzureOpenAI(
+                azure_endpoint=self.base_url, api_version=self.api_version, **kw
+            )
+        return AsyncOpenAI(base_url=self.base_url, **kw)
+
+    def _where(self) -> str:
+        return f"{self!r} at {self._identity()['endpoint']}"
+
+    # -- generation -----------------------------------------------------------------------
+    def _generate_missing(
+        self,
+        items: list[tuple[str, str, Any]],
+        params: dict[str, Any],
+        batch_size: int,
+        commit: Callable[[dict[str, Any]], None],
+        adaptive_batch_size: bool,
+    ) -> None:
+        if self.max_cost is not None and price_of(self.model_name) is None:
+            raise LLMError(
+                f"{self!r}: max_cost is set but there is no price for {self.model_name!r}. "
+                "Add one with dreamer_lab.llms.register_price(model, input_per_million, "
+                "output_per_million)."
+            )
+        self._key()
+        if self.use_batch_api:
+            self._run_batch(items, params, commit)
+        else:
+            _run_coroutine(self._run_all(items, params, commit))
+
+    async def _run_all(
+        self,
+        items: list[tuple[str, str, Any]],
+        params: dict[str, Any],
+        commit: Callable[[dict[str, Any]], None],
+    ) -> None:
+        client = self._client()
+        sem = asyncio.Semaphore(self.max_concurrency)
+        limiter = _RateLimiter(self.requests_per_minute, self.tokens_per_minute)
+        buffer: dict[str, Any] = {}
+        reserved = 0.0
+        stop: list[BaseException] = []
+        completion_guess = params["max_new_tokens"] or self._default_completion_estimate()
+
+        def flush() -> None:
+            if buffer:
+                values = dict(buffer)
+                buffer.clear()
+                commit(values)
+
+        async def one(key: str, prompt: str, seed: Any) -> None:
+            nonlocal reserved
+            async with sem:
+                if stop:
+                    return
+                est_prompt = estimate_tokens(self._full_prompt(prompt))
+                estimate = 0.0
+                if self.max_cost is not None:
+                    estimate = self._price(est_prompt, completion_guess * params["n"]) or 0.0
+                    if self.spent + reserved + estimate > self.max_cost:
+                        stop.append(
+                            CostBudgetExceededError(
+                                f"{self!r}: the next request (about ${estimate:.4f}) would "
+                                f"exceed max_cost=${self.max_cost:.4f} (spent "
+                                f"${self.spent:.4f}). Finished requests are cached; raise "
+                                "max_cost and rerun to continue where it stopped."
+                            )
+                        )
+                        return
+                    reserved += estimate
+                await limiter.acquire(est_prompt + completion_guess * params["n"])
+                try:
+                    value = await self._request(client, prompt, params, seed)
+                finally:
+                    reserved -= estimate
+            cost = value["u"].get("cost")
+            if cost:
+                self.spent += cost
+            buffer[key] = value
+            if len(buffer) >= self.commit_every:
+                flush()
+
+        async def flusher() -> None:
+            while True:
+                await asyncio.sleep(0.5)
+                flush()
+
+        tasks = [asyncio.create_task(one(*it)) for it in items]
+        ticker = asyncio.create_task(flusher())
+        try:
+            for fut in asyncio.as_completed(tasks):
+                await fut
+        finally:
+            for t in tasks:
+                t.cancel()
+            ticker.cancel()
+            await asyncio.gather(*tasks, ticker, return_exceptions=True)
+            flush()
+            await client.close()
+        if stop:
+            raise stop[0]
+
+    def _body(self, prompt: str, params: dict[str, Any], seed: Any) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.model_name, "n": params["n"]}
+        if params["max_new_tokens"] is not None:
+            body["max_completion_tokens" if self.chat else "max_tokens"] = params["max_new_tokens"]
+        body["temperature"] = params["temperature"] if params["top_p"] > 0 else 0.0
+        if params["top_p"] > 0:
+            body["top_p"] = params["top_p"]
+        if params["stop"]:
+            body["stop"] = params["stop"]
+        if params.get("logit_bias"):
+            body["logit_bias"] = params["logit_bias"]
+        for k in ("response_format", "presence_penalty", "frequency_penalty"):
+            if params.get(k) is not None:
+                body[k] = params[k]
+        if params.get("repetition_penalty") is not None:
+            body["frequency_penalty"] = params["repetition_penalty"] - 1.0
+        int_seed = _int_seed(seed)
+        if int_seed is not None:
+            body["seed"] = int_seed
+        if self.chat:
+            messages = []
+            if self.system_prompt:
+                messages.append({"role": "system", "content": self.system_prompt})
+            messages.append({"role": "user", "content": str(prompt)})
+            body["messages"] = messages
+        else:
+            body["prompt"] = self._full_prompt(prompt)
+        return body
+
+    async def _request(
+        self, client: Any, prompt: str, params: dict[str, Any], seed: Any
+    ) -> dict[str, Any]:
+        import openai
+
+        body = self._body(prompt, params, seed)
+        endpoint = client.chat.completions if self.chat else client.completions
+        last: BaseException | None = None
+        for attempt in range(self.max_retries + 1):
+            retry_after: float | None = None
+            try:
+                resp = await endpoint.create(**body)
+                return self._parse(resp, prompt, params)
+            except openai.AuthenticationError:
+                raise LLMError(
+                    f"{self._where()}: the API key was rejected (401). Check OPENAI_API_KEY "
+                    "(the key is not shown here)."
+                ) from None
+            except openai.PermissionDeniedError:
+                raise LLMError(
+                    f"{self._where()}: permission denied (403) for model {self.model_name!r}. "
+                    "Check that your key's project can use this model."
+                ) from None
+            except openai.NotFoundError:
+                raise UnknownModelError(
+                    f"{self._where()}: the endpoint does not serve model {self.model_name!r} "
+                    "(404). Check the model name (or the base_url)."
+                ) from None
+            except (openai.BadRequestError, openai.UnprocessableEntityError) as e:
+                raise LLMError(
+                    f"{self._where()}: the request was rejected ({e.status_code}): "
+                    f"{scrub_text(_error_message(e))}. Fix the prompt or parameters."
+                ) from None
+            except (openai.RateLimitError, openai.InternalServerError, openai.APIStatusError) as e:
+                last = e
+                retry_after = _retry_after(e.response)
+            except (openai.APITimeoutError, openai.APIConnectionError) as e:
+                last = e
+            except (_Malformed, openai.APIResponseValidationError, ValueError) as e:
+                last = e
+            if attempt == self.max_retries:
+                break
+            self.last_usage.retries += 1
+            if retry_after is not None:
+                delay = retry_after + self._rng.uniform(0, self.backoff_base)
+            else:
+                delay = jittered_backoff(attempt, self.backoff_base, self.backoff_max, self._rng)
+            await asyncio.sleep(min(delay, self.backoff_max))
+        raise self._final_error(last)
+
+    def _final_error(self, e: BaseException | None) -> LLMError:
+        import openai
+
+        tries = f"after {self.max_retries + 1} attempts"
+        if isinstance(e, openai.APIConnectionError | openai.APITimeoutError):
+            return LLMError(
+                f"{self._where()}: cannot reach the endpoint ({type(e).__name__}) {tries}. "
+                "Check base_url, that the server is running, and the network."
+            )
+        if isinstance(e, openai.RateLimitError):
+            return LLMError(
+                f"{self._where()}: still rate limited (429) {tries}. Lower max_concurrency "
+                "or set requests_per_minute / tokens_per_minute; finished requests are cached."
+            )
+        if isinstance(e, openai.APIStatusError):
+            return LLMError(
+                f"{self._where()}: server error {e.status_code} {tries}; finished requests "
+                "are cached, rerun to resume."
+            )
+        return LLMError(
+            f"{self._where()}: malformed responses {tries} "
+            f"({type(e).__name__}: {scrub_text(str(e))[:200]})."
+        )
+
+    def _parse(self, resp: Any, prompt: str, params: dict[str, Any]) -> dict[str, Any]:
+        choices = getattr(resp, "choices", None)
+        if not isinstance(choices, list) or not choices:
+            raise _Malformed(f"no choices in the response ({type(resp).__name__})")
+        texts = []
+        for c in sorted(choices, key=lambda c: getattr(c, "index", 0) or 0):
+            if self.chat:
+                msg = getattr(c, "message", None)
+                text = getattr(msg, "content", None)
+            else:
+                text = getattr(c, "text", None)
+            if not isinstance(text, str):
+                raise _Malformed("a choice without text")
+            texts.append(truncate_at_stop(text, params["stop"]).strip())
+        usage = getattr(resp, "usage", None)
+        pt = getattr(usage, "prompt_tokens", None)
+        ct = getattr(usage, "completion_tokens", None)
+        estimated = pt is None or ct is None
+        if pt is None:
+            pt = estimate_tokens(self._full_prompt(prompt))
+        if ct is None:
+            ct = sum(estimate_tokens(t) for t in texts)
+        return {
+            "g": texts,
+            "u": {
+                "prompt_tokens": int(pt),
+                "completion_tokens": int(ct),
+                "cost": self._price(int(pt), int(ct)),
+                "estimated": estimated,
+            },
+        }
+
+    # -- Batch API ------------------------------------------------------------------------
+    def _batch_state_path(self) -> Path:
+        from dreamer_lab.core.workspace import current_workspace
+
+        return current_workspace().path / "requests" / "openai_batches.json"
+
+    def _batch_state(self) -> dict[str, Any]:
+        try:
+            return json.loads(self._batch_state_path().read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def _save_batch_state(self, state: dict[str, Any]) -> None:
+        path = self._batch_state_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(state, indent=1))
+        os.replace(tmp, path)
+
+    def _run_batch(
+        self,
+        items: list[tuple[str, str, Any]],
+        params: dict[str, Any],
+        commit: Callable[[dict[str, Any]], None],
+    ) -> None:
+        import openai
+
+        from dreamer_lab.core.fingerprint import hash_value
+
+        client = openai.OpenAI(
+            api_key=self._key(),
+            base_url=self.base_url,
+            organization=self.organization,
+            max_retries=self.max_retries,
+            timeout=self.timeout,
+        )
+        url = "/v1/chat/completions" if self.chat else "/v1/completions"
+        pending = {k: (p, seed) for k, p, seed in items}
+        if self.max_cost is not None:
+            guess = params["max_new_tokens"] or self._default_completion_estimate()
+            est = self.batch_discount * sum(
+                self._price(estimate_tokens(self._full_prompt(p)), guess * params["n"]) or 0.0
+                for p, _ in pending.values()
+            )
+            if self.spent + est > self.max_cost:
+                raise CostBudgetExceededError(
+                    f"{self!r}: this batch of {len(pending)} requests is estimated at "
+                    f"${est:.4f}, over max_cost=${self.max_cost:.4f} (spent ${self.spent:.4f}). "
+                    "Nothing was submitted."
+                )
+        for _ in range(self.batch_max_resubmits + 1):
+            job = hash_value([self.__dreamer_fingerprint__(), params, sorted(pending)])
+            state = self._batch_state()
+            batch_id = state.get(job, {}).get("batch_id")
+            if batch_id is None:
+                lines = [
+                    json.dumps(
+                        {
+                            "custom_id": k,
+                            "method": "POST",
+                            "url": url,
+                            "body": self._body(p, params, seed),
+                        }
+                    )
+                    for k, (p, seed) in pending.items()
+                ]
+                upload = client.files.create(
+                    file=("dreamer_lab_batch.jsonl", "\n".join(lines).encode()), purpose="batch"
+                )
+                batch = client.batches.create(
+                    input_file_id=upload.id, endpoint=url, completion_window="24h"
+                )
+                batch_id = batch.id
+                state[job] = {"batch_id": batch_id, "rows": len(pending), "created": time.time()}
+                self._save_batch_state(state)
+            batch = self._poll_batch(client, batch_id)
+            values = self._batch_results(client, batch, pending, params)
+            commit(values)
+            pending = {k: v for k, v in pending.items() if k not in values}
+            state = self._batch_state()
+            state.pop(job, None)
+            self._save_batch_state(state)
+            if batch.status == "failed" and not values:
+                errors = getattr(getattr(batch, "errors", None), "data", None) or []
+                detail = "; ".join(scrub_text(str(getattr(e, "message", e))) for e in errors)
+                raise LLMError(
+                    f"{self._where()}: batch {batch_id} failed: {detail or 'no detail'}."
+                )
+            if not pending:
+                return
+        raise LLMError(
+            f"{self._where()}: {len(pending)} requests still failed after "
+            f"{self.batch_max_resubmits + 1} batch submissions. Finished rows are cached; "
+            "rerun to resubmit the rest."
+        )
+
+    def _poll_batch(self, client: Any, batch_id: str) -> Any:
+        start = time.monotonic()
+        while True:
+            batch = client.batches.retrieve(batch_id)
+            if batch.status in ("completed", "failed", "expired", "cancelled"):
+                return batch
+            if self.batch_timeout is not None and time.monotonic() - start > self.batch_timeout:
+                raise BatchPendingError(
+                    f"{self._where()}: batch {batch_id} is still {batch.status}. Nothing is "
+                    "lost: rerun the same step (also after a kernel restart) to resume polling."
+                )
+            time.sleep(self.batch_poll_interval)
+
+    def _batch_results(
+        self, client: Any, batch: Any, pending: dict[str, Any], params: dict[str, Any]
+    ) -> dict[str, Any]:
+        from openai.types import Completion
+        from openai.types.chat import ChatCompletion
+
+        values: dict[str, Any] = {}
+        if not batch.output_file_id:
+            return values
+        model = ChatCompletion if self.chat else Completion
+        for line in client.files.content(batch.output_file_id).text.splitlines():
+            try:
+                rec = json.loads(line)
+                key, resp = rec["custom_id"], rec.get("response") or {}
+                if key not in pending or resp.get("status_code") != 200:
+                    continue
+                value = self._parse(model.model_validate(resp["body"]), pending[key][0], params)
+            except (_Malformed, ValueError, KeyError, TypeError):
+                continue
+            cost = value["u"].get("cost")
+            if cost is not None:
+                value["u"]["cost"] = cost * self.batch_discount
+                self.spent += value["u"]["cost"]
+            values[key] = value
+        return values
+
+
+def _retry_after(response: Any) -> float | None:
+    if response is None:
+        return None
+    headers = getattr(response, "headers", {}) or {}
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return float(ms) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+def _error_message(e: Any) -> str:
+    body = getattr(e, "body", None)
+    if isinstance(body, dict):
+        msg = body.get("message") or (body.get("error") or {}).get("message")
+        if msg:
+            return str(msg)
+    return str(getattr(e, "message", "") or type(e).__name__)
+
+
+def _int_seed(seed: Any) -> int | None:
+    if seed is None or seed == [None, None]:
+        return None
+    from dreamer_lab.core.fingerprint import hash_value
+
+    return int(hash_value(seed, label="seed")[:7], 16)
