@@ -1,3 +1,33 @@
-"""trainers (DataDreamer names); see the open issues for the backends still to come."""
+"""Trainers (DataDreamer's names): fine-tuning, classification, preference alignment.
 
-__all__: list[str] = []
+Names load on first use so ``import dreamer_lab.trainers`` stays cheap (no torch).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "Trainer": "dreamer_lab.trainers.base",
+    "ModelCardType": "dreamer_lab.trainers.base",
+    "TrainHFFineTune": "dreamer_lab.trainers.train_hf_finetune",
+    "TrainHFClassifier": "dreamer_lab.trainers.train_hf_classifier",
+    "TrainHFDPO": "dreamer_lab.trainers.train_hf_dpo",
+    "TrainHFRewardModel": "dreamer_lab.trainers.train_hf_reward_model",
+    "TrainSentenceTransformer": "dreamer_lab.trainers.train_sentence_transformer",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'dreamer_lab.trainers' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
