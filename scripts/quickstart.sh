@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Install everything, then run the main job: the quickstart workflow (no API key needed).
+# Install everything, then run the main job: the quickstart notebook, headless, on the
+# embedded SmolLM2 model (no API key). Prints where the report is written.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
 . .venv/bin/activate
-dreamer-lab demo --workspace "${DREAMER_LAB_WORKSPACE:-dreamer_workspace}"
+dreamer-lab run notebooks/quickstart.ipynb "$@"

@@ -82,6 +82,8 @@ def resolve_model(
     name: str, revision: str | None = None, *, default_namespace: str | None = None
 ) -> ModelSource:
     """Resolve ``name`` (a folder, a Hub id, or a bare name in ``default_namespace``)."""
+    if isinstance(name, os.PathLike):
+        name = os.fspath(name)
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"model_name must be a non-empty string, got {name!r}.")
     p = Path(name).expanduser()
