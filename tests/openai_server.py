@@ -4,8 +4,14 @@ paid service, used with the real ``openai`` client).
 It listens on 127.0.0.1 only, answers ``/v1/chat/completions``, ``/v1/completions`` and
 ``/v1/models`` like the real API (``usage`` fields, ``n`` choices, OpenAI-style error
 bodies, 401 on a wrong key, 404 on an unknown model), and can inject latency, 429s with
-or without ``Retry-After``, 500s and malformed bodies. It counts every request and stops
-by itself after ``idle_timeout`` seconds without requests.
+or without ``Retry-After``, 500s, malformed bodies and refusals. It counts every request
+and stops by itself after ``idle_timeout`` seconds without requests.
+
+``response_format`` works like the real API: ``json_schema`` replies are JSON that match
+the schema (built by ``json_responder``), ``strict`` schemas must close every object
+(``additionalProperties: false``, every property required) or get a 400, ``json_object``
+needs the word "json" in the messages, and a reply cut by ``max_tokens`` ends with
+``finish_reason: "length"`` (so cut JSON is invalid, as with the real API).
 
 Run standalone: ``python tests/openai_server.py --latency 0.2`` prints ``PORT <n>``.
 """
@@ -50,6 +56,8 @@ class FakeOpenAIServer:
         self.max_in_flight = 0
         self.bodies: list[dict[str, Any]] = []
         self.responder = self.reply_for  # (prompt, choice index) -> completion text
+        # (prompt, JSON schema or None for json_object, choice index) -> a JSON value
+        self.json_responder = sample_for_schema
         # Batch API: uploaded files, batches, and how long a batch takes to finish.
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict[str, Any]] = {}
@@ -70,7 +78,8 @@ class FakeOpenAIServer:
     # -- control ---------------------------------------------------------------------------
     def inject(self, kind: str, count: int = 1, **options: Any) -> None:
         """The next ``count`` requests fail with ``kind``: ``"429"`` (``retry_after=``
-        seconds or None), ``"500"``, ``"malformed"`` (invalid JSON) or ``"nochoices"``."""
+        seconds or None), ``"500"``, ``"malformed"`` (invalid JSON), ``"nochoices"`` or
+        ``"refusal"`` (a structured-output refusal: ``content`` null, ``refusal`` text)."""
         with self.lock:
             self.faults.extend([(kind, options)] * count)
 
@@ -360,29 +369,47 @@ class FakeOpenAIServer:
                             {"id": "x", "object": "chat.completion", "created": 0, "model": model},
                         )
                         return
+                rf = body.get("response_format")
+                if rf is not None:
+                    problem = _response_format_problem(rf, body, chat)
+                    if problem is not None:
+                        self._error(400, problem[1], "invalid_request_error", None)
+                        return
+                refusal = fault is not None and fault[0] == "refusal"
                 n = int(body.get("n") or 1)
                 max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
                 choices = []
                 completion_tokens = 0
                 for i in range(n):
-                    text = server.responder(prompt, i)
+                    if refusal:
+                        text = "I'm sorry, I can't help with that request."
+                    elif rf is not None and rf.get("type") in ("json_schema", "json_object"):
+                        schema = (rf.get("json_schema") or {}).get("schema")
+                        text = json.dumps(server.json_responder(prompt, schema, i))
+                    else:
+                        text = server.responder(prompt, i)
                     words = text.split()
+                    finish = "stop"
                     if max_tokens and len(words) > int(max_tokens):
                         words = words[: int(max_tokens)]
                         text = " ".join(words)
+                        finish = "length"
                     completion_tokens += len(words)
                     if chat:
+                        message: dict[str, Any] = {"role": "assistant", "content": text}
+                        if refusal:
+                            message = {"role": "assistant", "content": None, "refusal": text}
                         choices.append(
                             {
                                 "index": i,
-                                "finish_reason": "stop",
+                                "finish_reason": finish,
                                 "logprobs": None,
-                                "message": {"role": "assistant", "content": text},
+                                "message": message,
                             }
                         )
                     else:
                         choices.append(
-                            {"index": i, "finish_reason": "stop", "logprobs": None, "text": text}
+                            {"index": i, "finish_reason": finish, "logprobs": None, "text": text}
                         )
                 prompt_tokens = (
                     sum(
@@ -410,6 +437,109 @@ class FakeOpenAIServer:
                 self._send(200, out)
 
         return Handler
+
+
+def sample_for_schema(prompt: str, schema: dict[str, Any] | None, i: int = 0) -> Any:
+    """A deterministic JSON value that matches ``schema`` (strings echo the prompt), as
+    constrained decoding would produce; ``{"echo": prompt}`` for JSON mode."""
+    if schema is None:
+        return {"echo": prompt}
+    defs = schema.get("$defs") or schema.get("definitions") or {}
+
+    def build(node: dict[str, Any]) -> Any:
+        if "$ref" in node:
+            return build(defs[node["$ref"].rsplit("/", 1)[-1]])
+        if "const" in node:
+            return node["const"]
+        if "enum" in node:
+            return node["enum"][i % len(node["enum"])]
+        for key in ("anyOf", "oneOf"):
+            if key in node:
+                return build(node[key][0])
+        kind = node.get("type", "object")
+        if isinstance(kind, list):
+            kind = next((k for k in kind if k != "null"), "null")
+        if kind == "object":
+            props = node.get("properties", {})
+            return {k: build(v) for k, v in props.items()}
+        if kind == "array":
+            return [build(node.get("items", {"type": "string"}))] * max(1, node.get("minItems", 1))
+        if kind == "string":
+            return prompt + (f" #{i}" if i else "")
+        if kind == "integer":
+            return int(node.get("minimum", 0)) + i
+        if kind == "number":
+            return float(node.get("minimum", 0)) + i / 2
+        if kind == "boolean":
+            return i % 2 == 0
+        return None
+
+    return build(schema)
+
+
+def _strict_problem(node: Any, context: tuple[str, ...] = ()) -> str | None:
+    """What OpenAI's strict mode rejects: objects that are not closed or not all-required."""
+    if isinstance(node, list):
+        for item in node:
+            found = _strict_problem(item, context)
+            if found:
+                return found
+        return None
+    if not isinstance(node, dict):
+        return None
+    where = f"In context={context}"
+    if node.get("type") == "object" or "properties" in node:
+        if node.get("additionalProperties") is not False:
+            return f"{where}, 'additionalProperties' is required to be supplied and to be false."
+        props = list(node.get("properties", {}))
+        missing = [p for p in props if p not in node.get("required", [])]
+        if missing:
+            return (
+                f"{where}, 'required' is required to be supplied and to be an array including "
+                f"every key in properties. Missing '{missing[0]}'."
+            )
+    for key, value in node.items():
+        if key in ("properties", "$defs", "definitions") and isinstance(value, dict):
+            for name, sub in value.items():
+                found = _strict_problem(sub, (*context, key, name))
+                if found:
+                    return found
+        elif key in ("items", "anyOf", "oneOf", "allOf"):
+            found = _strict_problem(value, (*context, key))
+            if found:
+                return found
+    return None
+
+
+def _response_format_problem(rf: Any, body: dict[str, Any], chat: bool) -> tuple[str, str] | None:
+    """``(param, message)`` of the 400 the real API answers to a bad ``response_format``."""
+    kind = rf.get("type") if isinstance(rf, dict) else None
+    if kind not in ("text", "json_object", "json_schema"):
+        return (
+            "response_format",
+            f"Invalid value: '{kind}'. Supported values are: 'json_object', 'json_schema', "
+            "and 'text'.",
+        )
+    if kind == "json_object":
+        text = json.dumps(body.get("messages") if chat else body.get("prompt"))
+        if "json" not in text.lower():
+            return (
+                "messages",
+                "'messages' must contain the word 'json' in some form, to use "
+                "'response_format' of type 'json_object'.",
+            )
+    if kind == "json_schema":
+        spec = rf.get("json_schema") or {}
+        if "name" not in spec:
+            return ("response_format.json_schema.name", "Missing required parameter: 'name'.")
+        if spec.get("strict"):
+            found = _strict_problem(spec.get("schema") or {})
+            if found:
+                return (
+                    "response_format",
+                    f"Invalid schema for response_format '{spec['name']}': {found}",
+                )
+    return None
 
 
 def _file_object(fid: str, content: bytes) -> dict[str, Any]:

@@ -24,6 +24,7 @@ _LAZY = {
     "PRICES": "dreamer_lab.llms.openai",
     "ParallelLLM": "dreamer_lab.llms.parallel",
     "embedded_model_path": "dreamer_lab.llms.embedded",
+    "StructuredOutputError": "dreamer_lab.llms.structured",
 }
 
 __all__ = [*_LAZY, "default_llm"]

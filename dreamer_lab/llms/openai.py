@@ -139,6 +139,10 @@ class OpenAI(LLM):
             polling instead of paying again; failed rows are resubmitted up to
             ``batch_max_resubmits`` times. ``batch_timeout`` (seconds) stops waiting with
             :class:`BatchPendingError`; ``batch_discount`` scales the price table.
+
+    ``run(..., response_format={"type": "json_schema", "json_schema": {...}})`` checks the
+    schema before sending, lets the server constrain decoding, and validates every
+    generation (see :mod:`dreamer_lab.llms.structured`).
     """
 
     backend_name = "openai"
@@ -264,6 +268,40 @@ class OpenAI(LLM):
 
     def _where(self) -> str:
         return f"{self!r} at {self._identity()['endpoint']}"
+
+    # -- structured output ----------------------------------------------------------------
+    def _validate_params(self, params: dict[str, Any]) -> None:
+        from dreamer_lab.llms.structured import normalize_response_format
+
+        normalize_response_format(params.get("response_format"), f"{self!r}.run()")
+
+    def run(self, prompts: Any, *args: Any, **kwargs: Any) -> Any:
+        """:meth:`LLM.run`; with a JSON ``response_format`` the server constrains decoding
+        and every generation is validated (JSON text that matches the schema), else
+        :class:`~dreamer_lab.llms.structured.StructuredOutputError` lists the invalid rows
+        (all generations stay cached)."""
+        from dreamer_lab.llms.structured import (
+            StructuredOutputError,
+            check_generations,
+            describe_errors,
+            normalize_response_format,
+        )
+
+        rf = normalize_response_format(kwargs.get("response_format"), f"{self!r}.run()")
+        outputs = super().run(prompts, *args, **kwargs)
+        if rf is None:
+            return outputs
+        outputs = list(outputs)
+        errors = check_generations(outputs, rf)
+        if any(errors):
+            raise StructuredOutputError(
+                f"{self._where()}: {sum(1 for e in errors if e)} of {len(errors)} generations "
+                f"do not match response_format:\n{describe_errors(errors)}\nThe generations "
+                "are cached; raise max_new_tokens for cut-off rows or change the prompts.",
+                outputs,
+                errors,
+            )
+        return iter(outputs) if kwargs.get("return_generator") else outputs
 
     # -- generation -----------------------------------------------------------------------
     def _generate_missing(
@@ -470,6 +508,10 @@ class OpenAI(LLM):
             if self.chat:
                 msg = getattr(c, "message", None)
                 text = getattr(msg, "content", None)
+                if text is None and isinstance(getattr(msg, "refusal", None), str):
+                    # Structured outputs: a refusal replaces the content (not JSON: the
+                    # validation reports it with the model's words).
+                    text = msg.refusal
             else:
                 text = getattr(c, "text", None)
             if not isinstance(text, str):

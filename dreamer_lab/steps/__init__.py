@@ -55,3 +55,7 @@ __all__ += [
     "JudgePairsWithPrompt",
     "JudgeGenerationPairsWithPrompt",
 ]
+
+from dreamer_lab.steps.prompt_retrieval import FewShotPromptWithRetrieval, RAGPrompt  # noqa: E402
+
+__all__ += ["FewShotPromptWithRetrieval", "RAGPrompt"]

@@ -27,6 +27,8 @@ GENERATION_KWARGS = frozenset(
         "batch_scheduler_buffer_size",
         "adaptive_batch_size",
         "cache_only",
+        "response_format",
+        "on_invalid_output",
     }
 )
 _NOT_IN_FINGERPRINT = {
@@ -112,8 +114,26 @@ class PromptStepBase(Step):
             )
         self.gen_kwargs = extra
         self.args = bound
+        self._bind_structured_output(llm)
         self._validate()
         return bound
+
+    def _bind_structured_output(self, llm: Any) -> None:
+        """Check ``response_format`` / ``on_invalid_output`` before any call. Backends that
+        accept ``response_format`` constrain decoding; for the others it is only validated
+        after generation (see :mod:`dreamer_lab.llms.structured`)."""
+        from dreamer_lab.llms.structured import normalize_response_format
+
+        self._response_format = normalize_response_format(
+            self.gen_kwargs.get("response_format"), self._where()
+        )
+        self._constrained = "response_format" in llm.extra_generation_kwargs
+        policy = self.gen_kwargs.get("on_invalid_output", "raise")
+        if policy not in ("raise", "null"):
+            raise StepInputError(
+                f"{self._where()}: on_invalid_output must be 'raise' (stop and list the "
+                f"invalid rows) or 'null' (store None for them), got {policy!r}."
+            )
 
     def _validate(self) -> None:
         """Check templates and inputs before any model call (subclasses extend)."""
@@ -139,8 +159,12 @@ class PromptStepBase(Step):
         return self.args["llm"]
 
     def _run_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``LLM.run`` (what this LLM accepts)."""
         kw = {k: self.args[k] for k in self.generation_args if self.args.get(k) is not None}
         kw.update(self.gen_kwargs)
+        kw.pop("on_invalid_output", None)
+        if not getattr(self, "_constrained", True):
+            kw.pop("response_format", None)
         return kw
 
     def _prompts(self) -> list[str]:
@@ -165,17 +189,67 @@ class PromptStepBase(Step):
                 self.register_data_card(DataCardType.PROMPT, self.args[name])
         params = {k: v for k, v in self._run_kwargs().items() if k not in _NOT_IN_FINGERPRINT}
         self.register_data_card(DataCardType.PARAMETERS, params)
+        if self._response_format is not None:
+            self.register_data_card(
+                "Structured Output",
+                {
+                    "response_format": self._response_format,
+                    "enforcement": "constrained decoding by the backend, then validated"
+                    if self._constrained
+                    else "validated after generation (this backend cannot constrain decoding)",
+                },
+            )
 
     def _generate(self, prompts: list[str]) -> list[Any]:
-        gens = self.llm.run(
-            prompts,
-            progress_interval=self.progress_interval,
-            verbose=self.verbose,
-            _step=self,
-            **self._run_kwargs(),
-        )
+        from dreamer_lab.llms.structured import StructuredOutputError
+
+        try:
+            gens = self.llm.run(
+                prompts,
+                progress_interval=self.progress_interval,
+                verbose=self.verbose,
+                _step=self,
+                **self._run_kwargs(),
+            )
+        except StructuredOutputError as e:
+            gens = e.generations  # validated below, with this step's policy
+        if self._response_format is not None:
+            gens = self._check_structured(list(gens))
         post = self.args.get("post_process")
-        return [post(g) for g in gens] if post is not None else gens
+        return [post(g) if g is not None else None for g in gens] if post is not None else gens
+
+    def _check_structured(self, gens: list[Any]) -> list[Any]:
+        """Validate every generation against ``response_format``: raise listing the invalid
+        rows, or (``on_invalid_output='null'``) store ``None`` and record each row's error."""
+        from dreamer_lab.llms.structured import (
+            StructuredOutputError,
+            check_generations,
+            describe_errors,
+        )
+
+        errors = check_generations(gens, self._response_format)
+        bad = [i for i, e in enumerate(errors) if e]
+        if not bad:
+            return gens
+        if self.gen_kwargs.get("on_invalid_output", "raise") == "raise":
+            how = (
+                ""
+                if self._constrained
+                else f"{self.llm!r} cannot constrain decoding: describe the JSON in the "
+                "prompt, use a stronger model, or a backend that honours response_format "
+                "(OpenAI). "
+            )
+            raise StructuredOutputError(
+                f"{self._where()}: {len(bad)} of {len(gens)} generations do not match "
+                f"response_format:\n{describe_errors(errors)}\nThe generations are cached. "
+                f"{how}Raise max_new_tokens for cut-off rows, or pass on_invalid_output='null' "
+                "to keep the valid rows (invalid ones become None, errors go in the record).",
+                gens,
+                errors,
+            )
+        for i in bad:
+            self.register_data_card("Structured Output Errors", {"row": i, "error": errors[i]})
+        return [None if e else g for g, e in zip(gens, errors, strict=True)]
 
     def run(self) -> Any:
         self._register_cards()
