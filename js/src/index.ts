@@ -96,13 +96,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
       restorer.add(sidebar, 'dreamer-lab-lineage');
     }
 
-    // Follow the active notebook; refresh whenever its kernel goes idle.
+    // Follow the active notebook; poll while its kernel is busy, refresh when it goes idle.
     let watched: NotebookPanel | null = null;
-    const onStatus = (_: unknown, status: string) => {
-      if (status === 'idle') {
-        void model.refresh();
-      }
-    };
+    const onStatus = (_: unknown, status: string) => model.kernelStatus(status);
     tracker.currentChanged.connect((_, panel) => {
       watched?.sessionContext.statusChanged.disconnect(onStatus);
       watched = panel;

@@ -6,6 +6,8 @@ import { ILineage, IWorkspaces, requestAPI } from './api';
 const RUNNING_MIN_MS = 1000;
 const RUNNING_MAX_MS = 10000;
 const IDLE_MS = 30000;
+/** Quick polls after the kernel goes idle: a background step may be starting. */
+const SETTLE_POLLS = 3;
 
 export class LineageModel {
   workspace: string | null = null;
@@ -20,6 +22,8 @@ export class LineageModel {
   private _inflight: Promise<void> | null = null;
   private _changed = new Signal<this, void>(this);
   private _disposed = false;
+  private _busy = false;
+  private _settle = 0;
 
   get changed(): ISignal<this, void> {
     return this._changed;
@@ -60,6 +64,28 @@ export class LineageModel {
     await this.refresh();
   }
 
+  /**
+   * The followed kernel's status. While it is busy a step may be running: poll as if one
+   * were. When it goes idle, refresh, then poll a few times quickly (a step started with
+   * ``background=True`` may not have written its progress yet).
+   */
+  kernelStatus(status: string): void {
+    const busy = status === 'busy';
+    if (busy) {
+      if (!this._busy) {
+        this._busy = true;
+        this._delay = RUNNING_MIN_MS;
+        this._schedule(RUNNING_MIN_MS);
+      }
+      return;
+    }
+    this._busy = false;
+    if (status === 'idle') {
+      this._settle = SETTLE_POLLS;
+      void this.refresh();
+    }
+  }
+
   /** Fetch the lineage now (coalesces concurrent calls) and schedule the next poll. */
   refresh(): Promise<void> {
     if (!this._inflight) {
@@ -74,6 +100,19 @@ export class LineageModel {
     if (this._disposed) {
       return;
     }
+    const own = this._near ? `${this._near}/dreamer_workspace` : 'dreamer_workspace';
+    if (this._near !== null && this.workspace && this.workspace !== own && !this._pinned) {
+      // Showing another workspace until the notebook's own exists: switch once it appears.
+      try {
+        const found = await requestAPI<IWorkspaces>('workspaces', { near: this._near ?? '' });
+        this.workspaces = found.workspaces;
+        if (found.near.includes(own) || found.workspaces.includes(own)) {
+          this.workspace = own;
+        }
+      } catch {
+        // keep the current workspace
+      }
+    }
     if (!this.workspace) {
       if (!this.workspaces.length) {
         try {
@@ -87,7 +126,7 @@ export class LineageModel {
       if (!this.workspace) {
         this.lineage = null;
         this._changed.emit();
-        this._schedule(IDLE_MS);
+        this._next(false);
         return;
       }
     }
@@ -98,10 +137,18 @@ export class LineageModel {
       this.error = `Could not load the lineage: ${(e as Error).message}`;
     }
     this._changed.emit();
-    if (this.lineage && this.lineage.running > 0) {
-      // Steps are running: poll soon, backing off while they keep running.
+    this._next(!!this.lineage && this.lineage.running > 0);
+  }
+
+  /** Schedule the next poll: soon while steps (may) run, backing off; rarely otherwise. */
+  private _next(running: boolean): void {
+    if (running || this._busy) {
       this._schedule(this._delay);
       this._delay = Math.min(RUNNING_MAX_MS, this._delay * 1.5);
+    } else if (this._settle > 0) {
+      this._settle--;
+      this._delay = RUNNING_MIN_MS;
+      this._schedule(RUNNING_MIN_MS);
     } else {
       this._delay = RUNNING_MIN_MS;
       this._schedule(IDLE_MS);
