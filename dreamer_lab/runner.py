@@ -40,8 +40,17 @@ def parse_parameters(pairs: list[str]) -> dict[str, Any]:
 def inject_parameters(nb: Any, parameters: dict[str, Any]) -> None:
     import nbformat
 
+    from dreamer_lab.core.secrets import is_secret_name, scrub_text
+
     if not parameters:
         return
+    for name, value in parameters.items():
+        if is_secret_name(name) or scrub_text(repr(value)) != repr(value):
+            raise DreamerError(
+                f"Parameter {name!r} looks like a secret (an API key or token): parameters are "
+                "written into the executed notebook. Pass secrets through the environment "
+                "instead, e.g. OPENAI_API_KEY=... dreamer-lab run notebook.ipynb."
+            )
     source = "# Parameters injected by dreamer-lab run\n" + "\n".join(
         f"{k} = {v!r}" for k, v in parameters.items()
     )

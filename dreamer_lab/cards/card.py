@@ -108,7 +108,14 @@ def size_category(rows: int | None) -> str:
 
 
 def citations(nodes: list[Node]) -> tuple[list[BibEntry], list[str]]:
-    entries, other = normalize_citations(fragments(nodes, "Citation Information"))
+    """Checked BibTeX of every upstream step and model, the papers of well-known models
+    among them, and DataDreamer's."""
+    from dreamer_lab.cards.known_models import known_citations
+
+    cited = fragments(nodes, "Citation Information")
+    base_names = [str((n.record.get("base_model") or {}).get("name") or "") for n in nodes]
+    cited += known_citations(fragments(nodes, "Model Name") + base_names)
+    entries, other = normalize_citations(cited)
     if not any(e.key == DATADREAMER_CITATION.key for e in entries):
         entries.insert(0, DATADREAMER_CITATION)
     return entries, other

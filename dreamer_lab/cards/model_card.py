@@ -75,7 +75,12 @@ def model_card(
     rec = target.record
     name = rec.get("name", fp[:12])
     base = rec.get("base_model") or {}
-    base_name = str(base.get("name") or (target.card.get("Model Name") or ["unknown"])[0])
+    card_names = target.card.get("Model Name") or []
+    # A local base folder is recorded by its folder name; the card name says what it is.
+    if base.get("local_digest") and card_names:
+        base_name = str(card_names[0])
+    else:
+        base_name = str(base.get("name") or (card_names or ["unknown"])[0])
     licenses = fragments(nodes, "License Information")
     datasets = fragments([target], "Dataset Name")
     synthetic = any(is_synthetic(n) for n in data_nodes)

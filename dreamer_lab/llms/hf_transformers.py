@@ -34,6 +34,18 @@ def _is_oom(e: BaseException) -> bool:
     return isinstance(e, torch.OutOfMemoryError) or "out of memory" in str(e).lower()
 
 
+def _saved_chat_template(folder: Path) -> str | None:
+    """A local folder's single ``chat_template.jinja`` (what the tokenizer loads), or None
+    when it has none, or other templates that only the tokenizer resolves."""
+    jinja = folder / "chat_template.jinja"
+    if not jinja.is_file() or (folder / "additional_chat_templates").exists():
+        return None
+    try:
+        return jinja.read_text(encoding="utf-8")
+    except OSError:
+        return None
+
+
 class HFTransformers(LLM):
     """A transformers causal LM (DataDreamer's arguments).
 
@@ -153,6 +165,10 @@ class HFTransformers(LLM):
 
     def _chat_template(self) -> str | None:
         if self.chat_prompt_template is AUTO:
+            if self._tokenizer is None:
+                saved = _saved_chat_template(Path(self._path))
+                if saved is not None:  # as the tokenizer would load it, without transformers
+                    return saved
             return getattr(self.tokenizer, "chat_template", None)
         return self.chat_prompt_template
 

@@ -44,29 +44,44 @@ def notebook_fingerprints(
 ) -> dict[str, str]:
     """``{step name: fingerprint}`` of the steps this notebook ran (the latest per name).
 
-    From the cells' output stamps when present, else from the workspace runs recorded for
-    this notebook, else every fresh entry of the workspace.
+    From the cells' output stamps (``%%dream`` cells) plus the workspace runs recorded for
+    this notebook (steps built in plain code carry no stamp), restricted to the notebook's
+    last execution when its cells carry timings; else every fresh entry of the workspace.
     """
-    found: dict[str, str] = {}
+    from dreamer_lab.report.run_record import _ts
+
+    stamped: dict[str, str] = {}
     for c in cells:
         for s in c["steps"]:
             if s.get("fingerprint") and s.get("status") not in ("failed", "running"):
-                found[str(s.get("step") or s["fingerprint"][:12])] = s["fingerprint"]
-    if found or ws is None:
-        return found
+                stamped[str(s.get("step") or s["fingerprint"][:12])] = s["fingerprint"]
+    if ws is None:
+        return stamped
     names = {
         notebook_path.name,
         notebook_path.stem,
         str(notebook_path),
         str(notebook_path.resolve()),
     }
-    for run in ws.lineage.runs(limit=1_000_000):  # newest first
-        nb = run.get("notebook")
-        matches = bool(nb) and (nb in names or Path(nb).name == notebook_path.name)
-        if matches and run["status"] in ("done", "hit"):
-            found.setdefault(run["name"], run["fingerprint"])
+    starts = [t for t in (_ts(c.get("started")) for c in cells) if t is not None]
+    ends = [t for t in (_ts(c.get("finished")) for c in cells) if t is not None]
+    window = (min(starts) - 1.0, max(ends) + 1.0) if starts and ends else None
+    runs = [
+        r
+        for r in ws.lineage.runs(limit=1_000_000)  # newest first
+        if r.get("notebook")
+        and (r["notebook"] in names or Path(r["notebook"]).name == notebook_path.name)
+        and r["status"] in ("done", "hit")
+    ]
+    in_window = [r for r in runs if window is None or window[0] <= r["ts"] <= window[1]]
+    found: dict[str, str] = {}
+    for run in in_window or runs:
+        found.setdefault(run["name"], run["fingerprint"])
+    found = dict(reversed(list(found.items())))
+    # A stamp is the cell's own word: it wins over a run of the same name.
+    found = {**found, **stamped} if found else stamped
     if found:
-        return dict(reversed(list(found.items())))
+        return found
     from dreamer_lab.core.graph import build_graph
 
     return {n["name"]: n["fingerprint"] for n in build_graph(ws).nodes if n["status"] == "fresh"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from functools import cached_property
 from typing import Any
@@ -87,16 +88,30 @@ class HFClassificationTaskModel(TaskModel):
         self.kwargs = kwargs
         self.source = resolve_model(model_name, revision)
         self.adapter_source = resolve_model(adapter_name) if adapter_name else None
-        # Load the config now: an unknown or broken model fails here, before any step.
+        # Check the config now: an unknown or broken model fails here, before any step. A
+        # local folder's config.json is read as JSON (no torch import: a cached run stays fast).
+        if self.source.local is not None:
+            try:
+                json.loads((self.source.local / "config.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError) as e:
+                raise load_error("the classification model", model_name, e) from None
+        else:
+            _ = self.config
+        self.__dreamer_fingerprint__()  # pin the identity to the weights as they are now
+
+    @cached_property
+    def config(self) -> Any:
+        """The model's transformers config (loaded on first use)."""
         from transformers import AutoConfig
 
         try:
-            self.config = AutoConfig.from_pretrained(
-                self.source.load_from, revision=revision, trust_remote_code=trust_remote_code
+            return AutoConfig.from_pretrained(
+                self.source.load_from,
+                revision=self.revision,
+                trust_remote_code=self.trust_remote_code,
             )
         except Exception as e:  # noqa: BLE001
-            raise load_error("the classification model", model_name, e) from None
-        self.__dreamer_fingerprint__()  # pin the identity to the weights as they are now
+            raise load_error("the classification model", self.model_name, e) from None
 
     def _identity(self) -> dict[str, Any]:
         return {

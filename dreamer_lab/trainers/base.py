@@ -168,6 +168,24 @@ class ProgressReporter:
             pass
 
 
+class _SilentReporter(ProgressReporter):
+    """The reporter of a non-main process in a distributed run: the main one reports."""
+
+    def log(self, entry: dict[str, Any]) -> None:
+        pass
+
+    def write(self, *, force: bool = False, status: str | None = None) -> None:
+        pass
+
+
+def distributed_rank() -> tuple[int, int]:
+    """``(rank, world size)`` under ``accelerate launch`` / ``torchrun``; ``(0, 1)`` otherwise."""
+    try:
+        return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        return 0, 1
+
+
 def read_history(path: Path) -> list[dict[str, Any]]:
     """The entries of a history file (a torn last line from a kill is skipped)."""
     out = []
@@ -200,6 +218,9 @@ class Trainer:
 
     kind: ClassVar[str | None] = None
     version: ClassVar[str] = "1"
+    # Under a distributed launch, whether every process runs the training function (local
+    # training with collectives) or only the main one (a remote job).
+    trains_in_every_process: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -327,8 +348,12 @@ class Trainer:
         def compute() -> Computed:
             return self._compute(ws, fp, data, hyperparams, configs or {}, train_fn, parents)
 
+        rank, world = distributed_rank()
         try:
-            entry, hit = get_or_compute(ws, ws.models, fp, compute, force=self.force)
+            if world > 1:
+                entry, hit = self._fit_distributed(ws, fp, compute, train_fn, rank)
+            else:
+                entry, hit = get_or_compute(ws, ws.models, fp, compute, force=self.force)
         except BaseException as e:
             ws.lineage.add_run(
                 name=self.name,
@@ -348,6 +373,8 @@ class Trainer:
                 f"{where} failed while training: {type(e).__name__}: {scrub_text(str(e))}"
             ) from e
         self._entry, self.cache_hit = entry, hit
+        if rank != 0:  # the main process records the run and cleans up
+            return
         ws.lineage.add_step(entry.record, area="models")
         ws.lineage.add_run(
             name=self.name,
@@ -364,6 +391,57 @@ class Trainer:
         logger.info(
             "Trainer %r %s (%s)", self.name, "loaded from cache" if hit else "trained", fp[:12]
         )
+
+    def _fit_distributed(
+        self,
+        ws: Workspace,
+        fp: str,
+        compute: Callable[[], Computed],
+        train_fn: Callable[[TrainContext], TrainResult],
+        rank: int,
+    ) -> tuple[Entry, bool]:
+        """One run over several processes (``accelerate launch`` / ``torchrun``).
+
+        The main process decides (cached or not, which checkpoint to resume) and commits;
+        the others train alongside it (the collectives need every rank) and then load
+        the committed entry.
+        """
+        import torch
+        from accelerate import PartialState
+        from accelerate.utils import broadcast_object_list
+
+        state = PartialState(cpu=not torch.cuda.is_available())
+        ckpt = self.checkpoint_dir(ws, fp)
+        decision: list[Any] = [None]
+        if rank == 0:
+            hit = not self.force and ws.models.load(fp) is not None
+            resume = None if hit else last_checkpoint(ckpt)
+            decision = [(hit, str(resume) if resume else None)]
+        hit, resume = broadcast_object_list(decision)[0]
+        if hit:
+            entry = ws.models.load(fp)
+        elif rank == 0:
+            entry, hit = get_or_compute(ws, ws.models, fp, compute, force=True)
+        elif self.trains_in_every_process:
+            own = ckpt / f"final.rank{rank}"
+            train_fn(
+                TrainContext(
+                    trainer=self,
+                    fingerprint=fp,
+                    workspace=ws,
+                    checkpoint_dir=ckpt,
+                    resume_from=Path(resume) if resume else None,
+                    final_dir=own,
+                    reporter=_SilentReporter(self, ws, fp, ckpt),
+                )
+            )
+            shutil.rmtree(own, ignore_errors=True)
+        state.wait_for_everyone()  # the main process has committed
+        if rank != 0:
+            entry = ws.models.load(fp)
+        if entry is None:
+            raise StepFailedError(f"{self._where()}: the main process did not commit the model.")
+        return entry, hit
 
     @staticmethod
     def checkpoint_dir(ws: Workspace, fingerprint: str) -> Path:
@@ -433,6 +511,7 @@ class Trainer:
             "metrics": result.metrics,
             "history": history,
             "resumed_from_step": _checkpoint_step(resume) if resume is not None else None,
+            "world_size": distributed_rank()[1],
             "timings": {"started": started, "finished": finished, "seconds": finished - started},
             "created": finished,
             "versions": library_versions(),

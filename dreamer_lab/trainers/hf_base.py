@@ -19,6 +19,7 @@ from dreamer_lab.trainers.base import (
     ModelCardType,
     TrainContext,
     Trainer,
+    distributed_rank,
 )
 
 CITATIONS = {
@@ -99,16 +100,29 @@ def read_license(model_name: str) -> str | None:
     return m.group(1) if m else None
 
 
+MULTI_DEVICE_HELP = (
+    "device=[...] (several devices) needs a distributed launch: run the script with "
+    "`accelerate launch --multi_gpu --num_processes N script.py` (also on CPUs, where the "
+    "processes use the gloo backend) or `torchrun --nproc_per_node N script.py`; each process "
+    "then trains on its own device and the main one stores the model."
+)
+
+
+def check_device(device: Any, where: str) -> None:
+    """A device list outside a distributed launch is an error (raised before any loading)."""
+    if isinstance(device, list | tuple) and distributed_rank()[1] == 1:
+        raise StepInputError(f"{where}: {MULTI_DEVICE_HELP}")
+
+
 def resolve_device(device: Any) -> str:
-    """``None`` picks CUDA when present, else CPU. Lists (multi-GPU) go through accelerate."""
+    """``None`` picks CUDA when present, else CPU. Lists (multi-GPU) go through accelerate:
+    under a distributed launch each process takes its own device."""
     import torch
 
     if isinstance(device, list | tuple):
-        raise StepInputError(
-            "device=[...] (several devices) needs a distributed launch: run the script with "
-            "`accelerate launch --num_processes N script.py` and pass device=None; each process "
-            "then trains on its own device."
-        )
+        if distributed_rank()[1] == 1:
+            raise StepInputError(MULTI_DEVICE_HELP)
+        device = None
     if device is None:
         return "cuda" if torch.cuda.is_available() else "cpu"
     return str(device)
@@ -194,6 +208,7 @@ class TrainHFBase(Trainer):
         super().__init__(name, force=force, verbose=verbose, log_level=log_level)
         if not isinstance(model_name, str | Path) or not str(model_name).strip():
             raise StepInputError(f"{self._where()}: model_name must be a model id or a folder.")
+        check_device(device, self._where())
         self.model_name = str(model_name)
         self.chat_prompt_template = chat_prompt_template
         self.system_prompt = system_prompt
@@ -235,11 +250,13 @@ class TrainHFBase(Trainer):
         return cites
 
     def _card(self) -> dict[str, list[Any]]:
+        from dreamer_lab.cards.known_models import hub_name
+
         card: dict[str, list[Any]] = {
             ModelCardType.MODEL_NAME: [
                 self.model_name
                 if not Path(self.model_name).is_dir()
-                else Path(self.model_name).name
+                else hub_name(self.model_name) or Path(self.model_name).name
             ],
             ModelCardType.CITATION: self._citations(),
         }

@@ -1,0 +1,434 @@
+"""``TrainOpenAIFineTune``: supervised fine-tuning jobs on the OpenAI API (official client).
+
+The training columns become a JSONL file of chat examples (optional system message, the
+input as the user turn, the output as the assistant turn), uploaded with
+``purpose="fine-tune"``; then a fine-tuning job is created and polled with backoff. The job
+id is saved in the run's checkpoint folder of the workspace *before* polling starts, so a
+kernel restart (or ``kill -9``) loses nothing: training again with the same data and
+arguments resumes polling the same job instead of paying for a second one. The resulting
+model name is stored in the record; ``trainer.llm()`` returns a
+:class:`dreamer_lab.llms.OpenAI` for it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+from dreamer_lab.core.secrets import scrub_text
+from dreamer_lab.errors import DreamerError, StepInputError
+from dreamer_lab.steps.output import OutputColumn
+from dreamer_lab.trainers.base import (
+    HISTORY,
+    ModelCardType,
+    TrainContext,
+    Trainer,
+    TrainResult,
+    read_history,
+)
+from dreamer_lab.trainers.hf_base import CITATIONS
+
+STATE = "openai_job.json"
+MIN_EXAMPLES = 10  # the API refuses smaller training files
+_DONE = ("succeeded", "failed", "cancelled")
+
+
+class FineTunePendingError(DreamerError):
+    """The job is still running after ``poll_timeout``; train again to resume polling."""
+
+
+class FineTuneFailedError(DreamerError):
+    """The API rejected the request or the fine-tuning job failed."""
+
+
+class TrainOpenAIFineTune(Trainer):
+    """Fine-tune an OpenAI model (or any server with the same API) on input/output columns.
+
+    Args:
+        model_name: the base model, e.g. ``"gpt-4o-mini-2024-07-18"``.
+        system_prompt: a system message added to every training example (and to the
+            :meth:`llm` built from the result).
+        api_key: defaults to ``$OPENAI_API_KEY``; never stored, fingerprinted or shown.
+        base_url: an OpenAI-compatible endpoint (part of the run's identity).
+        suffix: up to 64 characters added to the fine-tuned model's name.
+        poll_interval, max_poll_interval: seconds between status checks; the interval grows
+            by half each time nothing changed, up to ``max_poll_interval``.
+        poll_timeout: stop waiting after this many seconds with
+            :class:`FineTunePendingError` (the job keeps running; train again to resume).
+        max_retries: the client's retries (with backoff) on 429, 5xx and connection errors.
+    """
+
+    kind = "TrainOpenAIFineTune"
+    version = "1"
+    trains_in_every_process = False  # one job, created by the main process
+
+    def __init__(
+        self,
+        name: str,
+        model_name: str,
+        system_prompt: str | None = None,
+        organization: str | None = None,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        suffix: str | None = None,
+        poll_interval: float = 30.0,
+        max_poll_interval: float = 300.0,
+        poll_timeout: float | None = None,
+        max_retries: int = 6,
+        timeout: float = 120.0,
+        force: bool = False,
+        verbose: bool | None = None,
+        log_level: int | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__(name, force=force, verbose=verbose, log_level=log_level)
+        if not isinstance(model_name, str) or not model_name.strip():
+            raise StepInputError(
+                f"{self._where()}: model_name must be an OpenAI model name such as "
+                "'gpt-4o-mini-2024-07-18'."
+            )
+        if suffix is not None and len(suffix) > 64:
+            raise StepInputError(f"{self._where()}: suffix is limited to 64 characters.")
+        self.model_name = model_name
+        self.system_prompt = system_prompt
+        self.organization = organization
+        self._api_key = api_key
+        self.base_url = base_url or os.environ.get("OPENAI_BASE_URL")
+        self.suffix = suffix
+        self.poll_interval = float(poll_interval)
+        self.max_poll_interval = max(float(max_poll_interval), self.poll_interval)
+        self.poll_timeout = poll_timeout
+        self.max_retries = int(max_retries)
+        self.timeout = timeout
+        self.client_kwargs = kwargs
+        self._rng = random.Random()
+
+    # -- identity -------------------------------------------------------------------------
+    def _identity(self) -> dict[str, Any]:
+        return {
+            "model_name": self.model_name,
+            "endpoint": (self.base_url or "https://api.openai.com/v1").rstrip("/"),
+            "system_prompt": self.system_prompt,
+            "suffix": self.suffix,
+        }
+
+    def _card(self) -> dict[str, list[Any]]:
+        card: dict[str, list[Any]] = {
+            ModelCardType.MODEL_NAME: [self.model_name],
+            ModelCardType.CITATION: [CITATIONS["datadreamer"]],
+        }
+        if not self.base_url:
+            card[ModelCardType.LICENSE] = ["https://openai.com/policies/terms-of-use"]
+        return card
+
+    def _key(self) -> str:
+        key = self._api_key or os.environ.get("OPENAI_API_KEY")
+        if not key:
+            raise StepInputError(
+                f"{self._where()}: no API key. Set the OPENAI_API_KEY environment variable (or "
+                "pass api_key=...; keys are never stored in the workspace)."
+            )
+        return key
+
+    # -- training -------------------------------------------------------------------------
+    def train(
+        self,
+        train_input: OutputColumn,
+        train_output: OutputColumn,
+        validation_input: OutputColumn | None = None,
+        validation_output: OutputColumn | None = None,
+        truncate: bool = True,
+        epochs: int | str | None = None,
+        batch_size: int | str | None = None,
+        learning_rate_multiplier: float | str | None = None,
+        seed: int | None = 42,
+        **kwargs: Any,
+    ) -> TrainOpenAIFineTune:
+        """Upload the examples, run the job (or resume polling it); returns ``self``.
+
+        ``epochs``, ``batch_size`` and ``learning_rate_multiplier`` default to the API's
+        ``"auto"``; ``truncate`` is accepted for DataDreamer compatibility (the API
+        truncates over-long examples itself).
+        """
+        where = self._where()
+        data = {
+            "train_input": train_input,
+            "train_output": train_output,
+            "validation_input": validation_input,
+            "validation_output": validation_output,
+        }
+        self._check_columns(
+            {"train_input": train_input, "train_output": train_output},
+            {"validation_input": validation_input, "validation_output": validation_output},
+        )
+        if len(train_input) < MIN_EXAMPLES:
+            raise StepInputError(
+                f"{where}: OpenAI fine-tuning needs at least {MIN_EXAMPLES} training examples; "
+                f"got {len(train_input)}. Generate more rows before training."
+            )
+        self._key()  # fail before any upload when there is no key
+        hyper = dict(
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate_multiplier=learning_rate_multiplier,
+            seed=seed,
+            truncate=truncate,
+            **kwargs,
+        )
+
+        def train_fn(ctx: TrainContext) -> TrainResult:
+            return self._run_job(ctx, data, hyper)
+
+        self._fit(data=data, hyperparams=hyper, train_fn=train_fn)
+        return self
+
+    def _examples(self, inputs: OutputColumn, outputs: OutputColumn) -> bytes:
+        lines = []
+        for x, y in zip(inputs.to_list(), outputs.to_list(), strict=True):
+            messages = (
+                []
+                if self.system_prompt is None
+                else [{"role": "system", "content": self.system_prompt}]
+            )
+            messages += [
+                {"role": "user", "content": str(x)},
+                {"role": "assistant", "content": str(y)},
+            ]
+            lines.append(json.dumps({"messages": messages}, ensure_ascii=False))
+        return ("\n".join(lines) + "\n").encode()
+
+    def _client(self) -> Any:
+        import openai
+
+        return openai.OpenAI(
+            api_key=self._key(),
+            base_url=self.base_url,
+            organization=self.organization,
+            max_retries=self.max_retries,
+            timeout=self.timeout,
+            **self.client_kwargs,
+        )
+
+    def _run_job(
+        self, ctx: TrainContext, data: dict[str, Any], hyper: dict[str, Any]
+    ) -> TrainResult:
+        state_path = ctx.checkpoint_dir / STATE
+        state = _read_json(state_path)
+        client = self._client()
+        try:
+            if not state.get("job_id"):
+                state = self._create_job(client, data, hyper)
+                _write_json(state_path, state)  # before polling: a restart resumes this job
+            job = self._poll(client, ctx, state, state_path)
+        except DreamerError:
+            raise
+        except Exception as e:  # noqa: BLE001 - openai errors become user-facing messages
+            raise self._api_error(e) from None
+        if job.status != "succeeded":
+            state_path.unlink(missing_ok=True)  # the next run creates a new job
+            err = getattr(job, "error", None)
+            detail = scrub_text(str(getattr(err, "message", None) or "no detail given"))
+            code = getattr(err, "code", None)
+            raise FineTuneFailedError(
+                f"{self._where()}: fine-tuning job {job.id} {job.status}"
+                + (f" ({code})" if code else "")
+                + f": {detail}. Fix the cause and train again; a new job will be created."
+            )
+        info = {
+            "job_id": job.id,
+            "fine_tuned_model": job.fine_tuned_model,
+            "base_model": job.model,
+            "training_file": state.get("training_file"),
+            "validation_file": state.get("validation_file"),
+            "result_files": list(job.result_files or []),
+            "trained_tokens": job.trained_tokens,
+        }
+        ctx.final_dir.mkdir(parents=True, exist_ok=True)
+        (ctx.final_dir / "openai_model.json").write_text(json.dumps(info, indent=1))
+        metrics = {"trained_tokens": job.trained_tokens}
+        losses = [h["loss"] for h in read_history(ctx.checkpoint_dir / HISTORY) if "loss" in h]
+        if losses:
+            metrics["train_loss"] = losses[-1]
+        return TrainResult(metrics=metrics, extra={"openai": info})
+
+    def _create_job(self, client: Any, data: dict[str, Any], hyper: dict[str, Any]) -> dict:
+        train = client.files.create(
+            file=("train.jsonl", self._examples(data["train_input"], data["train_output"])),
+            purpose="fine-tune",
+        )
+        state: dict[str, Any] = {"training_file": train.id, "validation_file": None}
+        if data["validation_input"] is not None:
+            val = client.files.create(
+                file=(
+                    "validation.jsonl",
+                    self._examples(data["validation_input"], data["validation_output"]),
+                ),
+                purpose="fine-tune",
+            )
+            state["validation_file"] = val.id
+        hp = {
+            k: v
+            for k, v in (
+                ("n_epochs", hyper["epochs"]),
+                ("batch_size", hyper["batch_size"]),
+                ("learning_rate_multiplier", hyper["learning_rate_multiplier"]),
+            )
+            if v is not None
+        }
+        extra = {
+            k: v
+            for k, v in hyper.items()
+            if k
+            not in (
+                "epochs",
+                "batch_size",
+                "learning_rate_multiplier",
+                "seed",
+                "truncate",
+                "callbacks",
+            )
+        }
+        job = client.fine_tuning.jobs.create(
+            model=self.model_name,
+            training_file=state["training_file"],
+            validation_file=state["validation_file"],
+            method={"type": "supervised", "supervised": {"hyperparameters": hp}},
+            suffix=self.suffix,
+            seed=hyper["seed"],
+            **extra,
+        )
+        state.update(job_id=job.id, created=time.time(), seen_events=[])
+        return state
+
+    def _poll(self, client: Any, ctx: TrainContext, state: dict, state_path: Path) -> Any:
+        start = time.monotonic()
+        interval = self.poll_interval
+        last_status = None
+        while True:
+            job = client.fine_tuning.jobs.retrieve(state["job_id"])
+            self._report_events(client, ctx, state, state_path)
+            if job.status in _DONE:
+                return job
+            if job.status != last_status:
+                last_status, interval = job.status, self.poll_interval
+            else:
+                interval = min(interval * 1.5, self.max_poll_interval)
+            ctx.reporter.state["job_status"] = job.status
+            ctx.reporter.write(force=True)
+            waited = time.monotonic() - start
+            if self.poll_timeout is not None and waited >= self.poll_timeout:
+                raise FineTunePendingError(
+                    f"{self._where()}: fine-tuning job {job.id} is still {job.status} after "
+                    f"{waited:.0f}s. Nothing is lost: train again with the same data (also after "
+                    "a kernel restart) to resume polling this job."
+                )
+            delay = interval * self._rng.uniform(0.9, 1.1)
+            if self.poll_timeout is not None:
+                delay = min(delay, max(0.0, self.poll_timeout - waited))
+            time.sleep(delay)
+
+    def _report_events(self, client: Any, ctx: TrainContext, state: dict, path: Path) -> None:
+        """Log new job events (metrics events become loss history) in time order."""
+        seen = set(state.get("seen_events") or [])
+        page = client.fine_tuning.jobs.list_events(state["job_id"], limit=100)
+        new = [e for e in page.data if e.id not in seen]
+        for e in sorted(new, key=lambda e: e.created_at):
+            d = e.data if isinstance(e.data, dict) else {}
+            if getattr(e, "type", None) == "metrics" and "step" in d:
+                entry = {"step": d["step"], "event": e.message}
+                if "train_loss" in d:
+                    entry["loss"] = d["train_loss"]
+                entry.update({k: v for k, v in d.items() if k not in ("step", "train_loss")})
+                ctx.reporter.log(entry)
+                ctx.reporter.step(int(d["step"]), d.get("total_steps"))
+            else:
+                ctx.reporter.log({"event": scrub_text(str(e.message)), "level": e.level})
+            seen.add(e.id)
+        if new:
+            state["seen_events"] = sorted(seen)
+            _write_json(path, state)
+
+    def _api_error(self, e: BaseException) -> DreamerError:
+        import openai
+
+        where = self._where()
+        if isinstance(e, openai.AuthenticationError | openai.PermissionDeniedError):
+            return StepInputError(
+                f"{where}: the API key was rejected ({e.status_code}). Check the OPENAI_API_KEY "
+                "environment variable (or api_key=) and the organization; nothing was trained."
+            )
+        if isinstance(e, openai.APIConnectionError):
+            return FineTunePendingError(
+                f"{where}: cannot reach {self._identity()['endpoint']} ({type(e).__name__}) after "
+                f"{self.max_retries + 1} attempts. Check base_url and the network; a job "
+                "already created is saved and train() resumes it."
+            )
+        if isinstance(e, openai.BadRequestError | openai.NotFoundError):
+            return FineTuneFailedError(
+                f"{where}: the API refused the request ({e.status_code}): "
+                f"{scrub_text(_message(e))}. Check model_name and the training data."
+            )
+        if isinstance(e, openai.APIStatusError):
+            return FineTunePendingError(
+                f"{where}: the API answered {e.status_code} after {self.max_retries + 1} "
+                "attempts. A job already created is saved; train again to resume."
+            )
+        return FineTuneFailedError(f"{where}: {type(e).__name__}: {scrub_text(str(e))[:300]}")
+
+    # -- results ------------------------------------------------------------------------
+    @property
+    def fine_tuned_model(self) -> str:
+        """The name of the fine-tuned model (``ft:...``)."""
+        return str(self.record["openai"]["fine_tuned_model"])
+
+    @property
+    def model(self) -> str:
+        """DataDreamer's name for :attr:`fine_tuned_model`."""
+        return self.fine_tuned_model
+
+    @property
+    def job_id(self) -> str:
+        return str(self.record["openai"]["job_id"])
+
+    def llm(self, **kwargs: Any) -> Any:
+        """A :class:`dreamer_lab.llms.OpenAI` for the fine-tuned model (same endpoint/key)."""
+        from dreamer_lab.llms import OpenAI
+
+        opts: dict[str, Any] = dict(
+            system_prompt=self.system_prompt,
+            organization=self.organization,
+            api_key=self._api_key,
+            base_url=self.base_url,
+        )
+        opts.update(kwargs)
+        return OpenAI(self.fine_tuned_model, **opts)
+
+
+def _message(e: Any) -> str:
+    body = getattr(e, "body", None)
+    if isinstance(body, dict):
+        msg = body.get("message") or (body.get("error") or {}).get("message")
+        if msg:
+            return str(msg)
+    return str(getattr(e, "message", "") or type(e).__name__)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_json(path: Path, value: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    with open(tmp, "w") as f:
+        f.write(json.dumps(value, indent=1))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
