@@ -233,6 +233,23 @@ class StepStore:
         return size
 
 
+def entry_fingerprint_for(path: str | os.PathLike) -> str | None:
+    """The fingerprint of the ``models/<fp>/`` (or ``steps/<fp>/``) entry holding ``path``."""
+    try:
+        p = Path(path).expanduser().resolve()
+    except (OSError, RuntimeError):
+        return None
+    for folder in (p, *p.parents):
+        if (
+            folder.parent.name in ("models", "steps")
+            and len(folder.name) == 32
+            and all(c in "0123456789abcdef" for c in folder.name)
+            and (folder / RECORD).is_file()
+        ):
+            return folder.name
+    return None
+
+
 def dir_size(path: Path) -> int:
     if not path.exists():
         return 0

@@ -82,6 +82,9 @@ class HFTransformers(LLM):
         max_context_length: int | None = None,
         **kwargs: Any,
     ):
+        if adapter_name is None and model_name is not None:
+            # A trainer's LoRA output is an adapter folder: load its base model + the adapter.
+            model_name, adapter_name = _split_adapter_folder(str(model_name))
         self.embedded = is_embedded_name(model_name)
         super().__init__(
             EMBEDDED_MODEL_NAME if self.embedded else str(model_name),
@@ -109,6 +112,17 @@ class HFTransformers(LLM):
         self._commit = None if Path(self._path).exists() else self._hub_commit()
 
     # -- resolution and identity -------------------------------------------------------------
+    @property
+    def lineage_fingerprint(self) -> str | None:
+        """The workspace entry of a trained model or adapter used here (a lineage parent)."""
+        from dreamer_lab.core.store import entry_fingerprint_for
+
+        for path in (self.adapter_name, self._path):
+            fp = entry_fingerprint_for(path) if path and Path(path).exists() else None
+            if fp:
+                return fp
+        return None
+
     def _resolve_path(self) -> str:
         if self.embedded:
             return str(embedded_model_path())
@@ -427,3 +441,23 @@ class HFTransformers(LLM):
                 }
             )
         return results
+
+
+def _split_adapter_folder(model_name: str) -> tuple[str, str | None]:
+    """``(base model, adapter folder)`` for a PEFT adapter folder, else ``(model_name, None)``."""
+    import json
+
+    folder = Path(model_name).expanduser()
+    config = folder / "adapter_config.json"
+    if not config.is_file() or (folder / "config.json").exists():
+        return model_name, None
+    try:
+        base = json.loads(config.read_text()).get("base_model_name_or_path")
+    except (OSError, ValueError):
+        base = None
+    if not base:
+        raise UnknownModelError(
+            f"{model_name!r} is a PEFT adapter without base_model_name_or_path; pass "
+            "HFTransformers(base_model, adapter_name=folder)."
+        )
+    return str(base), str(folder)

@@ -262,6 +262,15 @@ class Step(StepOperations):
     def __dreamer_fingerprint__(self) -> str:
         return self.fingerprint
 
+    def _parent_fingerprints(self) -> list[str]:
+        """Parent steps, plus trained models used through arguments (``lineage_fingerprint``)."""
+        fps = [p.fingerprint for p in self.parents]
+        for value in self.args.values():
+            fp = getattr(value, "lineage_fingerprint", None)
+            if isinstance(fp, str) and fp not in fps:
+                fps.append(fp)
+        return fps
+
     @property
     def parents(self) -> list[Step]:
         seen: dict[str, Step] = {}
@@ -348,7 +357,7 @@ class Step(StepOperations):
                 fingerprint=self.fingerprint,
                 status="failed",
                 components=self._components,
-                parents=[p.fingerprint for p in self.parents],
+                parents=self._parent_fingerprints(),
                 error=scrub_text(f"{type(e).__name__}: {e}"),
                 **ctx,
             )
@@ -369,7 +378,7 @@ class Step(StepOperations):
             fingerprint=self.fingerprint,
             status="hit" if hit else "done",
             components=self._components,
-            parents=[p.fingerprint for p in self.parents],
+            parents=self._parent_fingerprints(),
             **ctx,
         )
         ws.progress_file(self.fingerprint).unlink(missing_ok=True)
@@ -442,7 +451,7 @@ class Step(StepOperations):
         record = {
             "kind": self.kind_name(),
             "name": self.name,
-            "parents": [p.fingerprint for p in self.parents],
+            "parents": self._parent_fingerprints(),
             "inputs": {
                 k: {"step": v.step.fingerprint, "name": v.step.name, "column": v.column_name}
                 for k, v in self.inputs.items()

@@ -172,6 +172,13 @@ class HFClassificationTaskModel(TaskModel):
 
     # -- facts -----------------------------------------------------------------------
     @property
+    def lineage_fingerprint(self) -> str | None:
+        """The workspace entry this model was trained into, if any (a lineage parent)."""
+        from dreamer_lab.core.store import entry_fingerprint_for
+
+        return entry_fingerprint_for(self.source.local) if self.source.local is not None else None
+
+    @property
     def labels(self) -> list[str]:
         """Label names in id order."""
         id2label = getattr(self.config, "id2label", None) or {}
