@@ -16,6 +16,7 @@ _LAZY = {
     "TrainHFDPO": "dreamer_lab.trainers.train_hf_dpo",
     "TrainHFRewardModel": "dreamer_lab.trainers.train_hf_reward_model",
     "TrainSentenceTransformer": "dreamer_lab.trainers.train_sentence_transformer",
+    "TrainSetFitClassifier": "dreamer_lab.trainers.train_setfit_classifier",
     "TrainHFGRPO": "dreamer_lab.trainers.train_hf_grpo",
     "TrainHFPPO": "dreamer_lab.trainers.train_hf_grpo",
     "TrainOpenAIFineTune": "dreamer_lab.trainers.train_openai_finetune",
