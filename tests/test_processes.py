@@ -123,3 +123,39 @@ def test_import_is_fast_and_light():
     elapsed, heavy = out.stdout.split(" ", 1)
     assert heavy.strip() == "[]", f"import dreamer_lab pulled in {heavy}"
     assert float(elapsed) < 0.5, f"import took {elapsed}s"
+
+
+OPEN_SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    from dreamer_lab import DataDreamer
+    from dreamer_lab.core.request_cache import RequestCache
+
+    start = float(sys.argv[2])
+    while time.time() < start:
+        pass
+    with DataDreamer(sys.argv[1]) as dd:
+        RequestCache(sys.argv[1] + "/requests.sqlite").put_many({sys.argv[3]: 1})
+    """
+)
+
+
+def test_many_processes_open_a_new_workspace_at_once(tmp_path):
+    # Two kernels starting on one new workspace together: opening its SQLite files (the
+    # WAL switch) must not fail with "database is locked".
+    script = tmp_path / "open.py"
+    script.write_text(OPEN_SCRIPT)
+    for round_ in range(4):
+        ws = tmp_path / f"ws{round_}"
+        start = str(time.time() + 2.0)
+        procs = [
+            subprocess.Popen(
+                [sys.executable, str(script), str(ws), start, f"k{i}"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for i in range(6)
+        ]
+        errors = [p.communicate(timeout=120)[1] for p in procs]
+        assert all(p.returncode == 0 for p in procs), [e[-1500:] for e in errors if e]

@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from dreamer_lab.core import sqlite_db
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS steps (
     fingerprint TEXT PRIMARY KEY,
@@ -54,15 +56,13 @@ class LineageIndex:
 
     def __init__(self, path: Path):
         self.path = path
-        with self._connect() as db:
-            db.executescript(_SCHEMA)
+        with self._connect():
+            pass
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        db = sqlite_db.connect(self.path, _SCHEMA)
         try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
             db.row_factory = sqlite3.Row
             yield db
         finally:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import threading
 from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from dreamer_lab.core import sqlite_db
 from dreamer_lab.core.fingerprint import combine, hash_value
 
 _SCHEMA = """
@@ -47,18 +47,14 @@ class RequestCache:
         self._local = threading.local()
         self.hits = 0
         self.misses = 0
-        with self._db() as db:
-            db.executescript(_SCHEMA)
+        with self._db():
+            pass
 
     @contextmanager
     def _db(self):
         db = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(
-                self.path, timeout=60, isolation_level=None, check_same_thread=False
-            )
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
+            db = sqlite_db.connect(self.path, _SCHEMA, check_same_thread=False)
             self._local.db = db
         yield db
 
