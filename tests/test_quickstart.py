@@ -77,6 +77,7 @@ def test_report_files_exist_and_parse(runs):
     assert {n["fingerprint"] for n in report["lineage"]["nodes"]} >= set(expected.values())
     assert report["run"]["parameters"]["injected"] == ["# Parameters injected by dreamer-lab run\n"
                                                         "rows = 12\nepochs = 2"]  # fmt: skip
+    assert report["run"]["parameters"]["values"] == {"rows": 12, "epochs": 2}
     html = paths["html"].read_text()
     embedded = re.search(r'id="dreamer-lab-report">(.*?)</script>', html, re.DOTALL).group(1)
     assert json.loads(embedded) == report

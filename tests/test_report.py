@@ -207,3 +207,20 @@ def test_cli_report_and_bad_notebook(executed, tmp_path, capsys):
     bad.write_text("{not json")
     assert main(["report", str(bad), "-o", str(out)]) == 2
     assert "not a readable Jupyter notebook" in capsys.readouterr().err
+
+
+def test_parameter_values_are_defaults_overridden_by_injected_ones():
+    from dreamer_lab.report.run_record import parameters
+
+    cells = [
+        {
+            "source": "rows = 32\nmodel = 'smollm2'\nlabels = ['a', 'b']\nx = f(1)",
+            "tags": ["parameters"],
+        },
+        {"source": "rows = 12\napi_key = 'sk-should-not-appear'", "tags": ["injected-parameters"]},
+        {"source": "rows = 99", "tags": []},
+    ]
+    out = parameters({"metadata": {}}, cells)
+    assert out["values"]["rows"] == 12 and out["values"]["model"] == "smollm2"
+    assert out["values"]["labels"] == ["a", "b"] and "x" not in out["values"]
+    assert "sk-should-not-appear" not in str(out["values"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import platform
 import subprocess
@@ -81,14 +82,36 @@ def git_state(folder: Path) -> dict[str, Any] | None:
     }
 
 
+def _literal_assignments(source: str) -> dict[str, Any]:
+    """``NAME = <literal>`` assignments of a parameters cell (other statements are skipped)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return {}
+    out: dict[str, Any] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+            if isinstance(target, ast.Name):
+                try:
+                    out[target.id] = ast.literal_eval(node.value)
+                except ValueError:
+                    continue
+    return out
+
+
 def parameters(nb: dict[str, Any], cells: list[dict[str, Any]]) -> dict[str, Any]:
-    """Papermill-style parameters: injected values and the ``parameters`` cell's source."""
+    """Papermill-style parameters: the values in effect (the ``parameters`` cell's defaults,
+    overridden by injected ones) and the source of both cells."""
     meta = nb.get("metadata") or {}
-    injected = (meta.get("papermill") or {}).get("parameters") or {}
     param_cells = [c["source"] for c in cells if "parameters" in c["tags"]]
     injected_cells = [c["source"] for c in cells if "injected-parameters" in c["tags"]]
+    values: dict[str, Any] = {}
+    for source in param_cells + injected_cells:
+        values.update(_literal_assignments(source))
+    values.update((meta.get("papermill") or {}).get("parameters") or {})
     return {
-        "values": redact(injected),
+        "values": redact(values),
         "cells": param_cells,
         "injected": injected_cells,
     }
