@@ -159,3 +159,20 @@ def test_many_processes_open_a_new_workspace_at_once(tmp_path):
         ]
         errors = [p.communicate(timeout=120)[1] for p in procs]
         assert all(p.returncode == 0 for p in procs), [e[-1500:] for e in errors if e]
+
+
+def test_tmp_cleanup_with_a_dotted_host_name(tmp_path, monkeypatch):
+    # Cluster nodes are often named like "node1.cluster.local": partial writes of dead
+    # processes on this host are removed, those of live processes are kept.
+    from dreamer_lab.core import workspace
+
+    monkeypatch.setattr(workspace.socket, "gethostname", lambda: "node1.cluster.local")
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True
+    )
+    tmp = tmp_path / "ws" / "tmp"
+    tmp.mkdir(parents=True)
+    (tmp / f"fp1.node1.cluster.local.{int(dead.stdout)}.ab12").mkdir()
+    (tmp / f"fp2.node1.cluster.local.{os.getpid()}.cd34").mkdir()
+    workspace.Workspace(tmp_path / "ws")
+    assert sorted(p.name for p in tmp.iterdir()) == [f"fp2.node1.cluster.local.{os.getpid()}.cd34"]

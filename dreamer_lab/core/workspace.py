@@ -82,7 +82,9 @@ class Workspace:
         """Remove partial writes left by processes on this host that no longer run."""
         host = socket.gethostname()
         for d in (self.path / "tmp").iterdir():
-            parts = d.name.split(".")
+            # <fp>.<host>.<pid>.<rand>, where the host name may itself contain dots.
+            first, _, rest = d.name.partition(".")
+            parts = [first, *rest.rsplit(".", 2)] if rest else [first]
             if len(parts) < 4 or parts[1] != host:
                 # Other hosts' writes: remove only when clearly abandoned (a day old).
                 try:
