@@ -333,17 +333,9 @@ class StepOperations:
         }
         new_fp = _datasets_fingerprint(self, "map", op_args)
 
-        def apply(ds: Any) -> Any:
+        def apply(ds: Any) -> Any:  # op_args are datasets.Dataset.map's own arguments
             return ds.map(
-                function,
-                with_indices=with_indices,
-                input_columns=input_columns,
-                batched=batched,
-                batch_size=batch_size,
-                remove_columns=remove_columns,
-                keep_in_memory=True,
-                new_fingerprint=new_fp,
-                desc=f"map {self.name}",
+                **op_args, keep_in_memory=True, new_fingerprint=new_fp, desc=f"map {self.name}"
             )
 
         return operation("map", [self], apply, op_args, name, **kwargs)
@@ -373,17 +365,11 @@ class StepOperations:
         }
         new_fp = _datasets_fingerprint(self, "filter", op_args)
 
-        def apply(ds: Any) -> Any:
-            return ds.filter(
-                function,
-                with_indices=with_indices,
-                input_columns=input_columns,
-                batched=batched,
-                batch_size=batch_size,
-                keep_in_memory=True,
-                new_fingerprint=new_fp,
-                desc=f"filter {self.name}",
-            ).flatten_indices(keep_in_memory=True)
+        def apply(ds: Any) -> Any:  # op_args are datasets.Dataset.filter's own arguments
+            kept = ds.filter(
+                **op_args, keep_in_memory=True, new_fingerprint=new_fp, desc=f"filter {self.name}"
+            )
+            return kept.flatten_indices(keep_in_memory=True)
 
         return operation("filter", [self], apply, op_args, name, **kwargs)
 
