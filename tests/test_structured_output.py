@@ -1,6 +1,7 @@
 """Structured output (``response_format``): the OpenAI backend with the real client against
-the local server (which honours JSON schemas like the real API), and validation-only
-support for the local HFTransformers backend."""
+the local server (which honours JSON schemas like the real API), constrained decoding of
+local HFTransformers models (xgrammar), and validation-only support for backends that
+cannot constrain decoding."""
 
 from __future__ import annotations
 
@@ -138,27 +139,65 @@ def test_prompt_step_with_openai_schema(workspace, server):
     assert card["Parameters"][0]["response_format"] == PERSON
 
 
-def test_local_model_is_validated_not_constrained(workspace, tiny_llama):
+# Only enums and booleans: even a random tiny model (near character-level tokens) finishes
+# this JSON within 80 tokens.
+REVIEW = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "review",
+        "schema": {
+            "type": "object",
+            "properties": {
+                "mood": {"type": "string", "enum": ["happy", "sad", "angry"]},
+                "stars": {"enum": [1, 2, 3, 4, 5]},
+                "spam": {"type": "boolean"},
+            },
+            "required": ["mood", "stars", "spam"],
+            "additionalProperties": False,
+        },
+    },
+}
+
+
+def test_local_model_decoding_is_constrained_to_the_schema(workspace, tiny_llama):
+    from dreamer_lab.llms import HFTransformers
+    from dreamer_lab.steps import DataSource, ProcessWithPrompt
+
+    llm = HFTransformers(str(tiny_llama))
+    # Unconstrained, the random model writes no JSON at all.
+    free = llm.run(["the cat", "a dog"], max_new_tokens=24, temperature=0, verbose=False)
+    assert not any(g.lstrip().startswith("{") for g in free)
+    src = DataSource("names", {"name": ["the cat", "a dog", "an owl"]})
+    args = {"llm": llm, "instruction": "Review:", "max_new_tokens": 80, "response_format": REVIEW}
+    greedy = ProcessWithPrompt("p", inputs={"inputs": src.output["name"]}, args=args)
+    sampled = ProcessWithPrompt(
+        "s", inputs={"inputs": src.output["name"]}, args={**args, "temperature": 1.0, "n": 3}
+    )
+    rows = [json.loads(g) for g in greedy.output["generations"]]
+    rows += [json.loads(c) for g in sampled.output["generations"] for c in g]
+    assert len(rows) == 12
+    for r in rows:
+        assert set(r) == {"mood", "stars", "spam"}
+        assert r["mood"] in ("happy", "sad", "angry") and r["stars"] in range(1, 6)
+        assert isinstance(r["spam"], bool)
+    enforcement = greedy.record["card"]["Structured Output"][0]["enforcement"]
+    assert enforcement.startswith("constrained decoding")
+    # The format is part of the request key: the same prompts without it are other requests.
+    assert llm.run(["the cat", "a dog"], max_new_tokens=24, temperature=0, verbose=False) == free
+
+
+def test_local_model_output_cut_short_is_reported(workspace, tiny_llama):
     from dreamer_lab.llms import HFTransformers
     from dreamer_lab.llms.structured import StructuredOutputError
     from dreamer_lab.steps import DataSource, ProcessWithPrompt
 
     llm = HFTransformers(str(tiny_llama))
     src = DataSource("names", {"name": ["the cat", "a dog"]})
-    args = {
-        "llm": llm,
-        "instruction": "Answer in JSON.",
-        "max_new_tokens": 4,
-        "temperature": 0,
-        "response_format": PERSON,
-    }
-    # A random tiny model writes no JSON: every row is reported, nothing pretends.
+    args = {"llm": llm, "instruction": "Review:", "max_new_tokens": 3, "response_format": REVIEW}
     with pytest.raises(StructuredOutputError) as e:
         ProcessWithPrompt("p", inputs={"inputs": src.output["name"]}, args=args)
     assert "2 of 2 generations do not match" in str(e.value)
-    assert "cannot constrain decoding" in str(e.value) and "on_invalid_output='null'" in str(
-        e.value
-    )
+    assert "cut off: raise max_new_tokens" in str(e.value)
     requests = llm.usage.requests
     # Keep going with the invalid rows as None; the generations come from the cache.
     step = ProcessWithPrompt(
@@ -166,15 +205,81 @@ def test_local_model_is_validated_not_constrained(workspace, tiny_llama):
     )
     assert step.output["generations"].to_list() == [None, None]
     assert llm.usage.requests == requests
+    assert [x["row"] for x in step.record["card"]["Structured Output Errors"]] == [0, 1]
+
+
+def test_local_model_structured_output_bad_input(workspace, tiny_llama, monkeypatch):
+    import importlib.util
+
+    from dreamer_lab.errors import StepInputError
+    from dreamer_lab.llms import HFTransformers
+
+    llm = HFTransformers(str(tiny_llama))
+    with pytest.raises(StepInputError, match="not beam search; drop num_beams"):
+        llm.run(["a"], response_format=REVIEW, num_beams=2, verbose=False)
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda n, *a: None if n == "xgrammar" else find_spec(n, *a)
+    )
+    with pytest.raises(StepInputError, match="pip install xgrammar"):
+        llm.run(["a"], response_format=REVIEW, verbose=False)
+    assert llm.usage.requests == 0 and llm._model is None  # refused before loading the model
+
+
+def test_backend_without_constrained_decoding_is_validated(workspace, tiny_llama):
+    from dreamer_lab.llms import HFTransformers
+    from dreamer_lab.llms.structured import StructuredOutputError
+    from dreamer_lab.steps import DataSource, ProcessWithPrompt
+
+    class PlainBackend(HFTransformers):  # e.g. a user's own backend without grammars
+        extra_generation_kwargs = frozenset({"do_sample"})
+
+    llm = PlainBackend(str(tiny_llama))
+    src = DataSource("names", {"name": ["the cat", "a dog"]})
+    args = {"llm": llm, "instruction": "Answer in JSON.", "max_new_tokens": 4, "temperature": 0}
+    # A random tiny model writes no JSON: every row is reported, nothing pretends.
+    with pytest.raises(StructuredOutputError) as e:
+        ProcessWithPrompt(
+            "p", inputs={"inputs": src.output["name"]}, args={**args, "response_format": PERSON}
+        )
+    assert "2 of 2 generations do not match" in str(e.value)
+    assert "cannot constrain decoding" in str(e.value) and "on_invalid_output='null'" in str(
+        e.value
+    )
+    step = ProcessWithPrompt(
+        "p",
+        inputs={"inputs": src.output["name"]},
+        args={**args, "response_format": PERSON, "on_invalid_output": "null"},
+    )
+    assert step.output["generations"].to_list() == [None, None]
     card = step.record["card"]
-    assert [x["row"] for x in card["Structured Output Errors"]] == [0, 1]
     assert card["Structured Output"][0]["enforcement"].startswith("validated after generation")
     from dreamer_lab.errors import StepInputError
 
     with pytest.raises(StepInputError, match="on_invalid_output must be"):
         ProcessWithPrompt(
-            "p", inputs={"inputs": src.output["name"]}, args={**args, "on_invalid_output": "skip"}
+            "p",
+            inputs={"inputs": src.output["name"]},
+            args={**args, "response_format": PERSON, "on_invalid_output": "skip"},
         )
+
+
+@pytest.mark.slow
+def test_embedded_smollm2_writes_json_that_matches_the_schema(workspace):
+    from dreamer_lab.llms import HFTransformers
+
+    llm = HFTransformers("smollm2")
+    people = ["Ann, who is 31 and happy", "Bob, 45, sad", "Carla, a cheerful 7-year-old"]
+    out = llm.run(
+        [f"Describe {p} as JSON with name, age and mood." for p in people],
+        response_format=PERSON,
+        max_new_tokens=40,
+        temperature=0,
+        verbose=False,
+    )
+    rows = [json.loads(g) for g in out]
+    assert [r["name"] for r in rows] == ["Ann", "Bob", "Carla"]
+    assert all(r["mood"] in ("happy", "sad") and r["age"] >= 0 for r in rows)
 
 
 def test_fake_server_samples_match_their_schema():

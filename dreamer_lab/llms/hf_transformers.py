@@ -4,11 +4,14 @@ Hub names load from the local Hugging Face cache (with a revision), local folder
 directly, and ``"smollm2"`` (or no name) selects the embedded default model. Chat
 templates, system prompts, dtype/device/device_map, PEFT adapters and quantization configs
 are supported. Prompts are batched sorted by length (order restored), and the batch size
-halves on out-of-memory errors.
+halves on out-of-memory errors. ``run(response_format=...)`` constrains decoding to the
+JSON schema with ``xgrammar`` (see :mod:`dreamer_lab.llms.structured`).
 """
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import threading
 from collections.abc import Callable
@@ -24,6 +27,7 @@ from dreamer_lab.llms.embedded import (
     embedded_model_path,
     is_embedded_name,
 )
+from dreamer_lab.llms.structured import ConstrainedOutput, normalize_response_format
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json", ".model", ".jinja", ".txt", ".gguf")
 
@@ -46,7 +50,7 @@ def _saved_chat_template(folder: Path) -> str | None:
         return None
 
 
-class HFTransformers(LLM):
+class HFTransformers(ConstrainedOutput, LLM):
     """A transformers causal LM (DataDreamer's arguments).
 
     Args:
@@ -60,10 +64,16 @@ class HFTransformers(LLM):
         adapter_name: path of a PEFT adapter to apply; ``adapter_kwargs`` go to
             ``PeftModel.from_pretrained``.
         max_context_length: override the context window read from the model config.
+
+    ``run(..., response_format={"type": "json_schema", "json_schema": {...}})`` (or
+    ``{"type": "json_object"}``) masks the logits at every step so that only JSON matching
+    the schema can be written; every generation is validated afterwards as well.
     """
 
     backend_name = "hf_transformers"
-    extra_generation_kwargs = frozenset({"do_sample", "top_k", "num_beams", "min_new_tokens"})
+    extra_generation_kwargs = frozenset(
+        {"do_sample", "top_k", "num_beams", "min_new_tokens", "response_format"}
+    )
 
     def __init__(
         self,
@@ -105,6 +115,9 @@ class HFTransformers(LLM):
         self._model: Any = None
         self._tokenizer: Any = None
         self._config: Any = None
+        self._grammars: dict[str, Any] = {}  # response_format JSON -> compiled grammar
+        self._grammar_compiler: Any = None
+        self._grammar_lock = threading.Lock()
         self._lock = threading.Lock()
         self._path = self._resolve_path()
         # Hub names are pinned to the cached commit they resolve to now: the identity and
@@ -329,9 +342,61 @@ class HFTransformers(LLM):
 
     # -- generation ------------------------------------------------------------------------------
     def _validate_params(self, params: dict[str, Any]) -> None:
+        super()._validate_params(params)  # the response_format itself
         greedy = params["temperature"] == 0 or params["top_p"] == 0
         if params.get("do_sample") and greedy:
             raise StepInputError(f"{self!r}: do_sample=True needs temperature > 0 and top_p > 0.")
+        if normalize_response_format(params.get("response_format"), repr(self)) is not None:
+            if importlib.util.find_spec("xgrammar") is None:
+                raise StepInputError(
+                    f"{self!r}: response_format needs the 'xgrammar' package to constrain a "
+                    "local model's decoding: pip install xgrammar (or dreamer-lab[structured])."
+                )
+            if (params.get("num_beams") or 1) > 1:
+                raise StepInputError(
+                    f"{self!r}: response_format works with greedy decoding or sampling, not "
+                    "beam search; drop num_beams."
+                )
+
+    def _stop_token_ids(self) -> list[int]:
+        """Tokens that end a generation: the tokenizer's and the generation config's EOS."""
+        ids = {self.tokenizer.eos_token_id}
+        eos = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        ids.update(eos if isinstance(eos, list) else [eos])
+        return sorted(i for i in ids if i is not None)
+
+    def _grammar(self, response_format: dict[str, Any]) -> Any:
+        """The xgrammar grammar for a (normalized) ``response_format``, compiled once."""
+        import xgrammar as xgr
+
+        key = json.dumps(response_format, sort_keys=True)
+        model, tok, stop = self.model, self.tokenizer, self._stop_token_ids()  # before the lock
+        with self._grammar_lock:
+            if key in self._grammars:
+                return self._grammars[key]
+            if self._grammar_compiler is None:
+                vocab = getattr(model.config.get_text_config(), "vocab_size", None)
+                info = xgr.TokenizerInfo.from_huggingface(
+                    tok, vocab_size=vocab, stop_token_ids=stop
+                )
+                self._grammar_compiler = xgr.GrammarCompiler(info)
+            if response_format["type"] == "json_object":
+                grammar = self._grammar_compiler.compile_builtin_json_grammar()
+            else:
+                schema = response_format["json_schema"]["schema"]
+                try:
+                    # No free whitespace: small models otherwise pad JSON with newlines
+                    # until max_new_tokens runs out.
+                    grammar = self._grammar_compiler.compile_json_schema(
+                        json.dumps(schema), any_whitespace=False
+                    )
+                except Exception as e:  # xgrammar raises RuntimeError/ValueError variants
+                    raise StepInputError(
+                        f"{self!r}: cannot constrain decoding to this JSON schema ({e}). "
+                        "Simplify the schema (xgrammar supports most of JSON Schema)."
+                    ) from None
+            self._grammars[key] = grammar
+            return grammar
 
     def _generate_missing(
         self,
@@ -409,13 +474,19 @@ class HFTransformers(LLM):
                 gen[k] = params[k]
         if params.get("logit_bias"):
             gen["sequence_bias"] = {(int(t),): float(b) for t, b in params["logit_bias"].items()}
+        rf = normalize_response_format(params.get("response_format"), f"{self!r}.run()")
+        if rf is not None:
+            from xgrammar.contrib.hf import LogitsProcessor
+
+            # One processor per generate() call: it tracks each row's grammar state.
+            gen["logits_processor"] = [LogitsProcessor(self._grammar(rf))]
         if sample:
             torch.manual_seed(int(hash_value(seeds, label="seeds")[:8], 16))
         with torch.inference_mode():
             out = model.generate(**enc, **gen)
         width = enc["input_ids"].shape[1]
         new = out[:, width:]
-        eos = {tok.eos_token_id, tok.pad_token_id} - {None}
+        eos = {*self._stop_token_ids(), tok.pad_token_id} - {None}
         results = []
         per = n if sample else 1
         prompt_lens = enc["attention_mask"].sum(dim=1).tolist()

@@ -31,6 +31,7 @@ from dreamer_lab.llms.base import (
     jittered_backoff,
     truncate_at_stop,
 )
+from dreamer_lab.llms.structured import ConstrainedOutput
 
 # USD per 1M tokens (input, output). Extend or override with register_price().
 PRICES: dict[str, tuple[float, float]] = {
@@ -118,7 +119,7 @@ def _run_coroutine(coro: Any) -> Any:
     return box.get("value")
 
 
-class OpenAI(LLM):
+class OpenAI(ConstrainedOutput, LLM):
     """An OpenAI (or OpenAI-compatible) chat model.
 
     Args:
@@ -268,40 +269,6 @@ class OpenAI(LLM):
 
     def _where(self) -> str:
         return f"{self!r} at {self._identity()['endpoint']}"
-
-    # -- structured output ----------------------------------------------------------------
-    def _validate_params(self, params: dict[str, Any]) -> None:
-        from dreamer_lab.llms.structured import normalize_response_format
-
-        normalize_response_format(params.get("response_format"), f"{self!r}.run()")
-
-    def run(self, prompts: Any, *args: Any, **kwargs: Any) -> Any:
-        """:meth:`LLM.run`; with a JSON ``response_format`` the server constrains decoding
-        and every generation is validated (JSON text that matches the schema), else
-        :class:`~dreamer_lab.llms.structured.StructuredOutputError` lists the invalid rows
-        (all generations stay cached)."""
-        from dreamer_lab.llms.structured import (
-            StructuredOutputError,
-            check_generations,
-            describe_errors,
-            normalize_response_format,
-        )
-
-        rf = normalize_response_format(kwargs.get("response_format"), f"{self!r}.run()")
-        outputs = super().run(prompts, *args, **kwargs)
-        if rf is None:
-            return outputs
-        outputs = list(outputs)
-        errors = check_generations(outputs, rf)
-        if any(errors):
-            raise StructuredOutputError(
-                f"{self._where()}: {sum(1 for e in errors if e)} of {len(errors)} generations "
-                f"do not match response_format:\n{describe_errors(errors)}\nThe generations "
-                "are cached; raise max_new_tokens for cut-off rows or change the prompts.",
-                outputs,
-                errors,
-            )
-        return iter(outputs) if kwargs.get("return_generator") else outputs
 
     # -- generation -----------------------------------------------------------------------
     def _generate_missing(

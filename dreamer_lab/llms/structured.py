@@ -1,18 +1,19 @@
 """Structured output: ``response_format`` (OpenAI's JSON mode and JSON-schema formats),
 checked before any model call and validated against every generation afterwards.
 
-Which backends constrain generation:
+Backends that constrain generation (they mix in :class:`ConstrainedOutput`):
 
 * ``OpenAI`` (and OpenAI-compatible servers that implement ``response_format``, such as
   vLLM or the llama.cpp server) sends the format with every request, so the server
-  constrains decoding; outputs are still validated, because a generation cut at
-  ``max_new_tokens`` or a refusal is not valid JSON.
-* ``HFTransformers`` cannot constrain decoding here (transformers has no JSON-schema
-  decoder): prompting steps validate each generation after the fact and report every
-  invalid row (ask for the JSON shape in the prompt yourself).
+  constrains decoding.
+* ``HFTransformers`` compiles the format into a grammar with ``xgrammar`` and masks the
+  logits at every decoding step (CPU or GPU), so a local model can only write JSON that
+  matches the schema.
 
-Generations stay JSON *text* (what DataDreamer scripts expect); ``json.loads`` them, or
-pass ``post_process=json.loads`` to a step.
+Outputs are still validated, because a generation cut at ``max_new_tokens`` (or a
+refusal, for API models) is not valid JSON. Backends without constrained decoding only
+validate after the fact. Generations stay JSON *text* (what DataDreamer scripts expect);
+``json.loads`` them, or pass ``post_process=json.loads`` to a step.
 """
 
 from __future__ import annotations
@@ -149,7 +150,38 @@ def describe_errors(errors: list[str | None]) -> str:
     return "\n".join(lines)
 
 
+class ConstrainedOutput:
+    """Mixin for LLM backends that constrain decoding to ``run(response_format=...)``: the
+    format is checked before any call and every generation validated after it; invalid
+    rows raise :class:`StructuredOutputError` (all generations stay cached)."""
+
+    def _validate_params(self, params: dict[str, Any]) -> None:
+        normalize_response_format(params.get("response_format"), f"{self!r}.run()")
+        super()._validate_params(params)  # type: ignore[misc]
+
+    def run(self, prompts: Any, *args: Any, **kwargs: Any) -> Any:
+        rf = normalize_response_format(kwargs.get("response_format"), f"{self!r}.run()")
+        outputs = super().run(prompts, *args, **kwargs)  # type: ignore[misc]
+        if rf is None:
+            return outputs
+        outputs = list(outputs)
+        errors = check_generations(outputs, rf)
+        if any(errors):
+            raise StructuredOutputError(
+                f"{self._where()}: {sum(1 for e in errors if e)} of {len(errors)} generations "
+                f"do not match response_format:\n{describe_errors(errors)}\nThe generations "
+                "are cached; raise max_new_tokens for cut-off rows or change the prompts.",
+                outputs,
+                errors,
+            )
+        return iter(outputs) if kwargs.get("return_generator") else outputs
+
+    def _where(self) -> str:
+        return repr(self)
+
+
 __all__ = [
+    "ConstrainedOutput",
     "StructuredOutputError",
     "normalize_response_format",
     "validate_text",
