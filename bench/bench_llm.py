@@ -4,7 +4,10 @@
    concurrency 1, 16 and 64, as a fraction of the ideal ``concurrency / latency``.
 2. Local generation tokens/s through ``HFTransformers.run`` against plain
    ``model.generate`` on the same prompts and batch size (embedded SmolLM2 model).
-3. Request-cache overhead per row: ``LLM.run`` on a backend that returns instantly
+3. Structured output on SmolLM2: share of generations that are valid JSON for the schema,
+   and tokens/s, with ``response_format`` (xgrammar-constrained decoding) against the
+   same prompts without it (the schema only described in the prompt).
+4. Request-cache overhead per row: ``LLM.run`` on a backend that returns instantly
    (misses, then hits) against calling that backend directly.
 
 Run: ``python bench/bench_llm.py [--latency 0.2] [--skip-hf]``
@@ -131,6 +134,77 @@ def bench_hf(batch_size: int, max_new_tokens: int, repeats: int = 2) -> None:
     )
 
 
+def bench_structured(batch_size: int, repeats: int = 3) -> None:
+    import json
+
+    from dreamer_lab import DataDreamer
+    from dreamer_lab.llms import HFTransformers
+    from dreamer_lab.llms.structured import (
+        StructuredOutputError,
+        check_generations,
+        normalize_response_format,
+    )
+
+    rf = {
+        "type": "json_schema",
+        "json_schema": {
+            "name": "person",
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "age": {"type": "integer"},
+                    "mood": {"enum": ["happy", "sad", "calm"]},
+                },
+                "required": ["name", "age", "mood"],
+                "additionalProperties": False,
+            },
+        },
+    }
+    people = ["Ann, 31", "Bob, 45", "Carla, 7", "Dev, 62", "Eve, 19", "Femi, 28", "Gus, 80"]
+    people += ["Hana, 55"]
+    prompts = [
+        f'Describe {p} as JSON like {{"name": ..., "age": ..., "mood": "happy"|"sad"|"calm"}}.'
+        for p in people
+    ][:batch_size]
+    print(f"\n## Structured output (SmolLM2-135M, {len(prompts)} prompts, greedy, 48 new tokens)")
+    with tempfile.TemporaryDirectory() as d, DataDreamer(d):
+        llm = HFTransformers("smollm2")
+        llm.run(prompts[:1], max_new_tokens=4, temperature=0, verbose=False)  # load + warm-up
+        t0 = time.perf_counter()
+        llm._grammar(normalize_response_format(rf, "bench"))
+        compile_s = time.perf_counter() - t0
+        rows = []
+        for label, extra in (("prompt only", {}), ("response_format", {"response_format": rf})):
+            best, valid = None, 0
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                try:
+                    out = llm.run(
+                        prompts,
+                        max_new_tokens=48,
+                        temperature=0,
+                        force=True,
+                        verbose=False,
+                        **extra,
+                    )
+                except StructuredOutputError as e:  # invalid rows raise; count them below
+                    out = e.generations
+                dt = time.perf_counter() - t0
+                tokens = llm.last_usage.completion_tokens
+                best = min(best or (dt, tokens), (dt, tokens))
+            valid = sum(e is None for e in check_generations(out, rf))
+            rows.append((label, valid, best[1], best[0]))
+            if label == "prompt only":
+                print("   sample without response_format:", json.dumps(out[0])[:90])
+    print(f"grammar compile (once per schema): {compile_s * 1000:.0f} ms")
+    print(f"{'method':>16} {'valid':>6} {'tokens':>7} {'seconds':>8} {'tokens/s':>9}")
+    for label, valid, tokens, dt in rows:
+        print(
+            f"{label:>16} {valid:>3}/{len(prompts):<2} {tokens:>7} {dt:>8.2f} {tokens / dt:>9.1f}"
+        )
+
+
 def bench_cache(rows: int) -> None:
     from dreamer_lab import DataDreamer
     from dreamer_lab.llms.base import LLM
@@ -173,6 +247,7 @@ def main() -> None:
     bench_api(args.latency)
     if not args.skip_hf:
         bench_hf(args.batch_size, args.max_new_tokens)
+        bench_structured(args.batch_size)
     bench_cache(args.cache_rows)
 
 
