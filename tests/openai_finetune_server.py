@@ -11,6 +11,9 @@ real 401 body, latency, injected 429/500, stops by itself when idle) with:
   succeeded`` on a clock (``phases`` seconds each); ``fail_next_job`` makes the next job end
   ``failed`` with an error object; on success ``fine_tuned_model`` is ``ft:<model>:...`` and
   that model is then served by ``/v1/chat/completions``;
+* ``GET /v1/fine_tuning/jobs`` (newest first, ``limit``, ``after``, ``metadata[k]=v``
+  filters); jobs keep the ``metadata`` they were created with; ``create_delay`` holds the
+  reply to a job creation after the job exists (a client killed meanwhile never sees its id);
 * ``GET /v1/fine_tuning/jobs/{id}/events``: message and metrics events, newest first (as the
   API lists them), with ``has_more``; ``POST .../cancel``.
 """
@@ -48,6 +51,8 @@ class FakeFineTuneServer(FakeOpenAIServer):
         self.retrieves = 0
         self.fail_next_job: str | None = None  # an error message for the next job
         self.ft_faults: list[int] = []  # statuses (429/500) for the next fine-tuning requests
+        self.create_delay = 0.0  # seconds between creating a job and answering with it
+        self.lists = 0
         self.auth_headers: list[str] = []
 
     # -- the job clock ---------------------------------------------------------------------
@@ -163,6 +168,8 @@ class FakeFineTuneServer(FakeOpenAIServer):
                 if not self._authorized() or self._ft_fault():
                     return None
                 parts = path.split("/")
+                if path == "/v1/fine_tuning/jobs":
+                    return self._list_jobs(parse_qs(urlsplit(self.path).query))
                 if parts[2] == "files" and len(parts) == 4 and parts[3] in server.file_meta:
                     return self._send(200, server.file_meta[parts[3]])
                 if parts[2] == "fine_tuning" and len(parts) >= 5 and parts[4] in server.jobs:
@@ -186,6 +193,32 @@ class FakeFineTuneServer(FakeOpenAIServer):
                             {"object": "list", "data": page, "has_more": len(events) > limit},
                         )
                 return self._error(404, f"No such object: {path}", "invalid_request_error")
+
+            def _list_jobs(self, q: dict[str, list[str]]) -> None:
+                wanted = {
+                    k[len("metadata[") : -1]: v[0]
+                    for k, v in q.items()
+                    if k.startswith("metadata[") and k.endswith("]")
+                }
+                with server.lock:
+                    server.lists += 1
+                    jobs = sorted(server.jobs.values(), key=lambda j: j["id"], reverse=True)
+                    for job in jobs:
+                        server._advance(job)
+                jobs = [
+                    j
+                    for j in jobs
+                    if all((j.get("metadata") or {}).get(k) == v for k, v in wanted.items())
+                ]
+                if "after" in q:
+                    ids = [j["id"] for j in jobs]
+                    after = q["after"][0]
+                    jobs = jobs[ids.index(after) + 1 :] if after in ids else []
+                limit = int(q.get("limit", ["20"])[0])
+                page = [server.public(j) for j in jobs[:limit]]
+                return self._send(
+                    200, {"object": "list", "data": page, "has_more": len(jobs) > limit}
+                )
 
             def do_POST(self) -> None:
                 path = urlsplit(self.path).path.rstrip("/")
@@ -294,6 +327,7 @@ class FakeFineTuneServer(FakeOpenAIServer):
                         "validation_file": body.get("validation_file"),
                         "method": method,
                         "suffix": body.get("suffix"),
+                        "metadata": body.get("metadata"),
                         "_started": time.time(),
                         "_events": [],
                         "_steps": 0,
@@ -314,6 +348,8 @@ class FakeFineTuneServer(FakeOpenAIServer):
                         }
                     )
                     server.jobs[jid] = job
+                if server.create_delay:
+                    time.sleep(server.create_delay)
                 return self._send(200, server.public(job))
 
         return Handler

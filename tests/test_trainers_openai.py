@@ -153,6 +153,47 @@ def test_finetune_polling_resumes_in_a_new_process_and_object(tmp_path):
         assert not saved[0].exists()  # the checkpoint folder goes once the model is committed
 
 
+def test_kill_between_job_creation_and_saving_its_id_creates_no_second_job(tmp_path):
+    # The API has created the job (and will bill for it) but the process dies before the
+    # reply arrives, so the job id was never saved: the rerun must find that job by the
+    # request token saved beforehand, not create another.
+    from dreamer_lab import DataDreamer
+
+    ws = tmp_path / "ws"
+    with FakeFineTuneServer(phases=(0.05, 0.05, 0.2), idle_timeout=60) as srv:
+        srv.create_delay = 30.0
+        env = {**os.environ, "OPENAI_API_KEY": API_KEY}
+        proc = subprocess.Popen(
+            [sys.executable, "-c", RESUME_SCRIPT, str(ws), srv.base_url, json.dumps(ROWS)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while srv.job_creates < 1 and time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.05)
+            assert srv.job_creates == 1, proc.stderr.read().decode() if proc.poll() else ""
+            os.kill(proc.pid, signal.SIGKILL)
+        finally:
+            proc.wait()
+        (saved,) = ws.glob("checkpoints/*/openai_job.json")
+        state = json.loads(saved.read_text())
+        assert "job_id" not in state and state["request"] and state["training_file"]
+        (job_id,) = srv.jobs
+        srv.create_delay = 0.0
+        with DataDreamer(ws):
+            os.environ["OPENAI_API_KEY"] = API_KEY
+            try:
+                data = DataSource("qa", ROWS)
+                ft = _trainer(srv).train(data.output["question"], data.output["answer"])
+            finally:
+                del os.environ["OPENAI_API_KEY"]
+        assert ft.job_id == job_id and srv.lists == 1
+        assert srv.job_creates == 1 and srv.uploads == 1  # nothing paid twice
+        assert srv.jobs[job_id]["metadata"] == {"dreamer_lab_request": state["request"]}
+
+
 def test_bad_api_key_is_rejected_without_echoing_it(workspace, server, monkeypatch):
     data = DataSource("qa", ROWS)
     bad = "sk-proj-WRONGkey0123456789abcdefSECRET"

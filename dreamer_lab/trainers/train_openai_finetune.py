@@ -5,7 +5,10 @@ input as the user turn, the output as the assistant turn), uploaded with
 ``purpose="fine-tune"``; then a fine-tuning job is created and polled with backoff. The job
 id is saved in the run's checkpoint folder of the workspace *before* polling starts, so a
 kernel restart (or ``kill -9``) loses nothing: training again with the same data and
-arguments resumes polling the same job instead of paying for a second one. The resulting
+arguments resumes polling the same job instead of paying for a second one. Uploaded file
+ids are saved as they arrive, and every job is created with a request token in its
+``metadata`` (saved first): a process killed after the API created the job but before its
+id was saved finds that job again by the token instead of creating another. The resulting
 model name is stored in the record; ``trainer.llm()`` returns a
 :class:`dreamer_lab.llms.OpenAI` for it.
 """
@@ -16,6 +19,7 @@ import json
 import os
 import random
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +37,7 @@ from dreamer_lab.trainers.base import (
 from dreamer_lab.trainers.hf_base import CITATIONS
 
 STATE = "openai_job.json"
+REQUEST_KEY = "dreamer_lab_request"  # job metadata key holding the run's request token
 MIN_EXAMPLES = 10  # the API refuses smaller training files
 _DONE = ("succeeded", "failed", "cancelled")
 
@@ -221,7 +226,7 @@ class TrainOpenAIFineTune(Trainer):
         client = self._client()
         try:
             if not state.get("job_id"):
-                state = self._create_job(client, data, hyper)
+                state = self._create_job(client, data, hyper, state, state_path)
                 _write_json(state_path, state)  # before polling: a restart resumes this job
             job = self._poll(client, ctx, state, state_path)
         except DreamerError:
@@ -255,13 +260,28 @@ class TrainOpenAIFineTune(Trainer):
             metrics["train_loss"] = losses[-1]
         return TrainResult(metrics=metrics, extra={"openai": info})
 
-    def _create_job(self, client: Any, data: dict[str, Any], hyper: dict[str, Any]) -> dict:
-        train = client.files.create(
-            file=("train.jsonl", self._examples(data["train_input"], data["train_output"])),
-            purpose="fine-tune",
-        )
-        state: dict[str, Any] = {"training_file": train.id, "validation_file": None}
-        if data["validation_input"] is not None:
+    def _create_job(
+        self,
+        client: Any,
+        data: dict[str, Any],
+        hyper: dict[str, Any],
+        state: dict[str, Any],
+        state_path: Path,
+    ) -> dict:
+        """Upload the files and create the job, saving each id as it arrives; ``state`` is
+        what an interrupted earlier attempt saved (reused, so nothing is paid twice)."""
+        resuming = bool(state.get("request"))
+        if not resuming:
+            state = {"request": uuid.uuid4().hex, "training_file": None, "validation_file": None}
+            _write_json(state_path, state)
+        if not state.get("training_file"):
+            train = client.files.create(
+                file=("train.jsonl", self._examples(data["train_input"], data["train_output"])),
+                purpose="fine-tune",
+            )
+            state["training_file"] = train.id
+            _write_json(state_path, state)
+        if data["validation_input"] is not None and not state.get("validation_file"):
             val = client.files.create(
                 file=(
                     "validation.jsonl",
@@ -270,6 +290,11 @@ class TrainOpenAIFineTune(Trainer):
                 purpose="fine-tune",
             )
             state["validation_file"] = val.id
+            _write_json(state_path, state)
+        job = self._find_job(client, state["request"]) if resuming else None
+        if job is not None:
+            state.update(job_id=job.id, created=time.time(), seen_events=[])
+            return state
         hp = {
             k: v
             for k, v in (
@@ -299,10 +324,19 @@ class TrainOpenAIFineTune(Trainer):
             method={"type": "supervised", "supervised": {"hyperparameters": hp}},
             suffix=self.suffix,
             seed=hyper["seed"],
+            metadata={**(extra.pop("metadata", None) or {}), REQUEST_KEY: state["request"]},
             **extra,
         )
         state.update(job_id=job.id, created=time.time(), seen_events=[])
         return state
+
+    def _find_job(self, client: Any, token: str) -> Any | None:
+        """The job an interrupted attempt created with request ``token``, if any."""
+        page = client.fine_tuning.jobs.list(limit=100, metadata={REQUEST_KEY: token})
+        for job in page.data:  # checked here too: some compatible servers ignore the filter
+            if (getattr(job, "metadata", None) or {}).get(REQUEST_KEY) == token:
+                return job
+        return None
 
     def _poll(self, client: Any, ctx: TrainContext, state: dict, state_path: Path) -> Any:
         start = time.monotonic()
