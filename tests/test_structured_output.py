@@ -305,3 +305,16 @@ def test_fake_server_samples_match_their_schema():
         for i in range(3):
             value = sample_for_schema("p", rf["json_schema"]["schema"], i)
             assert validate_text(json.dumps(value), rf) is None
+
+
+def test_parallel_local_models_constrain_and_validate(workspace, tiny_llama):
+    from dreamer_lab.llms import HFTransformers, ParallelLLM
+
+    llm = ParallelLLM(HFTransformers(str(tiny_llama)), HFTransformers(str(tiny_llama)))
+    prompts = ["the cat", "a dog", "an owl", "a fox"]
+    out = llm.run(prompts, response_format=REVIEW, max_new_tokens=80, verbose=False)
+    assert all(json.loads(g)["mood"] in ("happy", "sad", "angry") for g in out)
+    from dreamer_lab.llms.structured import StructuredOutputError
+
+    with pytest.raises(StructuredOutputError, match="4 of 4 generations"):
+        llm.run(prompts, response_format=REVIEW, max_new_tokens=3, verbose=False)

@@ -11,9 +11,10 @@ from typing import Any
 from dreamer_lab.core.fingerprint import hash_value
 from dreamer_lab.errors import StepInputError
 from dreamer_lab.llms.base import LLM
+from dreamer_lab.llms.structured import ConstrainedOutput
 
 
-class ParallelLLM(LLM):
+class ParallelLLM(ConstrainedOutput, LLM):
     """Runs requests across ``llms`` (DataDreamer's name). They must be the same model:
     its identity is the first LLM's identity with generation shared across all, so a
     request cached through one backend is a hit through another of the same identity."""
