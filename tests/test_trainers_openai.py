@@ -111,27 +111,31 @@ with DataDreamer(ws):
 """
 
 
+def _train_in_a_process_killed_when(ws: Path, srv: FakeFineTuneServer, condition) -> None:
+    """Train in another process and ``kill -9`` it as soon as ``condition()`` holds."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", RESUME_SCRIPT, str(ws), srv.base_url, json.dumps(ROWS)],
+        env={**os.environ, "OPENAI_API_KEY": API_KEY},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not condition() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert condition(), proc.stderr.read().decode() if proc.poll() is not None else ""
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+
+
 def test_finetune_polling_resumes_in_a_new_process_and_object(tmp_path):
     from dreamer_lab import DataDreamer
     from dreamer_lab.trainers.train_openai_finetune import FineTunePendingError
 
     ws = tmp_path / "ws"
     with FakeFineTuneServer(phases=(0.1, 0.1, 1.5), idle_timeout=60) as srv:
-        env = {**os.environ, "OPENAI_API_KEY": API_KEY}
-        proc = subprocess.Popen(
-            [sys.executable, "-c", RESUME_SCRIPT, str(ws), srv.base_url, json.dumps(ROWS)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while srv.retrieves < 2 and time.monotonic() < deadline and proc.poll() is None:
-                time.sleep(0.05)
-            assert srv.retrieves >= 2, proc.stderr.read().decode() if proc.poll() else ""
-            os.kill(proc.pid, signal.SIGKILL)  # a kernel dies while the job runs
-        finally:
-            proc.wait()
+        _train_in_a_process_killed_when(ws, srv, lambda: srv.retrieves >= 2)  # job running
         assert srv.job_creates == 1 and srv.uploads == 1
         (job_id,) = srv.jobs
         saved = list(ws.glob("checkpoints/*/openai_job.json"))
@@ -162,21 +166,7 @@ def test_kill_between_job_creation_and_saving_its_id_creates_no_second_job(tmp_p
     ws = tmp_path / "ws"
     with FakeFineTuneServer(phases=(0.05, 0.05, 0.2), idle_timeout=60) as srv:
         srv.create_delay = 30.0
-        env = {**os.environ, "OPENAI_API_KEY": API_KEY}
-        proc = subprocess.Popen(
-            [sys.executable, "-c", RESUME_SCRIPT, str(ws), srv.base_url, json.dumps(ROWS)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while srv.job_creates < 1 and time.monotonic() < deadline and proc.poll() is None:
-                time.sleep(0.05)
-            assert srv.job_creates == 1, proc.stderr.read().decode() if proc.poll() else ""
-            os.kill(proc.pid, signal.SIGKILL)
-        finally:
-            proc.wait()
+        _train_in_a_process_killed_when(ws, srv, lambda: srv.job_creates == 1)
         (saved,) = ws.glob("checkpoints/*/openai_job.json")
         state = json.loads(saved.read_text())
         assert "job_id" not in state and state["request"] and state["training_file"]
