@@ -123,9 +123,46 @@ def test_two_cpu_processes_train_one_model(tmp_path, tiny_llama):  # noqa: F811
     assert alone["fingerprint"] == ranks[0]["fingerprint"]
 
 
-def test_device_list_outside_a_distributed_launch_says_how(workspace, tiny_llama):  # noqa: F811
+@pytest.mark.slow
+def test_device_list_in_one_process_trains_in_one_process_per_device(
+    workspace,
+    tiny_llama,  # noqa: F811
+    monkeypatch,
+):
+    # DataDreamer's device=[0, 1] from a notebook: no launcher needed. Here (no GPU) the two
+    # processes run on CPU over gloo, like under accelerate launch.
+    from dreamer_lab.steps import DataSource
     from dreamer_lab.trainers import TrainHFFineTune
 
-    with pytest.raises(StepInputError, match="accelerate launch --multi_gpu") as info:
-        TrainHFFineTune("multi", model_name=str(Path(tiny_llama)), device=[0, 1])
-    assert "torchrun" in str(info.value)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    data = DataSource("pairs", {"q": ["color of sky", "color of grass"] * 8,
+                                "a": ["blue", "green"] * 8})  # fmt: skip
+    args = dict(epochs=1, batch_size=2, learning_rate=1e-2)
+    ft = TrainHFFineTune("spawned", model_name=str(tiny_llama), device=[0, 1])
+    ft.train(data.output["q"], data.output["a"], **args)
+    assert ft.cache_hit is False and ft.model_path.is_dir()
+    record = ft.record
+    assert record["world_size"] == 2
+    # 16 rows, 2 per process and step: 4 optimizer steps (8 in one process).
+    assert len([h for h in record["history"] if "loss" in h]) == 4
+    from dreamer_lab.core.workspace import current_workspace
+
+    runs = [r for r in current_workspace().lineage.runs() if r["fingerprint"] == ft.fingerprint]
+    assert [r["status"] for r in runs] == ["done"]  # recorded once, by this process
+    assert not list((workspace / "tmp").iterdir())  # the pickled call is gone
+
+    again = TrainHFFineTune("spawned", model_name=str(tiny_llama))
+    again.train(data.output["q"], data.output["a"], **args)
+    assert again.cache_hit is True and again.fingerprint == ft.fingerprint
+
+
+def test_bad_device_lists_are_refused_before_loading(workspace, tiny_llama):  # noqa: F811
+    from dreamer_lab.trainers import TrainHFFineTune
+
+    for device, message in (
+        ([], "names no device"),
+        (["tpu:0"], "is not a GPU index"),
+        ([0, "cpu"], "mixes CPU and GPUs"),
+    ):
+        with pytest.raises(StepInputError, match=message):
+            TrainHFFineTune("multi", model_name=str(Path(tiny_llama)), device=device)

@@ -15,6 +15,7 @@ workspace's progress file for the notebook layer and the loss history is kept in
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -222,6 +223,12 @@ class Trainer:
     # training with collectives) or only the main one (a remote job).
     trains_in_every_process: ClassVar[bool] = True
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for attr, fn in list(cls.__dict__.items()):
+            if callable(fn) and (attr == "train" or attr.startswith("train_with")):
+                setattr(cls, attr, _records_call(fn))
+
     def __init__(
         self,
         name: str,
@@ -241,6 +248,15 @@ class Trainer:
         self._components: dict[str, Any] | None = None
         self.cache_hit: bool | None = None
         self._reporter: ProgressReporter | None = None
+        self._train_call: tuple[str, tuple, dict] | None = None  # set while train...() runs
+
+    def _devices_to_spawn(self) -> list[str] | None:
+        """Devices to start one training process each on (``device=[...]`` outside a
+        distributed launch); ``None`` to train in this process."""
+        from dreamer_lab.trainers.spawn import parse_devices
+
+        devices = parse_devices(getattr(self, "device", None), self._where())
+        return devices if devices and len(devices) > 1 and distributed_rank()[1] == 1 else None
 
     @classmethod
     def kind_name(cls) -> str:
@@ -349,9 +365,12 @@ class Trainer:
             return self._compute(ws, fp, data, hyperparams, configs or {}, train_fn, parents)
 
         rank, world = distributed_rank()
+        devices = self._devices_to_spawn()
         try:
             if world > 1:
                 entry, hit = self._fit_distributed(ws, fp, compute, train_fn, rank)
+            elif devices:
+                entry, hit = self._fit_spawned(ws, fp, devices)
             else:
                 entry, hit = get_or_compute(ws, ws.models, fp, compute, force=self.force)
         except BaseException as e:
@@ -373,8 +392,8 @@ class Trainer:
                 f"{where} failed while training: {type(e).__name__}: {scrub_text(str(e))}"
             ) from e
         self._entry, self.cache_hit = entry, hit
-        if rank != 0:  # the main process records the run and cleans up
-            return
+        if rank != 0 or os.environ.get(_SPAWNED_ENV):
+            return  # the main process (the caller, for spawned workers) records and cleans up
         ws.lineage.add_step(entry.record, area="models")
         ws.lineage.add_run(
             name=self.name,
@@ -391,6 +410,22 @@ class Trainer:
         logger.info(
             "Trainer %r %s (%s)", self.name, "loaded from cache" if hit else "trained", fp[:12]
         )
+
+    def _fit_spawned(self, ws: Workspace, fp: str, devices: list[str]) -> tuple[Entry, bool]:
+        """``device=[...]`` in one process: train in one process per device (see
+        :mod:`dreamer_lab.trainers.spawn`), then load the model they committed."""
+        from dreamer_lab.trainers.spawn import train_on_devices
+
+        entry = None if self.force else ws.models.load(fp)
+        if entry is not None:
+            return entry, True
+        if self._train_call is None:
+            raise StepFailedError(f"{self._where()}: device lists need a train...() call.")
+        train_on_devices(self, self._train_call, ws, fp, devices, env={_SPAWNED_ENV: "1"})
+        entry = ws.models.load(fp)
+        if entry is None:
+            raise StepFailedError(f"{self._where()}: the training processes committed no model.")
+        return entry, False
 
     def _fit_distributed(
         self,
@@ -580,6 +615,26 @@ class Trainer:
 
 
 _CKPT = re.compile(r"^checkpoint-(\d+)$")
+
+
+_SPAWNED_ENV = "DREAMER_LAB_SPAWNED_TRAINER"  # set in workers started for device=[...]
+
+
+def _records_call(train: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a ``train...()`` method so the trainer knows the outermost call while it runs
+    (``device=[...]`` repeats that call in each training process)."""
+
+    @functools.wraps(train)
+    def wrapper(self: Trainer, *args: Any, **kwargs: Any) -> Any:
+        if getattr(self, "_train_call", None) is not None:  # a train...() calling another
+            return train(self, *args, **kwargs)
+        self._train_call = (train.__name__, args, kwargs)
+        try:
+            return train(self, *args, **kwargs)
+        finally:
+            self._train_call = None
+
+    return wrapper
 
 
 def _checkpoint_step(path: Path) -> int:

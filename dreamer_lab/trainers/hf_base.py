@@ -100,29 +100,26 @@ def read_license(model_name: str) -> str | None:
     return m.group(1) if m else None
 
 
-MULTI_DEVICE_HELP = (
-    "device=[...] (several devices) needs a distributed launch: run the script with "
-    "`accelerate launch --multi_gpu --num_processes N script.py` (also on CPUs, where the "
-    "processes use the gloo backend) or `torchrun --nproc_per_node N script.py`; each process "
-    "then trains on its own device and the main one stores the model."
-)
-
-
 def check_device(device: Any, where: str) -> None:
-    """A device list outside a distributed launch is an error (raised before any loading)."""
-    if isinstance(device, list | tuple) and distributed_rank()[1] == 1:
-        raise StepInputError(f"{where}: {MULTI_DEVICE_HELP}")
+    """Reject a malformed device list before any loading (a valid one trains in one process
+    per device: :mod:`dreamer_lab.trainers.spawn`)."""
+    from dreamer_lab.trainers.spawn import parse_devices
+
+    parse_devices(device, where)
 
 
 def resolve_device(device: Any) -> str:
-    """``None`` picks CUDA when present, else CPU. Lists (multi-GPU) go through accelerate:
-    under a distributed launch each process takes its own device."""
+    """``None`` picks CUDA when present, else CPU. Under a distributed launch each process
+    takes its own device (accelerate); in one process a list means its first device (where
+    the trained model loads)."""
     import torch
 
     if isinstance(device, list | tuple):
-        if distributed_rank()[1] == 1:
-            raise StepInputError(MULTI_DEVICE_HELP)
-        device = None
+        from dreamer_lab.trainers.spawn import parse_devices
+
+        first = (parse_devices(device, "device") or ["cpu"])[0]
+        on_gpu = first != "cpu" and torch.cuda.is_available()
+        device = None if distributed_rank()[1] > 1 else (first if on_gpu else "cpu")
     if device is None:
         return "cuda" if torch.cuda.is_available() else "cpu"
     return str(device)
