@@ -166,3 +166,72 @@ def test_bad_device_lists_are_refused_before_loading(workspace, tiny_llama):  # 
     ):
         with pytest.raises(StepInputError, match=message):
             TrainHFFineTune("multi", model_name=str(Path(tiny_llama)), device=device)
+
+
+INTERRUPT_SCRIPT = """
+import sys
+from dreamer_lab import DataDreamer
+from dreamer_lab.steps import DataSource
+from dreamer_lab.trainers import TrainHFFineTune
+
+with DataDreamer(sys.argv[1]):
+    data = DataSource("pairs", {"q": ["color of sky", "color of grass"] * 64,
+                                "a": ["blue", "green"] * 64})
+    try:
+        TrainHFFineTune("long", model_name=sys.argv[2], device=[0, 1]).train(
+            data.output["q"], data.output["a"], epochs=50, batch_size=2, learning_rate=1e-3
+        )
+    except KeyboardInterrupt:  # a kernel lives on after an interrupt
+        print("INTERRUPTED", file=sys.stderr, flush=True)
+        import time
+        time.sleep(60)
+"""
+
+
+def _spawned_workers() -> list[int]:
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmd = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"dreamer_lab.trainers.spawn" in cmd and proc.name.isdigit():
+            pids.append(int(proc.name))
+    return pids
+
+
+@pytest.mark.slow
+def test_interrupting_a_device_list_run_stops_its_workers(tmp_path, tiny_llama):  # noqa: F811
+    import signal
+    import time
+
+    ws, log = tmp_path / "ws", tmp_path / "stderr.txt"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    with open(log, "wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", INTERRUPT_SCRIPT, str(ws), str(tiny_llama)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if list(ws.glob("locks/*.progress.json")) and _spawned_workers():
+                break  # the workers are training
+            time.sleep(0.1)
+        assert proc.poll() is None, log.read_text()[-2000:]
+        proc.send_signal(signal.SIGINT)  # what interrupting the kernel does
+        deadline = time.monotonic() + 60
+        while "INTERRUPTED" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "INTERRUPTED" in log.read_text(), log.read_text()[-2000:]
+        deadline = time.monotonic() + 30
+        while _spawned_workers() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _spawned_workers() == []  # stopped while the "kernel" lives on
+        assert proc.poll() is None
+        assert not list((ws / "models").iterdir())  # nothing half-trained was committed
+    finally:
+        proc.kill()
+        proc.wait()

@@ -143,9 +143,13 @@ def train_on_devices(
             cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
         ) as proc:
             assert proc.stdout is not None
-            for line in proc.stdout:
-                tail.append(line)
-                sys.stderr.write(line)
+            try:
+                for line in proc.stdout:
+                    tail.append(line)
+                    sys.stderr.write(line)
+            except BaseException:  # a kernel interrupt stops the workers too
+                proc.terminate()  # the launcher passes SIGTERM on to every worker
+                raise
             code = proc.wait()
     finally:
         import shutil
