@@ -41,6 +41,8 @@ def bench_api(latency: float) -> None:
             str(latency),
             "--idle-timeout",
             "120",
+            "--api-key",
+            API_KEY,
         ],
         stdout=subprocess.PIPE,
         text=True,

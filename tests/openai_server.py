@@ -26,7 +26,9 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-API_KEY = "sk-test-local-0123456789abcdef"
+from fake_keys import fake_key
+
+API_KEY = fake_key("local")
 
 
 class FakeOpenAIServer:
@@ -572,8 +574,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--latency", type=float, default=0.0)
     ap.add_argument("--idle-timeout", type=float, default=60.0)
+    ap.add_argument("--api-key", default=API_KEY, help="the key clients must send")
     args = ap.parse_args()
-    srv = FakeOpenAIServer(latency=args.latency, idle_timeout=args.idle_timeout).start()
+    srv = FakeOpenAIServer(
+        latency=args.latency, idle_timeout=args.idle_timeout, api_key=args.api_key
+    ).start()
     print(f"PORT {srv.port}", flush=True)
     srv._stopped.wait()
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from embedding_server import EmbeddingServer, vector_for
+from fake_keys import fake_key
 
 from dreamer_lab.embedders import OpenAIEmbedder, OpenAIEmbedderError, SentenceTransformersEmbedder
 from dreamer_lab.errors import StepFailedError, StepInputError
@@ -247,18 +248,18 @@ def test_openai_embedder_malformed_answer(workspace, server):
 
 
 def test_openai_key_errors_never_echo_the_key(workspace, monkeypatch):
-    secret = "sk-test-THISISASECRETKEY123456"
-    with EmbeddingServer(api_key="sk-right-key-0000000000") as srv:
+    secret, right = fake_key("wrong"), fake_key("right")
+    with EmbeddingServer(api_key=right) as srv:
         emb = OpenAIEmbedder("m", base_url=srv.base_url, api_key=secret, max_retries=0)
         with pytest.raises(OpenAIEmbedderError, match="rejected the API key") as info:
             emb.run(["x"])
         assert secret not in str(info.value) and secret not in repr(emb)
-        other = OpenAIEmbedder("m", base_url=srv.base_url, api_key="sk-another-key-99999999")
+        other = OpenAIEmbedder("m", base_url=srv.base_url, api_key=fake_key("another"))
         assert other.__dreamer_fingerprint__() == emb.__dreamer_fingerprint__()
-        good = OpenAIEmbedder("m", base_url=srv.base_url, api_key="sk-right-key-0000000000")
+        good = OpenAIEmbedder("m", base_url=srv.base_url, api_key=right)
         src = DataSource("t", data={"t": ["a", "b"]})
         step = Embed("e", inputs={"texts": src.output["t"]}, args={"embedder": good})
-        assert "sk-right-key" not in json.dumps(step.record)
+        assert right not in json.dumps(step.record)
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with pytest.raises(ValueError, match="No OpenAI API key: set the OPENAI_API_KEY"):
         OpenAIEmbedder("text-embedding-3-small")

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from fake_keys import fake_key
 from IPython.core.interactiveshell import InteractiveShell
 
 from dreamer_lab.core.fingerprint import UnhashableValueError, hash_file, hash_value
@@ -133,10 +134,10 @@ def test_user_module_helpers_are_hashed_by_code(tmp_path, monkeypatch):
 
 def test_secrets_never_enter_fingerprints(shell):
     shell.run_cell(
-        "OPENAI_API_KEY = 'sk-aaaaaaaaaaaaaaaa'\ndef call(x):\n    return (OPENAI_API_KEY, x)"
+        f"OPENAI_API_KEY = {fake_key('a')!r}\ndef call(x):\n    return (OPENAI_API_KEY, x)"
     )
     a = _fp(shell, "call")
-    shell.run_cell("OPENAI_API_KEY = 'sk-bbbbbbbbbbbbbbbb'")
+    shell.run_cell(f"OPENAI_API_KEY = {fake_key('b')!r}")
     assert _fp(shell, "call") == a
 
 

@@ -12,6 +12,7 @@ import textwrap
 import time
 
 import pytest
+from fake_keys import fake_key
 from openai_server import API_KEY, FakeOpenAIServer
 
 
@@ -117,7 +118,7 @@ def test_missing_key_fails_before_any_request(workspace, server, monkeypatch):
 def test_bad_key_is_never_echoed(workspace, server):
     from dreamer_lab.llms import LLMError
 
-    key = "sk-wrong-0123456789abcdefXYZ"
+    key = fake_key("wrong")
     with pytest.raises(LLMError) as e:
         make_llm(server, api_key=key).run(["hi"], verbose=False)
     assert "401" in str(e.value) and "API key was rejected" in str(e.value)
@@ -193,7 +194,7 @@ def test_api_key_stays_out_of_records_and_fingerprints(workspace, server):
     assert API_KEY not in text
     assert (
         make_llm(server).__dreamer_fingerprint__()
-        == make_llm(server, api_key="sk-another-key-abcdefghijk").__dreamer_fingerprint__()
+        == make_llm(server, api_key=fake_key("another")).__dreamer_fingerprint__()
     )
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from fake_keys import fake_key
 from huggingface_hub import DatasetCard, ModelCard
 from markdown_it import MarkdownIt
 
@@ -24,7 +25,7 @@ from dreamer_lab.cards.bibtex import validate_bibtex
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "quickstart.ipynb"
-SECRET = "sk-test-quickstart-9f8e7d6c5b4a39281706f5e4d3c2b1a0"
+SECRET = fake_key("quickstart")
 PARAMETERS = {"rows": 12, "epochs": 2}
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 SMOLLM2_KEY, MINILM_KEYS = "allal2025smollm2", ("wang2020minilm", "reimers-2019-sentence-bert")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from fake_keys import fake_key
 from huggingface_hub import DatasetCard
 
 from dreamer_lab.cli import main
@@ -212,15 +213,16 @@ def test_cli_report_and_bad_notebook(executed, tmp_path, capsys):
 def test_parameter_values_are_defaults_overridden_by_injected_ones():
     from dreamer_lab.report.run_record import parameters
 
+    key = fake_key("param")
     cells = [
         {
             "source": "rows = 32\nmodel = 'smollm2'\nlabels = ['a', 'b']\nx = f(1)",
             "tags": ["parameters"],
         },
-        {"source": "rows = 12\napi_key = 'sk-should-not-appear'", "tags": ["injected-parameters"]},
+        {"source": f"rows = 12\napi_key = {key!r}", "tags": ["injected-parameters"]},
         {"source": "rows = 99", "tags": []},
     ]
     out = parameters({"metadata": {}}, cells)
     assert out["values"]["rows"] == 12 and out["values"]["model"] == "smollm2"
     assert out["values"]["labels"] == ["a", "b"] and "x" not in out["values"]
-    assert "sk-should-not-appear" not in str(out["values"])
+    assert key not in str(out["values"])

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import datasets
 import pytest
+from fake_keys import fake_key
 
 from dreamer_lab import DataDreamer
 from dreamer_lab.core.signing import UntrustedObjectError
@@ -184,11 +185,12 @@ def test_record_contents_and_redaction(workspace):
         def run(self):
             return {"a": [1]}
 
-    s1 = WithKey("keyed", args={"api_key": "sk-secretsecretsecret1"})
-    s2 = WithKey("keyed", args={"api_key": "sk-othersecretsecret2"})
+    key = fake_key("one")
+    s1 = WithKey("keyed", args={"api_key": key})
+    s2 = WithKey("keyed", args={"api_key": fake_key("two")})
     assert s1.fingerprint == s2.fingerprint, "a key never enters the fingerprint"
     text = (s1.path / "record.json").read_text()
-    assert "sk-secret" not in text and "REDACTED" in text
+    assert key not in text and "REDACTED" in text
     rec = s1.record
     for field in (
         "kind",

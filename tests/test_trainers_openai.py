@@ -12,6 +12,7 @@ import traceback
 from pathlib import Path
 
 import pytest
+from fake_keys import fake_key
 from openai_finetune_server import API_KEY, FakeFineTuneServer
 
 from dreamer_lab.errors import StepInputError
@@ -186,11 +187,11 @@ def test_kill_between_job_creation_and_saving_its_id_creates_no_second_job(tmp_p
 
 def test_bad_api_key_is_rejected_without_echoing_it(workspace, server, monkeypatch):
     data = DataSource("qa", ROWS)
-    bad = "sk-proj-WRONGkey0123456789abcdefSECRET"
+    bad = fake_key("wrong")
     with pytest.raises(StepInputError, match="API key was rejected") as info:
         _trainer(server, api_key=bad).train(data.output["question"], data.output["answer"])
     shown = "".join(traceback.format_exception(info.value))
-    assert bad not in shown and "SECRET" not in shown
+    assert bad not in shown and bad[-8:] not in shown
     assert server.auth_headers == [f"Bearer {bad}"]  # one refused upload, no retries, no job
     assert server.job_creates == 0
     assert bad.encode() not in _workspace_bytes(workspace)

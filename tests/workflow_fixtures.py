@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from dreamer_lab.steps import DataCardType, DataSource, Step
+from tests.fake_keys import fake_key  # importable from notebook kernels (PYTHONPATH=root)
 
-SECRET = "sk-test0123456789abcdefSECRET"
+SECRET = fake_key("workflow")
 HOSTILE = (
     "---\nlicense: evil\ntags: [owned]\n---\n# Injected heading\n## Another\n"
     "<script>alert('x')</script><img src=x onerror=alert(1)> ``` ~~~ | table |"
