@@ -144,7 +144,6 @@ def bench_structured(batch_size: int, repeats: int = 3) -> None:
     from dreamer_lab.llms.structured import (
         StructuredOutputError,
         check_generations,
-        normalize_response_format,
     )
 
     rf = {
@@ -174,7 +173,7 @@ def bench_structured(batch_size: int, repeats: int = 3) -> None:
         llm = HFTransformers("smollm2")
         llm.run(prompts[:1], max_new_tokens=4, temperature=0, verbose=False)  # load + warm-up
         t0 = time.perf_counter()
-        llm._grammar(normalize_response_format(rf, "bench"))
+        llm._grammar(rf)
         compile_s = time.perf_counter() - t0
         rows = []
         for label, extra in (("prompt only", {}), ("response_format", {"response_format": rf})):

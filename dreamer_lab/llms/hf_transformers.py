@@ -29,6 +29,9 @@ from dreamer_lab.llms.embedded import (
 )
 from dreamer_lab.llms.structured import ConstrainedOutput, normalize_response_format
 
+# transformers' from_pretrained is not thread-safe (it patches global state, e.g. to build
+# models on the meta device); ParallelLLM loads its backends from several threads.
+_LOADING = threading.Lock()
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json", ".model", ".jinja", ".txt", ".gguf")
 
 
@@ -297,7 +300,8 @@ class HFTransformers(ConstrainedOutput, LLM):
     def model(self) -> Any:
         with self._lock:
             if self._model is None:
-                self._model = self._load_model()
+                with _LOADING:
+                    self._model = self._load_model()
         return self._model
 
     def _load_model(self) -> Any:
@@ -365,25 +369,34 @@ class HFTransformers(ConstrainedOutput, LLM):
         ids.update(eos if isinstance(eos, list) else [eos])
         return sorted(i for i in ids if i is not None)
 
-    def _grammar(self, response_format: dict[str, Any]) -> Any:
-        """The xgrammar grammar for a (normalized) ``response_format``, compiled once."""
+    def _grammar(self, response_format: Any) -> Any | None:
+        """The xgrammar grammar for a ``run(response_format=...)`` value (``None`` for plain
+        text), normalized and compiled once per format: batches look it up."""
+        if response_format is None:
+            return None
+        key = json.dumps(response_format, sort_keys=True)
+        if key in self._grammars:
+            return self._grammars[key]
         import xgrammar as xgr
 
-        key = json.dumps(response_format, sort_keys=True)
         model, tok, stop = self.model, self.tokenizer, self._stop_token_ids()  # before the lock
         with self._grammar_lock:
             if key in self._grammars:
                 return self._grammars[key]
+            rf = normalize_response_format(response_format, f"{self!r}.run()")
+            if rf is None:  # {"type": "text"}
+                self._grammars[key] = None
+                return None
             if self._grammar_compiler is None:
                 vocab = getattr(model.config.get_text_config(), "vocab_size", None)
                 info = xgr.TokenizerInfo.from_huggingface(
                     tok, vocab_size=vocab, stop_token_ids=stop
                 )
                 self._grammar_compiler = xgr.GrammarCompiler(info)
-            if response_format["type"] == "json_object":
+            if rf["type"] == "json_object":
                 grammar = self._grammar_compiler.compile_builtin_json_grammar()
             else:
-                schema = response_format["json_schema"]["schema"]
+                schema = rf["json_schema"]["schema"]
                 try:
                     # No free whitespace: small models otherwise pad JSON with newlines
                     # until max_new_tokens runs out.
@@ -474,12 +487,12 @@ class HFTransformers(ConstrainedOutput, LLM):
                 gen[k] = params[k]
         if params.get("logit_bias"):
             gen["sequence_bias"] = {(int(t),): float(b) for t, b in params["logit_bias"].items()}
-        rf = normalize_response_format(params.get("response_format"), f"{self!r}.run()")
-        if rf is not None:
+        grammar = self._grammar(params.get("response_format"))
+        if grammar is not None:
             from xgrammar.contrib.hf import LogitsProcessor
 
             # One processor per generate() call: it tracks each row's grammar state.
-            gen["logits_processor"] = [LogitsProcessor(self._grammar(rf))]
+            gen["logits_processor"] = [LogitsProcessor(grammar)]
         if sample:
             torch.manual_seed(int(hash_value(seeds, label="seeds")[:8], 16))
         with torch.inference_mode():
