@@ -21,6 +21,7 @@ from dreamer_lab.trainers.base import (
     Trainer,
     distributed_rank,
 )
+from dreamer_lab.trainers.spawn import parse_devices
 
 CITATIONS = {
     "transformers": (
@@ -100,14 +101,6 @@ def read_license(model_name: str) -> str | None:
     return m.group(1) if m else None
 
 
-def check_device(device: Any, where: str) -> None:
-    """Reject a malformed device list before any loading (a valid one trains in one process
-    per device: :mod:`dreamer_lab.trainers.spawn`)."""
-    from dreamer_lab.trainers.spawn import parse_devices
-
-    parse_devices(device, where)
-
-
 def resolve_device(device: Any) -> str:
     """``None`` picks CUDA when present, else CPU. Under a distributed launch each process
     takes its own device (accelerate); in one process a list means its first device (where
@@ -115,8 +108,6 @@ def resolve_device(device: Any) -> str:
     import torch
 
     if isinstance(device, list | tuple):
-        from dreamer_lab.trainers.spawn import parse_devices
-
         first = (parse_devices(device, "device") or ["cpu"])[0]
         on_gpu = first != "cpu" and torch.cuda.is_available()
         device = None if distributed_rank()[1] > 1 else (first if on_gpu else "cpu")
@@ -205,7 +196,7 @@ class TrainHFBase(Trainer):
         super().__init__(name, force=force, verbose=verbose, log_level=log_level)
         if not isinstance(model_name, str | Path) or not str(model_name).strip():
             raise StepInputError(f"{self._where()}: model_name must be a model id or a folder.")
-        check_device(device, self._where())
+        parse_devices(device, self._where())  # a bad list fails before any loading
         self.model_name = str(model_name)
         self.chat_prompt_template = chat_prompt_template
         self.system_prompt = system_prompt

@@ -12,8 +12,10 @@ commits the model. The calling process then loads the committed model.
 
 from __future__ import annotations
 
+import copy
 import io
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -115,8 +117,6 @@ def train_on_devices(
 ) -> None:
     """Run ``trainer.<method>(*args, **kwargs)`` in one process per device and wait; the
     main worker commits the model to ``ws``. Worker output is relayed to stderr."""
-    import copy
-
     method, args, kwargs = call
     clone = copy.copy(trainer)
     clone.__dict__.update(_train_call=None, _reporter=None, _entry=None, cache_hit=None)
@@ -152,8 +152,6 @@ def train_on_devices(
                 raise
             code = proc.wait()
     finally:
-        import shutil
-
         shutil.rmtree(folder, ignore_errors=True)
     if code != 0:
         raise StepFailedError(
