@@ -1,7 +1,11 @@
 """LLM backend benchmarks; each compares with a baseline measured in the same run.
 
-1. OpenAI backend throughput against the local test server with a fixed latency, at
-   concurrency 1, 16 and 64, as a fraction of the ideal ``concurrency / latency``.
+1. OpenAI backend throughput against the local test server (its own process) with a fixed
+   latency, at concurrency 1, 16 and 64, against the plain ``openai.AsyncOpenAI`` client
+   sending the same chat requests under an ``asyncio.Semaphore`` of the same size (the
+   ideal ``concurrency / latency`` is printed for reference). Both arms: a warmed-up
+   server, a fresh client, the same number of distinct prompts; ours also renders the
+   prompts, writes every answer to the request cache and counts cost.
 2. Local generation tokens/s through ``HFTransformers.run`` against plain
    ``model.generate`` on the same prompts and batch size (embedded SmolLM2 model).
 3. Structured output on SmolLM2: share of generations that are valid JSON for the schema,
@@ -22,6 +26,33 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+
+def _plain_async_openai(base_url: str, prompts: list[str], conc: int) -> float:
+    """The plain client: one chat completion per prompt, at most ``conc`` in flight."""
+    import asyncio
+
+    import openai
+    from openai_server import API_KEY
+
+    async def go() -> None:
+        client = openai.AsyncOpenAI(base_url=base_url, api_key=API_KEY, max_retries=0)
+        sem = asyncio.Semaphore(conc)
+
+        async def one(prompt: str) -> None:
+            async with sem:
+                await client.chat.completions.create(
+                    model="gpt-4o-mini",
+                    messages=[{"role": "user", "content": prompt}],
+                    max_tokens=16,
+                )
+
+        await asyncio.gather(*(one(p) for p in prompts))
+        await client.close()
+
+    t = time.perf_counter()
+    asyncio.run(go())
+    return time.perf_counter() - t
 
 
 def bench_api(latency: float) -> None:
@@ -50,15 +81,22 @@ def bench_api(latency: float) -> None:
     try:
         port = int(server.stdout.readline().split()[1])
         base_url = f"http://127.0.0.1:{port}/v1"
-        print(f"\n## OpenAI backend vs ideal (server latency {latency * 1000:.0f} ms)")
         print(
-            f"{'concurrency':>11} {'requests':>8} {'seconds':>8} {'req/s':>8} {'ideal':>8} {'frac':>6}"
+            f"\n## OpenAI backend vs plain AsyncOpenAI + semaphore "
+            f"(server latency {latency * 1000:.0f} ms)"
+        )
+        print(
+            f"{'concurrency':>11} {'requests':>8} {'ours req/s':>10} {'plain req/s':>11} "
+            f"{'ideal':>7} {'ours/plain':>10}"
         )
         with tempfile.TemporaryDirectory() as d, DataDreamer(d):
             warm = OpenAI("gpt-4o-mini", base_url=base_url, api_key=API_KEY)
             warm.run(["warm-up"], verbose=False)  # imports and first connection
             for conc in (1, 16, 64):
                 n = max(10, conc * 4)
+                plain_s = _plain_async_openai(
+                    base_url, [f"plain c{conc} prompt {i}" for i in range(n)], conc
+                )
                 llm = OpenAI(
                     "gpt-4o-mini", base_url=base_url, api_key=API_KEY, max_concurrency=conc
                 )
@@ -68,8 +106,8 @@ def bench_api(latency: float) -> None:
                 dt = time.perf_counter() - t0
                 ideal = conc / latency
                 print(
-                    f"{conc:>11} {n:>8} {dt:>8.2f} {n / dt:>8.1f} {ideal:>8.1f} "
-                    f"{n / dt / ideal:>6.2f}"
+                    f"{conc:>11} {n:>8} {n / dt:>10.1f} {n / plain_s:>11.1f} {ideal:>7.1f} "
+                    f"{plain_s / dt:>10.2f}"
                 )
     finally:
         server.terminate()

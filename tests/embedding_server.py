@@ -27,6 +27,12 @@ def vector_for(text: str, dims: int) -> np.ndarray:
     return v / np.linalg.norm(v)
 
 
+class _Server(ThreadingHTTPServer):
+    # A listen backlog like a production server's (socketserver's default of 5 resets
+    # connections as soon as more than a handful of clients connect at once).
+    request_queue_size = 128
+
+
 class EmbeddingServer:
     """Start with ``with EmbeddingServer() as srv:``; ``srv.base_url`` ends in ``/v1``.
 
@@ -53,7 +59,7 @@ class EmbeddingServer:
         self.served_inputs: list[str] = []
         self.prompt_tokens = 0
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._httpd = _Server(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
         self._timer = threading.Timer(max_lifetime, self.stop)

@@ -31,6 +31,12 @@ from fake_keys import fake_key
 API_KEY = fake_key("local")
 
 
+class _Server(ThreadingHTTPServer):
+    # A listen backlog like a production server's (socketserver's default of 5 resets
+    # connections as soon as more than a handful of clients connect at once).
+    request_queue_size = 128
+
+
 class FakeOpenAIServer:
     """``with FakeOpenAIServer(latency=0.05) as srv: OpenAI(..., base_url=srv.base_url)``."""
 
@@ -66,7 +72,7 @@ class FakeOpenAIServer:
         self.batch_delay = 0.2
         self.batch_fail_prompts: set[str] = set()  # rows that fail (once) inside a batch
         self._last = time.monotonic()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._httpd = _Server(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
         self._thread: threading.Thread | None = None
