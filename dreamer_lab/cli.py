@@ -153,27 +153,48 @@ _gc.run = _gc_run  # type: ignore[attr-defined]
 
 
 # -- verify ---------------------------------------------------------------------------------
-@command("verify", "recheck every entry's files against the digests in its record")
+@command(
+    "verify",
+    "recheck every entry: record.json's digest, each file's digest, row counts, signatures",
+)
 def _verify(p: argparse.ArgumentParser) -> None:
     _ws_arg(p)
     p.add_argument("--quarantine", action="store_true", help="move corrupt entries to quarantine/")
 
 
 def _verify_run(args: Any) -> int:
+    """Print one line per corrupt entry (and per note); exit 1 if any entry is corrupt."""
     ws = _open(args.workspace)
-    bad = 0
-    total = 0
+    bad = untrusted = noted = total = 0
     for store in (ws.steps, ws.models):
         for fp in store.fingerprints():
             total += 1
-            problems = store.verify(fp)
+            problems, notes = store.inspect(fp)
             if problems:
                 bad += 1
                 print(f"CORRUPT {fp[:12]}: " + "; ".join(problems))
                 if args.quarantine:
                     store.quarantine(fp, "; ".join(problems))
-    print(f"{total} entries checked, {bad} corrupt.")
-    return 1 if bad else 0
+                continue
+            foreign = store.untrusted_objects(fp)
+            if foreign:
+                untrusted += 1
+                print(f"UNTRUSTED {fp[:12]}: " + "; ".join(foreign))
+            if notes:
+                noted += 1
+                print(f"NOTE {fp[:12]}: " + "; ".join(notes))
+    summary = f"{total} entries checked, {bad} corrupt"
+    if untrusted:
+        summary += f", {untrusted} with objects not signed for them under your key"
+    if noted:
+        summary += f", {noted} with notes"
+    print(summary + ".")
+    if bad and not args.quarantine:
+        print(
+            "Fix: `dreamer-lab verify --quarantine` moves corrupt entries aside; the next run "
+            "recomputes them."
+        )
+    return 1 if bad or untrusted else 0
 
 
 _verify.run = _verify_run  # type: ignore[attr-defined]

@@ -6,7 +6,6 @@ Nothing here writes to a workspace: no folders are created, no entry is quaranti
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,13 @@ from typing import Any
 from dreamer_lab.core.graph import build_graph
 from dreamer_lab.core.lineage import LineageIndex
 from dreamer_lab.core.secrets import redact
-from dreamer_lab.core.store import RECORD, Entry
+from dreamer_lab.core.store import (
+    RECORD,
+    CorruptEntryError,
+    Entry,
+    check_data_files,
+    parse_record,
+)
 
 MAX_CELL_CHARS = 2000
 _RECORD_FIELDS = (
@@ -69,14 +74,27 @@ def _entry_path(ws_path: Path, fp: str) -> Path | None:
     return None
 
 
+class CorruptEntry(ValueError):
+    """An entry failed its integrity check; the routes report it and never read its data."""
+
+    status = 409
+
+
+CORRUPT_HINT = (
+    "Its data was not read. The next kernel run that uses this step moves it to quarantine/ "
+    "and recomputes it; `dreamer-lab verify` lists the corrupt entries of a workspace."
+)
+
+
 def read_record(ws_path: Path, fp: str) -> dict[str, Any] | None:
+    """The entry's record (its digest checked), None if absent; raises :class:`CorruptEntry`."""
     path = _entry_path(ws_path, fp)
     if path is None:
         return None
-    record = json.loads((path / RECORD).read_text())
-    if record.get("fingerprint") != fp:
-        raise ValueError("record.json names another fingerprint")
-    return record
+    try:
+        return parse_record((path / RECORD).read_bytes(), fp)[0]
+    except (OSError, CorruptEntryError) as e:
+        raise CorruptEntry(f"Workspace entry {fp} is corrupt ({e}). {CORRUPT_HINT}") from None
 
 
 def _json_cell(value: Any) -> Any:
@@ -97,24 +115,38 @@ def _json_cell(value: Any) -> Any:
 
 
 def step_payload(ws_path: Path, fp: str, limit: int = 10) -> dict[str, Any] | None:
-    """A step's record (secrets redacted) and its first ``limit`` rows."""
+    """A step's record (secrets redacted) and its first ``limit`` rows.
+
+    A corrupt entry (edited record, or a file whose digest does not match) is reported in
+    ``sample.error`` with ``corrupt: true``; its data is never memory-mapped.
+    """
     path = _entry_path(ws_path, fp)
     if path is None:
         return None
-    record = read_record(ws_path, fp) or {}
+    error = None
+    try:
+        record = read_record(ws_path, fp) or {}
+    except CorruptEntry as e:
+        record, error = {"fingerprint": fp}, str(e)
     out = {k: record.get(k) for k in _RECORD_FIELDS}
     out["args"] = redact(out.get("args") or {})
     out["area"] = path.parent.name
+    out["corrupt"] = error is not None
     rows: list[dict[str, Any]] = []
-    error = None
-    if (path / "data").is_dir() and limit > 0:
+    if error is None and (path / "data").is_dir() and limit > 0:
         try:
-            ds = Entry(path, record).dataset()
-            n = min(limit, ds.num_rows)
-            rows = [{k: _json_cell(v) for k, v in r.items()} for r in ds.select(range(n))]
-        except Exception as e:  # noqa: BLE001 - reported, never fatal for the sidebar
-            error = redact(f"could not read the step's data: {type(e).__name__}: {e}")
-    out["sample"] = {"rows": rows, "limit": limit, "error": error}
+            check_data_files(path, record)  # before Arrow maps anything
+        except CorruptEntryError as e:
+            out["corrupt"] = True
+            error = f"Workspace entry {fp} is corrupt ({e}). {CORRUPT_HINT}"
+        else:
+            try:
+                ds = Entry(path, record).dataset()
+                n = min(limit, ds.num_rows)
+                rows = [{k: _json_cell(v) for k, v in r.items()} for r in ds.select(range(n))]
+            except Exception as e:  # noqa: BLE001 - reported, never fatal for the sidebar
+                error = f"could not read the step's data: {type(e).__name__}: {e}"
+    out["sample"] = {"rows": rows, "limit": limit, "error": redact(error) if error else None}
     return out
 
 
