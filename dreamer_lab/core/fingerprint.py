@@ -314,7 +314,12 @@ class Hasher:
             return
         if mod == "datasets" and hasattr(value, "data") and hasattr(value, "features"):
             upd(b"hf-dataset")
-            _feed_arrow(value.data.table, self, label)
+            self.feed(_jsonable_config(value.features.to_dict()), f"the features of {label}")
+            table = value.data.table
+            indices = getattr(value, "_indices", None)
+            if indices is not None:  # after select/shuffle/filter: the rows it maps to
+                table = table.take(indices.column(0))
+            _feed_arrow(table, self, label)
             return
         if mod == "datasets" and hasattr(value, "items") and hasattr(value, "num_rows"):
             upd(b"hf-datasetdict")
@@ -502,51 +507,188 @@ def _jsonable_config(d: dict) -> Any:
 
 
 def _feed_arrow(value: Any, h: Hasher, label: str) -> None:
-    """Hash Arrow data from its buffers: schema, then every chunk's buffers."""
+    """Hash Arrow data by its logical content (see :class:`_ArrowColumn`)."""
     import pyarrow as pa
 
     if isinstance(value, pa.RecordBatch):
         value = pa.Table.from_batches([value])
     if isinstance(value, pa.Table):
-        h.update(b"arrow-table", str(value.schema.remove_metadata()).encode())
-        h.update(str(value.num_rows).encode())
-        for col in value.columns:
-            _feed_chunked(col, h)
+        schema = value.schema.to_string(show_field_metadata=False, show_schema_metadata=False)
+        h.update(b"arrow-table", schema.encode(), str(value.num_rows).encode())
+        for name, col in zip(value.column_names, value.columns, strict=True):
+            h.update(_column_digest(col.chunks, f"column {name!r} of {label}"))
         return
     if isinstance(value, pa.ChunkedArray):
         h.update(b"arrow-chunked", str(value.type).encode())
-        _feed_chunked(value, h)
+        h.update(_column_digest(value.chunks, label))
         return
     if isinstance(value, pa.Array):
         h.update(b"arrow-array", str(value.type).encode())
-        _feed_array(value, h)
+        h.update(_column_digest([value], label))
         return
     if isinstance(value, pa.Scalar):
         h.update(b"arrow-scalar", str(value.type).encode())
-        h.feed(value.as_py(), label)
+        h.update(_column_digest([pa.array([value], type=value.type)], label))
         return
     raise UnhashableValueError(
-        f"Cannot fingerprint {label}: unsupported pyarrow type {type(value)}"
+        f"Cannot fingerprint {label}: unsupported pyarrow type {type(value).__qualname__}."
     )
 
 
-def _feed_chunked(col: Any, h: Hasher) -> None:
-    h.update(str(col.length()).encode())
-    for chunk in col.chunks:
-        _feed_array(chunk, h)
+def _column_digest(chunks: list[Any], label: str) -> bytes:
+    column = _ArrowColumn(label)
+    for chunk in chunks:
+        column.add(chunk)
+    return column.digest()
 
 
-def _feed_array(arr: Any, h: Hasher) -> None:
-    import pyarrow as pa
+class _ArrowColumn:
+    """Hashes one Arrow column's logical content, chunk by chunk.
 
-    if arr.offset != 0:
-        # A slice shares its parent's buffers; copy it so only its own rows count.
-        arr = pa.concat_arrays([arr])
-        if arr.offset != 0:
-            arr = pa.array(arr.to_pylist(), type=arr.type)
-    h.update(b"len", str(len(arr)).encode(), str(arr.null_count).encode())
-    for buf in arr.buffers():
-        if buf is None:
-            h.update(b"-")
+    Equal data hashes equal however it is laid out: chunk boundaries, slice offsets,
+    bytes beyond an array's length, validity bits past its end and values under null
+    slots do not count. Each node keeps separate streams (null positions, values,
+    end offsets rebased to the column start, one node per child), so chunks simply
+    append to them. Unsliced, null-free data is hashed from its buffers without a copy.
+    Dictionary, run-end encoded, view and extension arrays hash as their decoded values
+    (the column's type string still tells the encodings apart). Floats hash bitwise, so
+    ``-0.0`` and ``0.0`` differ (``str()`` of them differs too).
+    """
+
+    __slots__ = ("label", "n", "nulls", "values", "ends", "base", "children")
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.n = 0  # elements seen (nulls included)
+        self.nulls = xxhash.xxh3_128()  # positions of null elements (int64)
+        self.values = xxhash.xxh3_128()  # fixed-width values, or the bytes of strings
+        self.ends = xxhash.xxh3_128()  # end offsets of strings/lists, from the column start
+        self.base = 0  # bytes (or child elements) seen so far, to rebase offsets
+        self.children: dict[int, _ArrowColumn] = {}
+
+    def digest(self) -> bytes:
+        if self.n == 0:
+            return b"empty"
+        h = xxhash.xxh3_128()
+        for part in (str(self.n).encode(), self.nulls.digest(), self.values.digest()):
+            h.update(part)
+        h.update(self.ends.digest())
+        h.update(str(self.base).encode())
+        for i, child in sorted(self.children.items()):
+            if child.n:
+                h.update(f"child {i}".encode())
+                h.update(child.digest())
+        return h.digest()
+
+    def child(self, i: int) -> _ArrowColumn:
+        c = self.children.get(i)
+        if c is None:
+            c = self.children[i] = _ArrowColumn(f"{self.label} (child {i})")
+        return c
+
+    def add(self, arr: Any) -> None:  # noqa: C901
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        types = pa.types
+        t = arr.type
+        # Encodings of other values: hash the values they stand for.
+        while True:
+            if types.is_dictionary(t):
+                arr = arr.dictionary_decode()
+            elif types.is_run_end_encoded(t):
+                arr = pc.run_end_decode(arr)
+            elif isinstance(t, pa.ExtensionType):
+                arr = arr.storage
+            elif types.is_string_view(t):
+                arr = arr.cast(pa.large_string())
+            elif types.is_binary_view(t):
+                arr = arr.cast(pa.large_binary())
+            else:
+                break
+            t = arr.type
+        n = len(arr)
+        start = self.n
+        self.n += n
+        if n == 0 or types.is_null(t):
+            return
+        if types.is_union(t):
+            # Rare: hash element by element (a union has no validity bitmap of its own).
+            for i, v in enumerate(arr.to_pylist()):
+                self.values.update(hash_value(v, label=f"{self.label}[{start + i}]").encode())
+            return
+        if arr.null_count:
+            valid = arr.is_valid().to_numpy(zero_copy_only=False)
+            positions = np.flatnonzero(~valid).astype("<i8")
+            positions += start
+            self.nulls.update(positions)
+            arr = arr.drop_null()  # only valid elements count below
+            n = len(arr)
+            if n == 0:
+                return
+        off = arr.offset
+        bufs = arr.buffers()
+        if types.is_boolean(t):
+            self.values.update(arr.to_numpy(zero_copy_only=False).view(np.uint8))
+        elif t.num_fields == 0 and _byte_width(t):
+            w = _byte_width(t)
+            self.values.update(memoryview(bufs[1])[off * w : (off + n) * w])
+        elif types.is_string(t) or types.is_binary(t):
+            self._add_varwidth(bufs, off, n, np.int32)
+        elif types.is_large_string(t) or types.is_large_binary(t):
+            self._add_varwidth(bufs, off, n, np.int64)
+        elif types.is_list(t) or types.is_large_list(t) or types.is_map(t):
+            dtype = np.int64 if types.is_large_list(t) else np.int32
+            offsets = np.frombuffer(bufs[1], dtype=dtype, count=off + n + 1)[off:]
+            first, last = int(offsets[0]), int(offsets[-1])
+            self.child(0).add(arr.values.slice(first, last - first))
+            self._add_ends(offsets, first, last)
+        elif types.is_fixed_size_list(t):
+            size = t.list_size
+            self.child(0).add(arr.values.slice(off * size, n * size))
+        elif types.is_list_view(t) or types.is_large_list_view(t):
+            lengths = pc.list_value_length(arr).to_numpy(zero_copy_only=False)
+            dtype = np.int64 if types.is_large_list_view(t) else np.int32
+            ends = np.concatenate([[0], np.cumsum(lengths, dtype=dtype)]).astype(dtype)
+            self.child(0).add(arr.flatten())
+            self._add_ends(ends, 0, int(ends[-1]))
+        elif types.is_struct(t):
+            for i in range(t.num_fields):
+                self.child(i).add(arr.field(i))
         else:
-            h.update(memoryview(buf))
+            raise UnhashableValueError(
+                f"Cannot fingerprint {self.label}: Arrow type {t} is not supported. "
+                "Cast it to a supported type first."
+            )
+
+    def _add_varwidth(self, bufs: list[Any], off: int, n: int, dtype: Any) -> None:
+        import numpy as np
+
+        offsets = np.frombuffer(bufs[1], dtype=dtype, count=off + n + 1)[off:]
+        first, last = int(offsets[0]), int(offsets[-1])
+        if last > first:
+            self.values.update(memoryview(bufs[2])[first:last])
+        self._add_ends(offsets, first, last)
+
+    def _add_ends(self, offsets: Any, first: int, last: int) -> None:
+        """Hash end offsets as if this chunk continued the column (no copy when aligned)."""
+        import numpy as np
+
+        ends = offsets[1:]
+        shift = self.base - first
+        if shift:
+            # Wrap-around arithmetic in the offsets' own width: any chunking of the same
+            # column gives the same bytes, even past 2**31 bytes in total.
+            ends = ends + np.array(shift, dtype=np.int64).astype(ends.dtype)
+        self.ends.update(np.ascontiguousarray(ends))
+        self.base += last - first
+
+
+def _byte_width(t: Any) -> int:
+    """Bytes per value of a fixed-width Arrow type, 0 for other types."""
+    try:
+        bits = t.bit_width
+    except ValueError:
+        return 0
+    return bits // 8 if bits % 8 == 0 else 0
