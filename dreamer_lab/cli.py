@@ -61,9 +61,15 @@ def _ls(p: argparse.ArgumentParser) -> None:
 
 
 def _ls_run(args: Any) -> int:
-    from dreamer_lab.core.graph import build_graph
+    from dreamer_lab.core.graph import ReadOnlyWorkspace, build_graph
 
-    graph = build_graph(_open(args.workspace))
+    ws = ReadOnlyWorkspace.open(args.workspace)  # a reader: creates and changes nothing
+    try:
+        graph = build_graph(ws)
+    finally:
+        ws.lineage.close()
+    if ws.lineage.problem:
+        print(f"warning: {ws.lineage.problem}", file=sys.stderr)
     if args.json:
         print(json.dumps(graph.to_dict(), indent=2))
         return 0

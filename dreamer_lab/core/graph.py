@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from dreamer_lab.core.workspace import Workspace, _pid_alive
+from dreamer_lab.core.lineage import ReadOnlyLineageIndex
+from dreamer_lab.core.workspace import MARKER, Workspace, WorkspaceError, _pid_alive
 
 
 @dataclass
@@ -61,10 +64,36 @@ def _md_escape(text: str) -> str:
     return html.escape(str(text)).replace("|", "&#124;").replace("`", "&#96;")
 
 
-def running_steps(ws: Workspace) -> dict[str, dict[str, Any]]:
+class ReadOnlyWorkspace:
+    """A workspace folder opened for reading only: creates and changes nothing.
+
+    What :func:`build_graph` needs (``path`` and ``lineage``) for readers: the server
+    routes and ``dreamer-lab ls``. ``lineage.problem`` says when the index was corrupt
+    and the graph comes from the records instead.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, entry_ok: Callable[[Path], bool] | None = None):
+        self.path = Path(path).expanduser().resolve()
+        self.lineage = ReadOnlyLineageIndex(self.path / "lineage.sqlite", entry_ok=entry_ok)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> ReadOnlyWorkspace:
+        """Like :func:`~dreamer_lab.core.workspace.open_workspace`, without writing."""
+        p = Path(path).expanduser()
+        if not (p / MARKER).exists() and not (p / "steps").is_dir():
+            raise WorkspaceError(
+                f"{str(p)!r} is not a dreamer_lab workspace (no {MARKER} marker or steps/ "
+                "folder). Pass the folder given to DataDreamer(...)."
+            )
+        return cls(p)
+
+
+def running_steps(ws: Workspace | ReadOnlyWorkspace) -> dict[str, dict[str, Any]]:
     """Steps being computed now (by any process on this host), keyed by fingerprint."""
     out = {}
     for f in (ws.path / "locks").glob("*.progress.json"):
+        if f.is_symlink():  # written by the workspace itself, never a link: don't follow one
+            continue
         try:
             data = json.loads(f.read_text())
         except (OSError, ValueError):
@@ -74,7 +103,7 @@ def running_steps(ws: Workspace) -> dict[str, dict[str, Any]]:
     return out
 
 
-def build_graph(ws: Workspace) -> LineageGraph:
+def build_graph(ws: Workspace | ReadOnlyWorkspace) -> LineageGraph:
     """Compute node status: fresh, stale (with the reason), running or failed."""
     steps = ws.lineage.steps()
     edges = ws.lineage.edges()
