@@ -110,17 +110,6 @@ def test_widget_code_never_parses_data_as_html():
     assert "textContent" in js and "export default" in js
 
 
-def test_trainer_like_results_show_a_loss_curve():
-    class FakeTrainerResult:  # the shape a trainer exposes: a record with log_history
-        name = "ft"
-        fingerprint = "f" * 32
-        record = {"log_history": [{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.5}]}
-
-    s = summarize(FakeTrainerResult())
-    assert s["plots"]["loss"] == [[1, 2.0], [2, 1.5]] and s["fingerprint"] == "f" * 32
-    assert "loss:" in render_markdown(s)
-
-
 # -- wizards and the card widget (Python logic; the browser click-through is a ui-test) ------
 def test_generation_wizard_previews_estimates_and_ends_as_a_dream_cell(workspace):
     from IPython.core.interactiveshell import InteractiveShell

@@ -69,7 +69,7 @@ def _length_hist(values: list[str], bins: int = 10) -> list[list[float]]:
     ]
 
 
-def _plots(dataset: Any, record: dict[str, Any]) -> dict[str, Any]:
+def _plots(dataset: Any) -> dict[str, Any]:
     plots: dict[str, Any] = {}
     n = min(dataset.num_rows, PLOT_ROWS)
     if n:
@@ -91,20 +91,16 @@ def _plots(dataset: Any, record: dict[str, Any]) -> dict[str, Any]:
             ):
                 counts = Counter(values).most_common()
                 plots["labels"] = {"column": col, "counts": [[str(k), c] for k, c in counts]}
-    loss = _loss_curve(record)
-    if loss:
-        plots["loss"] = loss
     return plots
 
 
-def _loss_curve(record: dict[str, Any]) -> list[list[float]]:
-    hist = record.get("log_history") or record.get("losses") or []
+def _loss_curve(history: Any) -> list[list[float]]:
+    """``[[step, loss], ...]`` from :attr:`Trainer.loss_history` (the entries the trainer
+    logged: dicts with ``step`` and ``loss``; eval-only entries are skipped)."""
     out = []
-    for i, item in enumerate(hist if isinstance(hist, list) else []):
+    for i, item in enumerate(history if isinstance(history, list) else []):
         if isinstance(item, dict) and isinstance(item.get("loss"), int | float):
             out.append([item.get("step", i), float(item["loss"])])
-        elif isinstance(item, int | float):
-            out.append([i, float(item)])
     return out
 
 
@@ -156,18 +152,29 @@ def summarize(
         if run_seconds:
             s["run_seconds"] = run_seconds
             s["rows_per_s"] = round(ds.num_rows / run_seconds, 1) if run_seconds > 0 else None
-        s["plots"] = _plots(ds, record)
+        s["plots"] = _plots(ds)
         s["status"] = status or ("cached" if obj.cache_hit else "computed")
         return s
-    # Trainers and other results: whatever they expose.
+    from dreamer_lab.trainers.base import Trainer
+
+    if isinstance(obj, Trainer):
+        # The loss curve is what the trainer logged (live while training, then from its
+        # record); an untrained trainer has no record yet.
+        s["kind"] = obj.kind_name()
+        s["fingerprint"] = obj.fingerprint
+        if obj.cache_hit is not None and status not in ("failed", "running"):
+            s["usage"] = _usage(obj.record)
+            s["status"] = status or ("cached" if obj.cache_hit else "trained")
+        loss = _loss_curve(obj.loss_history)
+        if loss:
+            s["plots"] = {"loss": loss}
+        return s
+    # Other results: whatever they expose.
     record = getattr(obj, "record", None)
     record = record if isinstance(record, dict) else {}
     fp = getattr(obj, "fingerprint", None)
     s["fingerprint"] = fp if isinstance(fp, str) else record.get("fingerprint")
     s["usage"] = _usage(record)
-    loss = _loss_curve(record) or _loss_curve({"log_history": getattr(obj, "log_history", None)})
-    if loss:
-        s["plots"] = {"loss": loss}
     return s
 
 
@@ -203,6 +210,8 @@ def render_plain(s: dict[str, Any]) -> str:
         lines.append("  columns: " + ", ".join(s["columns"]))
     for row in s.get("sample", [])[:3]:
         lines.append("  " + " | ".join(_short(str(v), 60) for v in row.values()))
+    if (s.get("plots") or {}).get("loss"):
+        lines.append("  loss " + _loss_summary(s["plots"]))
     return "\n".join(lines)
 
 
@@ -231,8 +240,15 @@ def render_markdown(s: dict[str, Any]) -> str:
         bins = plots["lengths"]["bins"]
         out += ["", f"length of {e(plots['lengths']['column'])}: {sparkline([b[2] for b in bins])}"]
     if "loss" in plots:
-        out += ["", f"loss: {sparkline([v for _, v in plots['loss']])}"]
+        out += ["", f"loss: {sparkline([v for _, v in plots['loss']])} {_loss_summary(plots)}"]
     return "\n".join(out)
+
+
+def _loss_summary(plots: dict[str, Any]) -> str:
+    """The loss values in words: ``step 1: 5.93 → step 4: 5.71 (4 steps)``."""
+    loss = plots["loss"]
+    first, last = loss[0], loss[-1]
+    return f"(step {first[0]}: {first[1]:.4g} → step {last[0]}: {last[1]:.4g}, {len(loss)} logged)"
 
 
 def sparkline(values: list[float]) -> str:
