@@ -1,12 +1,15 @@
 """Tornado handlers: ``GET /dreamer-lab/api/{workspaces,lineage,steps/<fp>,steps/<fp>/card}``.
 
 Every route requires Jupyter authentication and read permission on contents, takes paths
-relative to the server root, and refuses anything that resolves outside it.
+relative to the server root, and refuses anything that resolves outside it: the workspace,
+and inside it the index files and the entry it reads (links included). Routes only read:
+the index is opened read-only (see :class:`dreamer_lab.core.lineage.ReadOnlyLineageIndex`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -86,7 +89,9 @@ class LineageHandler(_Base):
     async def get(self) -> None:
         def run() -> dict[str, Any]:
             ws, rel = self.workspace()
-            return views.lineage_payload(ws, rel)
+            paths.check_index(self.root, ws)
+            entry_ok = functools.partial(paths.entry_inside, self.root)
+            return views.lineage_payload(ws, rel, entry_ok=entry_ok)
 
         await self.respond(run)
 
@@ -101,7 +106,8 @@ class StepHandler(_Base):
 
         def run() -> dict[str, Any] | None:
             ws, _ = self.workspace()
-            return views.step_payload(ws, paths.check_fingerprint(fp), limit)
+            paths.check_entry(self.root, ws, paths.check_fingerprint(fp))
+            return views.step_payload(ws, fp, limit)
 
         await self.respond(run)
 
@@ -114,7 +120,8 @@ class CardHandler(_Base):
     async def get(self, fp: str) -> None:
         def run() -> dict[str, Any] | None:
             ws, _ = self.workspace()
-            return views.card_payload(ws, paths.check_fingerprint(fp))
+            paths.check_entry(self.root, ws, paths.check_fingerprint(fp))
+            return views.card_payload(ws, fp)
 
         await self.respond(run)
 

@@ -7,11 +7,11 @@ Nothing here writes to a workspace: no folders are created, no entry is quaranti
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dreamer_lab.core.graph import build_graph
-from dreamer_lab.core.lineage import LineageIndex
+from dreamer_lab.core.graph import ReadOnlyWorkspace, build_graph
 from dreamer_lab.core.secrets import redact
 from dreamer_lab.core.store import (
     RECORD,
@@ -40,22 +40,31 @@ _RECORD_FIELDS = (
 )
 
 
-class WorkspaceView:
-    """What :func:`dreamer_lab.core.graph.build_graph` needs, opened without side effects."""
+class WorkspaceView(ReadOnlyWorkspace):
+    """What :func:`dreamer_lab.core.graph.build_graph` needs, opened without side effects.
 
-    def __init__(self, path: Path):
-        self.path = path
-        self.lineage = LineageIndex(path / "lineage.sqlite")
+    The index is opened read-only (never created, converted or locked); a missing or
+    corrupt one reads as the records' index, built in memory.
+    """
 
 
-def lineage_payload(ws_path: Path, rel: str) -> dict[str, Any]:
-    """Nodes, edges and, for each node, the notebook cell that last produced it."""
-    view = WorkspaceView(ws_path)
-    graph = build_graph(view)  # type: ignore[arg-type]  # duck-typed read-only workspace
-    cells: dict[str, dict[str, Any]] = {}
-    for run in reversed(view.lineage.runs(limit=100_000)):  # oldest first: newest wins
-        if run.get("cell_id"):
-            cells[run["fingerprint"]] = {"cell_id": run["cell_id"], "notebook": run["notebook"]}
+def lineage_payload(
+    ws_path: Path, rel: str, *, entry_ok: Callable[[Path], bool] | None = None
+) -> dict[str, Any]:
+    """Nodes, edges and, for each node, the notebook cell that last produced it.
+
+    ``index_warning`` says when the index was corrupt and the graph comes from the records.
+    ``entry_ok(path)`` filters the entries read in that case.
+    """
+    view = WorkspaceView(ws_path, entry_ok=entry_ok)
+    try:
+        graph = build_graph(view)
+        cells: dict[str, dict[str, Any]] = {}
+        for run in reversed(view.lineage.runs(limit=100_000)):  # oldest first: newest wins
+            if run.get("cell_id"):
+                cells[run["fingerprint"]] = {"cell_id": run["cell_id"], "notebook": run["notebook"]}
+    finally:
+        view.lineage.close()
     data = graph.to_dict()
     for node in data["nodes"]:
         node.update(cells.get(node["fingerprint"], {"cell_id": None, "notebook": None}))
@@ -63,6 +72,7 @@ def lineage_payload(ws_path: Path, rel: str) -> dict[str, Any]:
             node["error"] = redact(node["error"])
     data["workspace"] = rel
     data["running"] = sum(1 for n in data["nodes"] if n["status"] == "running")
+    data["index_warning"] = view.lineage.problem
     return data
 
 
