@@ -3,9 +3,11 @@
 One module owns the whole job of turning a Python value into a stable hash:
 
 * plain values (None, bool, int, float, str, bytes, containers) by value;
-* in-memory tabular data (pyarrow tables/arrays, HF datasets, pandas, numpy) from
-  their Arrow/NumPy buffers, never by pickling;
-* files by content (with an mtime/size shortcut for unchanged files);
+* in-memory tabular data (pyarrow tables/arrays, HF datasets, pandas) by its logical
+  content, read from the Arrow buffers (never by pickling): slicing, chunking, values
+  under nulls and bytes past an array's end do not count; numpy from its buffer;
+* files and folders by name and content (with an mtime/size shortcut for unchanged
+  files), never by where they live (see :func:`folder_identity`);
 * callables by their normalized code (comments and whitespace do not count), defaults,
   closures, the globals they read and the helpers they call, followed recursively into
   other notebook cells and the user's own modules (not by reference);
@@ -42,6 +44,8 @@ __all__ = [
     "Hasher",
     "hash_value",
     "hash_file",
+    "folder_identity",
+    "portable_path",
     "combine",
     "register_hasher",
 ]
@@ -113,6 +117,36 @@ def hash_file(path: str | os.PathLike) -> str:
         digest = h.hexdigest()
         _FILE_DIGESTS[key] = digest
     return digest
+
+
+def folder_identity(path: str | os.PathLike) -> dict[str, str]:
+    """Identity of a local file or folder (a model, an adapter) that ignores where it lives.
+
+    Inside a workspace entry (``models/<fp>/`` or ``steps/<fp>/``, content-addressed) it is
+    that fingerprint and the path inside the entry; elsewhere the content digest
+    (:func:`hash_file`). Never the absolute path.
+    """
+    from dreamer_lab.core.store import entry_fingerprint_for
+
+    p = Path(path).expanduser()
+    fp = entry_fingerprint_for(p)
+    if fp is not None:
+        resolved = p.resolve()
+        entry = next(f for f in (resolved, *resolved.parents) if f.name == fp)
+        return {"entry": fp, "path": resolved.relative_to(entry).as_posix()}
+    return {"digest": hash_file(p)}
+
+
+def portable_path(path: str | os.PathLike) -> str:
+    """A path that does not exist (yet), written the same from any working folder: relative
+    to the current folder when it is under it, else as given."""
+    p = Path(path).expanduser()
+    if p.is_absolute():
+        try:
+            return p.relative_to(Path.cwd()).as_posix()
+        except ValueError:
+            return p.as_posix()
+    return p.as_posix()
 
 
 # ---------------------------------------------------------------------------------------
@@ -188,7 +222,8 @@ def _normalized_source(obj: Any) -> str | None:
             and isinstance(getattr(body[0], "value", None), ast.Constant)
             and isinstance(body[0].value.value, str)
         ):
-            body[0] = ast.Pass()
+            # Dropped, not replaced: a function with and without a docstring is the same code.
+            body[:] = body[1:] or [ast.Pass()]
     return ast.dump(tree, annotate_fields=False, include_attributes=False)
 
 
@@ -274,9 +309,13 @@ class Hasher:
             self.feed(t.__mro__[1](value) if t.__mro__[1] is not object else str(value), label)
             return
         if isinstance(value, PurePath):
-            upd(b"path", str(value).encode())
+            # By name and content, never by where it lives: the same workflow run from
+            # another folder gives the same fingerprint.
             if isinstance(value, Path) and value.exists():
-                upd(hash_file(value).encode())
+                upd(b"path-content", value.name.encode())
+                self.feed(folder_identity(value), label)
+            else:
+                upd(b"path", portable_path(value).encode())
             return
         key = id(value)
         if key in self._active:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dreamer_lab.core.fingerprint import hash_file, hash_value
+from dreamer_lab.core.fingerprint import folder_identity, hash_file, hash_value
 from dreamer_lab.errors import StepInputError
 from dreamer_lab.llms.base import AUTO, LLM, UnknownModelError, truncate_at_stop
 from dreamer_lab.llms.embedded import (
@@ -28,6 +28,7 @@ from dreamer_lab.llms.embedded import (
     is_embedded_name,
 )
 from dreamer_lab.llms.structured import ConstrainedOutput, normalize_response_format
+from dreamer_lab.task_models._hf import adapter_identity
 
 # transformers' from_pretrained is not thread-safe (it patches global state, e.g. to build
 # models on the meta device); ParallelLLM loads its backends from several threads.
@@ -202,11 +203,24 @@ class HFTransformers(ConstrainedOutput, LLM):
             return getattr(self.tokenizer, "chat_template", None)
         return self.chat_prompt_template
 
+    def _local_folder(self) -> Path | None:
+        """The model's local folder (not the embedded model, not a Hub name)."""
+        if self.embedded:
+            return None
+        p = Path(self._path)
+        return p if p.is_dir() else None
+
     def _weights_digest(self) -> str:
+        """What the weights are, wherever they live: a workspace entry's fingerprint, the
+        digest of a local folder's files, or the Hub name and commit."""
         if self.embedded:
             return hash_file(embedded_gguf_path())
-        p = Path(self._path)
-        if p.is_dir():
+        p = self._local_folder()
+        if p is not None:
+            from dreamer_lab.core.store import entry_fingerprint_for
+
+            if entry_fingerprint_for(p) is not None:
+                return hash_value(folder_identity(p))
             parts = [
                 f"{f.name}:{hash_file(f)}"
                 for f in sorted(p.iterdir())
@@ -230,16 +244,19 @@ class HFTransformers(ConstrainedOutput, LLM):
         return None
 
     def _identity(self) -> dict[str, Any]:
+        # A local model or adapter folder counts by its content (or its workspace entry),
+        # never by its path: the same notebook in another folder has the same identity.
         adapter = None
         if self.adapter_name:
-            ap = Path(self.adapter_name)
+            ap = Path(self.adapter_name).expanduser()
+            local = ap.exists()
             adapter = {
-                "name": str(self.adapter_name),
-                "digest": hash_file(ap) if ap.exists() else None,
+                "name": None if local else str(self.adapter_name),
+                "digest": adapter_identity(ap) if local else None,
                 "kwargs": {k: v for k, v in self.adapter_kwargs.items() if "token" not in k},
             }
         return {
-            "model_name": self.model_name,
+            "model_name": None if self._local_folder() is not None else self.model_name,
             "revision": self.revision,
             "weights": self._weights_digest(),
             "chat_template": self._chat_template(),

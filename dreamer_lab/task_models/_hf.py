@@ -7,12 +7,14 @@ the folder's ``README.md`` front matter when there is one, never fetched at run 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from dreamer_lab.core.fingerprint import hash_file
+from dreamer_lab.core.fingerprint import folder_identity, hash_file, hash_value
 
 HF_TRANSFORMERS_CITATION = """@inproceedings{wolf-etal-2020-transformers,
   title = "Transformers: State-of-the-Art Natural Language Processing",
@@ -48,9 +50,14 @@ class ModelSource:
     local: Path | None
     revision: str | None
 
-    def identity(self) -> dict[str, str | None]:
+    def identity(self, adapter: bool = False) -> dict[str, str | None]:
+        """A local folder by content (a workspace entry by its fingerprint), never by
+        path; a Hub model by name and revision. ``adapter=True``: see :func:`adapter_identity`."""
         if self.local is not None:
-            return {"weights": hash_file(self.local)}
+            if adapter:
+                return dict(adapter_identity(self.local))
+            ident = folder_identity(self.local)
+            return {"weights": ident["digest"]} if "digest" in ident else dict(ident)
         return {"hub": self.load_from, "revision": self.revision or "main"}
 
     @property
@@ -62,6 +69,36 @@ class ModelSource:
         if self.local is None:
             return None
         return readme_license(self.local)
+
+
+def adapter_identity(folder: str | os.PathLike) -> dict[str, str]:
+    """A local PEFT adapter by its weights and config, wherever it and its base model live.
+
+    ``base_model_name_or_path`` (also in the adapter's README) is the absolute path of a
+    local base model; it does not count: the base model is identified on its own. A
+    workspace entry counts by its fingerprint (:func:`folder_identity`).
+    """
+    from dreamer_lab.core.store import entry_fingerprint_for
+
+    p = Path(folder).expanduser()
+    if not p.is_dir() or entry_fingerprint_for(p) is not None:
+        return folder_identity(p)
+    parts: list[Any] = []
+    for f in sorted(c for c in p.rglob("*") if c.is_file()):
+        rel = f.relative_to(p).as_posix()
+        if rel == "README.md":
+            continue
+        if f.name == "adapter_config.json":
+            try:
+                config = json.loads(f.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                config = None
+            if isinstance(config, dict):
+                config.pop("base_model_name_or_path", None)
+                parts.append([rel, config])
+                continue
+        parts.append([rel, hash_file(f)])
+    return {"adapter": hash_value(parts, label=f"the adapter folder {p.name!r}")}
 
 
 def _packaged_path(hub_name: str) -> Path | None:

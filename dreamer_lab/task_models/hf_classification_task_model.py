@@ -116,7 +116,7 @@ class HFClassificationTaskModel(TaskModel):
     def _identity(self) -> dict[str, Any]:
         return {
             "model": self.source.identity(),
-            "adapter": self.adapter_source.identity() if self.adapter_source else None,
+            "adapter": self.adapter_source.identity(adapter=True) if self.adapter_source else None,
             "dtype": str(self.dtype),
             "trust_remote_code": self.trust_remote_code,
             "kwargs": self.kwargs,
