@@ -167,3 +167,8 @@ def test_class_instances_from_user_code(tmp_path, monkeypatch):
         != hash_value(scalers.Scaler(3))
     )
     sys.modules.pop("scalers", None)
+
+
+def test_mixed_type_dataframe_raises_naming_the_value():
+    with pytest.raises(UnhashableValueError, match="argument 'df'.*pandas DataFrame.*column"):
+        hash_value(pd.DataFrame({"a": [1, "x"]}), label="argument 'df'")

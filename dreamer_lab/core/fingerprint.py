@@ -370,14 +370,19 @@ class Hasher:
             import pyarrow as pa
 
             upd(b"pandas", t.__name__.encode())
-            if t.__name__ == "DataFrame":
-                _feed_arrow(pa.Table.from_pandas(value, preserve_index=True), self, label)
-            elif t.__name__ == "Series":
-                _feed_arrow(
-                    pa.Table.from_pandas(value.to_frame(), preserve_index=True), self, label
-                )
-            else:
+            if t.__name__ not in ("DataFrame", "Series"):
                 self.feed(list(value), label)
+                return
+            frame = value if t.__name__ == "DataFrame" else value.to_frame()
+            try:
+                table = pa.Table.from_pandas(frame, preserve_index=True)
+            except (pa.ArrowException, TypeError, ValueError) as e:
+                raise UnhashableValueError(
+                    f"Cannot fingerprint {label}: this pandas {t.__name__} does not convert to "
+                    f"Arrow ({type(e).__name__}: {str(e)[:200]}). Give each column one type "
+                    "(e.g. df[col].astype(str))."
+                ) from None
+            _feed_arrow(table, self, label)
             return
         if mod == "numpy" and hasattr(value, "dtype") and hasattr(value, "tobytes"):
             import numpy as np
