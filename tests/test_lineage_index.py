@@ -91,6 +91,7 @@ def test_corrupt_index_is_moved_aside_and_rebuilt_when_a_step_runs(tmp_path, how
     # The corrupt copy is kept, byte for byte, not deleted.
     assert (moved / "lineage.sqlite").read_bytes() == damaged
     assert (moved / "QUARANTINE_REASON.txt").is_file()
+    assert not any("rebuild" in p.name for p in ws.rglob("*"))  # no scratch file left
 
     graph = lineage(ws)
     status = {n["fingerprint"]: n["status"] for n in graph.nodes}

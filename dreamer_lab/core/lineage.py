@@ -204,6 +204,7 @@ class LineageIndex:
             fill=fill,
             quarantine=self.workspace / "quarantine",
             reason=f"lineage index corrupt: {error}",
+            scratch=scratch if (scratch := self.workspace / "tmp").is_dir() else None,
         )
         if moved is None:
             return  # another process (or thread) rebuilt it first

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import sqlite3
 import threading
 import time
@@ -91,6 +92,7 @@ def replace_corrupt(
     fill: Callable[[sqlite3.Connection], None],
     quarantine: Path,
     reason: str,
+    scratch: Path | None = None,
 ) -> Path | None:
     """Move a corrupt database aside and put a rebuilt one in its place.
 
@@ -100,12 +102,18 @@ def replace_corrupt(
     Otherwise a new database (``schema``, then ``fill(db)`` in one transaction) is built
     beside it, the corrupt file and its -wal/-shm are moved into a new folder under
     ``quarantine`` (returned) with ``reason``, and the new file replaces the old one.
+    The new file is built in ``scratch`` (default: next to ``path``; same file system),
+    named ``<name>-rebuild.<host>.<pid>.<rand>`` like the workspace's other partial writes.
     """
     key = str(Path(path).resolve())
     with _ready_lock, FileLock(key + ".lock"):
         if not Path(key).exists() or _passes(key, probe):
             return None
-        tmp = f"{key}.rebuild.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+        tmp = str(
+            Path(scratch or Path(key).parent)
+            / f"{Path(key).name.replace('.', '-')}-rebuild.{socket.gethostname()}.{os.getpid()}"
+            f".{uuid.uuid4().hex[:8]}"
+        )
         try:
             db = sqlite3.connect(tmp, timeout=60, isolation_level=None)
             try:
