@@ -156,6 +156,13 @@ def _probe(db: sqlite3.Connection) -> None:
         _decode_run(row)
 
 
+RunListener = Callable[..., None]
+#: Called after every recorded run with ``name``, ``fingerprint``, ``status`` and ``error``
+#: (keywords), in the process that recorded it. Exported scripts use it to collect the
+#: fingerprints a run arrives at (:mod:`dreamer_lab.report.replay`).
+RUN_LISTENERS: list[RunListener] = []
+
+
 class LineageIndex:
     """Queries and updates over ``lineage.sqlite``.
 
@@ -275,7 +282,10 @@ class LineageIndex:
             )
             return int(cur.lastrowid or 0)
 
-        return self._call(run)
+        run_id = self._call(run)
+        for listener in list(RUN_LISTENERS):
+            listener(name=name, fingerprint=fingerprint, status=status, error=error)
+        return run_id
 
     def remove_steps(self, fingerprints: list[str]) -> None:
         def run(db: sqlite3.Connection) -> None:

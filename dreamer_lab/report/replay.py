@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from dreamer_lab.core.lineage import LineageIndex
+from dreamer_lab.core.lineage import RUN_LISTENERS
 
 
 class FingerprintRecorder:
@@ -19,29 +19,21 @@ class FingerprintRecorder:
     def __init__(self) -> None:
         self.seen: dict[str, str] = {}
         self.failed: dict[str, str] = {}
-        self._original: Any = None
+
+    def _on_run(self, *, name: str, fingerprint: str, status: str, error: str | None) -> None:
+        if status in ("done", "hit"):
+            self.seen[name] = fingerprint
+        elif status == "failed":
+            self.failed[name] = error or ""
 
     def start(self) -> FingerprintRecorder:
-        if self._original is not None:
-            return self
-        original = LineageIndex.add_run
-        recorder = self
-
-        def add_run(index: LineageIndex, **kw: Any) -> int:
-            if kw.get("status") in ("done", "hit"):
-                recorder.seen[kw["name"]] = kw["fingerprint"]
-            elif kw.get("status") == "failed":
-                recorder.failed[kw["name"]] = kw.get("error") or ""
-            return original(index, **kw)
-
-        self._original = original
-        LineageIndex.add_run = add_run  # type: ignore[method-assign]
+        if self._on_run not in RUN_LISTENERS:
+            RUN_LISTENERS.append(self._on_run)
         return self
 
     def stop(self) -> None:
-        if self._original is not None:
-            LineageIndex.add_run = self._original  # type: ignore[method-assign]
-            self._original = None
+        if self._on_run in RUN_LISTENERS:
+            RUN_LISTENERS.remove(self._on_run)
 
     def __enter__(self) -> FingerprintRecorder:
         return self.start()
