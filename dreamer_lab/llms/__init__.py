@@ -23,6 +23,9 @@ _LAZY = {
     "register_price": "dreamer_lab.llms.openai",
     "PRICES": "dreamer_lab.llms.openai",
     "ParallelLLM": "dreamer_lab.llms.parallel",
+    "VLLM": "dreamer_lab.llms.vllm",
+    "CTransformers": "dreamer_lab.llms.retired",
+    "Petals": "dreamer_lab.llms.retired",
     "embedded_model_path": "dreamer_lab.llms.embedded",
     "StructuredOutputError": "dreamer_lab.llms.structured",
 }
