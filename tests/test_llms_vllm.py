@@ -340,3 +340,14 @@ def test_import_stays_lazy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     # VLLM reuses HFTransformers' module, which imports neither torch nor transformers.
     assert out.stdout.strip() == "[]"
+
+
+def test_bench_refuses_without_a_gpu():
+    import subprocess
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[1] / "bench" / "bench_vllm.py"
+    done = subprocess.run([sys.executable, str(bench)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "refuses to run: no NVIDIA GPU is visible; vLLM is not installed" in done.stderr
+    assert "nothing was loaded or measured" in done.stderr
