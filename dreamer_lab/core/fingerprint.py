@@ -593,7 +593,9 @@ class _ArrowColumn:
     bytes beyond an array's length, validity bits past its end and values under null
     slots do not count. Each node keeps separate streams (null positions, values,
     end offsets rebased to the column start, one node per child), so chunks simply
-    append to them. Unsliced, null-free data is hashed from its buffers without a copy.
+    append to them. Data is hashed from its buffers without a copy, except fixed-width
+    values next to nulls (zeroed under them) and the rare strings or lists that are not
+    empty under a null slot.
     Dictionary, run-end encoded, view and extension arrays hash as their decoded values
     (the column's type string still tells the encodings apart). Floats hash bitwise, so
     ``-0.0`` and ``0.0`` differ (``str()`` of them differs too).
@@ -662,58 +664,84 @@ class _ArrowColumn:
             for i, v in enumerate(arr.to_pylist()):
                 self.values.update(hash_value(v, label=f"{self.label}[{start + i}]").encode())
             return
-        if arr.null_count:
-            valid = arr.is_valid().to_numpy(zero_copy_only=False)
-            positions = np.flatnonzero(~valid).astype("<i8")
-            positions += start
-            self.nulls.update(positions)
-            arr = arr.drop_null()  # only valid elements count below
-            n = len(arr)
-            if n == 0:
-                return
         off = arr.offset
         bufs = arr.buffers()
+        # Null slots: their positions count, what lies under them does not. Fixed-width
+        # values under a null count as zeros, strings and lists under a null as empty,
+        # children of a null struct as nulls, children of a null fixed-size list not at all.
+        valid = _bits(bufs[0], off, n) if arr.null_count else None
+        if valid is not None:
+            positions = np.flatnonzero(~valid).astype("<i8", copy=False)
+            positions += start
+            self.nulls.update(positions)
         if types.is_boolean(t):
-            self.values.update(arr.to_numpy(zero_copy_only=False).view(np.uint8))
+            bits = _bits(bufs[1], off, n)
+            self.values.update(bits & valid if valid is not None else bits)
         elif t.num_fields == 0 and _byte_width(t):
             w = _byte_width(t)
-            self.values.update(memoryview(bufs[1])[off * w : (off + n) * w])
+            values: Any = memoryview(bufs[1])[off * w : (off + n) * w]
+            if valid is not None:
+                unit = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}.get(w)
+                if unit is not None:
+                    values = np.where(valid, np.frombuffer(values, dtype=unit), 0).astype(
+                        unit, copy=False
+                    )
+                else:
+                    values = np.frombuffer(values, dtype=np.uint8).reshape(n, w).copy()
+                    values[~valid] = 0
+            self.values.update(values)
         elif types.is_string(t) or types.is_binary(t):
-            self._add_varwidth(bufs, off, n, np.int32)
+            self._add_varwidth(bufs, off, n, np.int32, valid)
         elif types.is_large_string(t) or types.is_large_binary(t):
-            self._add_varwidth(bufs, off, n, np.int64)
+            self._add_varwidth(bufs, off, n, np.int64, valid)
         elif types.is_list(t) or types.is_large_list(t) or types.is_map(t):
             dtype = np.int64 if types.is_large_list(t) else np.int32
             offsets = np.frombuffer(bufs[1], dtype=dtype, count=off + n + 1)[off:]
             first, last = int(offsets[0]), int(offsets[-1])
-            self.child(0).add(arr.values.slice(first, last - first))
-            self._add_ends(offsets, first, last)
+            masked = _masked_offsets(offsets, valid)
+            if masked is None:
+                self.child(0).add(arr.values.slice(first, last - first))
+                self._add_ends(offsets, first, last)
+            else:  # non-empty lists under null slots
+                self.child(0).add(arr.flatten())
+                self._add_ends(masked, 0, int(masked[-1]))
         elif types.is_fixed_size_list(t):
             size = t.list_size
-            self.child(0).add(arr.values.slice(off * size, n * size))
+            if valid is None:
+                self.child(0).add(arr.values.slice(off * size, n * size))
+            else:
+                self.child(0).add(arr.flatten())
         elif types.is_list_view(t) or types.is_large_list_view(t):
-            lengths = pc.list_value_length(arr).to_numpy(zero_copy_only=False)
+            lengths = pc.list_value_length(arr).fill_null(0).to_numpy(zero_copy_only=False)
             dtype = np.int64 if types.is_large_list_view(t) else np.int32
-            ends = np.concatenate([[0], np.cumsum(lengths, dtype=dtype)]).astype(dtype)
+            ends = np.concatenate([[0], np.cumsum(lengths)]).astype(dtype)
             self.child(0).add(arr.flatten())
             self._add_ends(ends, 0, int(ends[-1]))
         elif types.is_struct(t):
+            children = arr.flatten() if valid is not None else None
             for i in range(t.num_fields):
-                self.child(i).add(arr.field(i))
+                self.child(i).add(children[i] if children is not None else arr.field(i))
         else:
             raise UnhashableValueError(
                 f"Cannot fingerprint {self.label}: Arrow type {t} is not supported. "
                 "Cast it to a supported type first."
             )
 
-    def _add_varwidth(self, bufs: list[Any], off: int, n: int, dtype: Any) -> None:
+    def _add_varwidth(self, bufs: list[Any], off: int, n: int, dtype: Any, valid: Any) -> None:
         import numpy as np
 
         offsets = np.frombuffer(bufs[1], dtype=dtype, count=off + n + 1)[off:]
         first, last = int(offsets[0]), int(offsets[-1])
-        if last > first:
-            self.values.update(memoryview(bufs[2])[first:last])
-        self._add_ends(offsets, first, last)
+        masked = _masked_offsets(offsets, valid)
+        if masked is None:
+            if last > first:
+                self.values.update(memoryview(bufs[2])[first:last])
+            self._add_ends(offsets, first, last)
+            return
+        # Bytes under null slots: keep only the valid values' bytes.
+        data = np.frombuffer(bufs[2], dtype=np.uint8, count=last - first, offset=first)
+        self.values.update(data[np.repeat(valid, np.diff(offsets))])
+        self._add_ends(masked, 0, int(masked[-1]))
 
     def _add_ends(self, offsets: Any, first: int, last: int) -> None:
         """Hash end offsets as if this chunk continued the column (no copy when aligned)."""
@@ -727,6 +755,30 @@ class _ArrowColumn:
             ends = ends + np.array(shift, dtype=np.int64).astype(ends.dtype)
         self.ends.update(np.ascontiguousarray(ends))
         self.base += last - first
+
+
+def _bits(buf: Any, off: int, n: int) -> Any:
+    """Bits ``off .. off + n`` of an Arrow bitmap as a numpy bool array."""
+    import numpy as np
+
+    first, shift = divmod(off, 8)
+    raw = np.frombuffer(buf, dtype=np.uint8, count=(shift + n + 7) // 8, offset=first)
+    return np.unpackbits(raw, bitorder="little")[shift : shift + n].view(np.bool_)
+
+
+def _masked_offsets(offsets: Any, valid: Any) -> Any:
+    """Offsets from 0 with every null slot empty, or None when the null slots already are."""
+    import numpy as np
+
+    if valid is None:
+        return None
+    lengths = np.diff(offsets)
+    if not lengths[~valid].any():
+        return None
+    lengths[~valid] = 0
+    out = np.zeros(len(offsets), dtype=offsets.dtype)
+    np.cumsum(lengths, out=out[1:])
+    return out
 
 
 def _byte_width(t: Any) -> int:
