@@ -20,9 +20,10 @@ import time
 from typing import Any
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class
-from traitlets import Bool, Float, Unicode
+from traitlets import Bool, Float, Unicode, observe
 
 from dreamer_lab.core.secrets import scrub_text
+from dreamer_lab.errors import DreamerError
 from dreamer_lab.notebook.catalog import (
     TEMPLATE_INPUT,
     Options,
@@ -43,7 +44,6 @@ from dreamer_lab.notebook.parser import (
 from dreamer_lab.notebook.views import StepOutput, md_escape, summarize
 
 _STEP_LINE = re.compile(r"^\s*[A-Za-z_]\w*\s*=(?!=)")
-BUDGET_OPTIONS = ("budget", "max_cost", "cost_budget")
 
 GENERAL_HELP = """\
 dreamer_lab magics
@@ -102,13 +102,57 @@ class DreamMagics(Magics):
         "", config=True, help="Notebook variable used as llm= when a step needs one."
     )
     budget = Float(
-        None, allow_none=True, config=True, help="Cost budget (USD) given to steps that take one."
+        None,
+        allow_none=True,
+        config=True,
+        help=(
+            "Cost budget (USD) of %%dream cells from when it is set: the API LLMs the cells use "
+            "(those with a max_cost, e.g. OpenAI) send no request that could exceed it."
+        ),
     )
     show_widget = Bool(True, config=True, help="Show the interactive step view (anywidget).")
 
     def __init__(self, shell: Any = None, **kwargs: Any):
         super().__init__(shell, **kwargs)
         self._session: Any = None
+        self.budget_spent = 0.0  # spent by %%dream cells since the budget was set
+
+    @observe("budget")
+    def _budget_changed(self, change: Any) -> None:
+        self.budget_spent = 0.0  # a new budget starts from nothing spent
+
+    def _within_budget(self, build: Any, values: dict[str, Any]) -> Any:
+        """``build`` with the cell's API LLMs capped by what is left of ``budget``."""
+        __tracebackhide__ = True
+        if self.budget is None:
+            return build()
+        llms = _costed_llms(values.values())
+        if not llms:
+            return build()
+        left = max(0.0, self.budget - self.budget_spent)
+        saved = [(llm, llm.max_cost, llm.spent) for llm in llms]
+        for llm, own, spent in saved:
+            cap = spent + left / len(llms)  # several LLMs share what is left
+            llm.max_cost = cap if own is None else min(own, cap)
+        try:
+            return build()
+        except DreamerError as e:
+            if "max_cost" not in str(e):
+                raise
+            spent = self.budget_spent + sum(llm.spent - sp for llm, _, sp in saved)
+            try:
+                explained = type(e)(
+                    f"{e} (max_cost comes from `%dream config budget={self.budget:g}`: "
+                    f"${spent:.4f} spent by %%dream cells so far. Raise it with "
+                    "`%dream config budget=...`, or `budget=none` to remove it.)"
+                )
+            except Exception:  # noqa: BLE001 - an error class with other arguments
+                raise e from None
+            raise explained from e
+        finally:
+            for llm, own, spent in saved:
+                self.budget_spent += llm.spent - spent
+                llm.max_cost = own
 
     @property
     def ns(self) -> dict[str, Any]:
@@ -211,6 +255,7 @@ class DreamMagics(Magics):
         else:
             self._apply_template(cls, opts, values, positional, body, label)
             build = functools.partial(self._build_step, cls, opts, values, label)
+        build = functools.partial(self._within_budget, build, values)
         result = self._run_with_view(
             build, label, cls.__name__, quiet=bool(parsed.flags.get("quiet"))
         )
@@ -237,11 +282,6 @@ class DreamMagics(Magics):
                     " Define it, or change it with `%dream config llm=NAME`."
                 )
             values["llm"] = self.ns[self.default_llm]
-        if self.budget is not None:
-            for key in BUDGET_OPTIONS:
-                if key in accepts and key not in values:
-                    values[key] = self.budget
-                    break
 
     def _apply_template(
         self,
@@ -464,8 +504,7 @@ class DreamMagics(Magics):
             + ")",
             f"models: {len(ws.models.fingerprints())} stored",
             "cache sizes: " + ", ".join(f"{k} {_size(v)}" for k, v in sizes.items()),
-            f"default llm: {self.default_llm or '(none)'}; budget: "
-            + (f"${self.budget:g}" if self.budget is not None else "(none)"),
+            f"default llm: {self.default_llm or '(none)'}; budget: " + self._budget_text(),
         ]
         return Report("\n".join(lines), "  \n".join(md_escape(x) for x in lines))
 
@@ -516,6 +555,11 @@ class DreamMagics(Magics):
                 )
         return Report(text, md_escape(text).replace("  \\- ", "\n- "))
 
+    def _budget_text(self) -> str:
+        if self.budget is None:
+            return "(none)"
+        return f"${self.budget:g} (${self.budget_spent:.4f} spent by %%dream cells)"
+
     def _cmd_config(self, args: list[str]) -> Report:
         from dreamer_lab.core.workspace import current_workspace
 
@@ -554,9 +598,21 @@ class DreamMagics(Magics):
         lines = [
             f"workspace: {ws.path}",
             f"llm: {self.default_llm or '(none)'}",
-            "budget: " + (f"${self.budget:g}" if self.budget is not None else "(none)"),
+            "budget: " + self._budget_text(),
         ]
         return Report("\n".join(lines), "  \n".join(md_escape(x) for x in lines))
+
+
+def _costed_llms(values: Any) -> list[Any]:
+    """The LLMs among option values that keep a cost budget (``max_cost`` and ``spent``,
+    e.g. ``OpenAI``), including the backends of a ``ParallelLLM``."""
+    out: list[Any] = []
+    for value in values:
+        for llm in [value, *(getattr(value, "llms", None) or [])]:
+            costed = hasattr(llm, "max_cost") and hasattr(llm, "spent")
+            if costed and not any(llm is seen for seen in out):
+                out.append(llm)
+    return out
 
 
 def _size(n: int) -> str:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from dreamer_lab.core.fingerprint import hash_file, hash_value
 from dreamer_lab.errors import StepInputError
 from dreamer_lab.steps.normalize import to_dataset
+from dreamer_lab.steps.operations import check_total_num_rows
 from dreamer_lab.steps.step import Step
 
 _COMMON = (
@@ -30,7 +31,12 @@ _COMMON = (
 
 class DataSource(Step):
     """Rows from memory: a dict of lists, a list of dicts, a ``datasets.Dataset``, a
-    pandas DataFrame, or a generator function (called once, on a cache miss)."""
+    pandas DataFrame, or a generator function (called once, on a cache miss).
+
+    ``total_num_rows``: the number of rows; checked against the data (a mismatch is an
+    error), and the progress total of a generator function. ``auto_progress``: report a
+    generator's progress (rows yielded / ``total_num_rows``) to the step view.
+    """
 
     _is_source = True
 
@@ -43,6 +49,8 @@ class DataSource(Step):
         **kwargs: Any,
     ):
         _check_kwargs(type(self).__name__, kwargs)
+        self._expected_rows = check_total_num_rows(total_num_rows, f"DataSource {name!r}")
+        self._auto_progress = auto_progress
         self._data_digest: str
         if callable(data) and not hasattr(data, "column_names"):
             # A generator function: fingerprint its code; run it only on a miss.
@@ -56,6 +64,11 @@ class DataSource(Step):
                 raise StepInputError(
                     f"DataSource {name!r}: the data is empty (0 rows). Pass at least one row."
                 )
+            if total_num_rows is not None and self._dataset.num_rows != total_num_rows:
+                raise StepInputError(
+                    f"DataSource {name!r}: total_num_rows={total_num_rows}, but the data has "
+                    f"{self._dataset.num_rows} rows. Pass the actual count, or omit it."
+                )
             self._data_digest = hash_value(
                 self._dataset.data.table, label=f"the data of DataSource {name!r}"
             )
@@ -66,8 +79,16 @@ class DataSource(Step):
 
     def run(self) -> Any:
         if self._generator_fn is not None:
-            return self._generator_fn()
+            rows = self._generator_fn()
+            if self._auto_progress and self._expected_rows and isinstance(rows, Iterator):
+                return self._counted(rows, self._expected_rows)
+            return rows
         return self._dataset
+
+    def _counted(self, rows: Iterator[Any], total: int) -> Iterator[Any]:
+        for i, row in enumerate(rows, 1):
+            yield row
+            self.progress = min(1.0, i / total)
 
 
 def _as_result(data: Any, name: str) -> Any:
@@ -270,12 +291,17 @@ class HFHubDataSource(Step):
         streaming: bool = False,
         **config_kwargs: Any,
     ):
+        if trust_remote_code:
+            raise StepInputError(
+                f"HFHubDataSource {name!r}: trust_remote_code=True has no effect: datasets 4+ "
+                "no longer runs dataset loading scripts. Load a dataset stored as data files "
+                "(Parquet, JSON, CSV), which needs no code, and drop trust_remote_code."
+            )
         common = {k: config_kwargs.pop(k) for k in list(config_kwargs) if k in _COMMON}
         self._hub = dict(
             path=path, name=config_name, split=split, revision=revision, **config_kwargs
         )
         self._streaming = streaming
-        self._trust_remote_code = trust_remote_code
         local = Path(path)
         self._local_digest = hash_file(local) if local.exists() else None
         super().__init__(name, **common)

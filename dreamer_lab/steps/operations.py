@@ -7,9 +7,10 @@ operation and its arguments (functions by their code, globals and helpers), so e
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,12 +33,14 @@ def _op_step_class() -> type:
             fn: Callable[..., Any],
             op_args: dict[str, Any],
             name: str | None = None,
+            total_num_rows: int | None = None,
             **kwargs: Any,
         ):
             self._op = op
             self._op_fn = fn
             self._op_args = op_args
             self._op_parents = parents
+            self._expected_rows = total_num_rows
             super().__init__(name=name or f"{parents[0].name} / {op}", **kwargs)
             # _extra_parents must exist before fingerprinting; set in setup().
 
@@ -92,6 +95,68 @@ def operation(
     if _OP_CLASS is None:
         _OP_CLASS = _op_step_class()
     return _OP_CLASS(op, parents, fn, op_args, name=name, **kwargs)
+
+
+def check_total_num_rows(total_num_rows: Any, where: str) -> int | None:
+    """``total_num_rows`` as given (None or a non-negative int), else a clear error."""
+    if total_num_rows is None:
+        return None
+    if (
+        isinstance(total_num_rows, bool)
+        or not isinstance(total_num_rows, int)
+        or total_num_rows < 0
+    ):
+        raise StepInputError(
+            f"{where}: total_num_rows must be a number of rows (an int >= 0), got "
+            f"{total_num_rows!r}."
+        )
+    return total_num_rows
+
+
+LAZY_UNSUPPORTED = (
+    "lazy outputs are not supported yet; omit lazy= (outputs are memory-mapped Arrow, so "
+    "they do not load into memory)"
+)
+
+
+def _check_not_lazy(lazy: bool, where: str) -> None:
+    if lazy:
+        raise StepInputError(f"{where}: {LAZY_UNSUPPORTED}.")
+
+
+@contextlib.contextmanager
+def _progress_bars(enabled: bool) -> Iterator[None]:
+    """``datasets``' progress bars on or off for the duration (``auto_progress=``)."""
+    import datasets
+
+    was = datasets.is_progress_bar_enabled()
+    if was and not enabled:
+        datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if was and not enabled:
+            datasets.enable_progress_bars()
+
+
+# DataDreamer's export options: how its writer batches and shards the rows it writes.
+_EXPORT_OPTIONS = ("writer_batch_size", "save_num_proc", "save_num_shards")
+
+
+def _export_options(kwargs: dict[str, Any], where: str) -> dict[str, Any]:
+    """``save_to_disk`` arguments for DataDreamer's export options; others are refused."""
+    unknown = sorted(set(kwargs) - set(_EXPORT_OPTIONS))
+    if unknown:
+        raise StepInputError(
+            f"{where}: unknown option(s) {unknown}. Options: train_size, validation_size, "
+            f"test_size, stratify_by_column, seed, {', '.join(_EXPORT_OPTIONS)}."
+        )
+    out = {}
+    if kwargs.get("save_num_proc"):
+        out["num_proc"] = kwargs["save_num_proc"]
+    if kwargs.get("save_num_shards"):
+        out["num_shards"] = kwargs["save_num_shards"]
+    return out
 
 
 def _datasets_fingerprint(parent: Step, op: str, op_args: dict[str, Any]) -> str:
@@ -318,7 +383,14 @@ class StepOperations:
         name: str | None = None,
         **kwargs: Any,
     ) -> Step:
-        """Apply ``function`` to rows (or batches), as ``datasets.Dataset.map``."""
+        """Apply ``function`` to rows (or batches), as ``datasets.Dataset.map``.
+
+        ``total_num_rows``: the number of rows the result has (checked once it has run).
+        ``auto_progress``: show ``datasets``' progress bar while mapping. ``lazy=True`` is
+        not supported yet (an error).
+        """
+        _check_not_lazy(lazy, f"map on step {self.name!r}")
+        total = check_total_num_rows(total_num_rows, f"map on step {self.name!r}")
         if input_columns is not None:
             _check_columns(self, _as_list(input_columns), "map")
         if remove_columns is not None:
@@ -334,11 +406,12 @@ class StepOperations:
         new_fp = _datasets_fingerprint(self, "map", op_args)
 
         def apply(ds: Any) -> Any:  # op_args are datasets.Dataset.map's own arguments
-            return ds.map(
-                **op_args, keep_in_memory=True, new_fingerprint=new_fp, desc=f"map {self.name}"
-            )
+            with _progress_bars(auto_progress):
+                return ds.map(
+                    **op_args, keep_in_memory=True, new_fingerprint=new_fp, desc=f"map {self.name}"
+                )
 
-        return operation("map", [self], apply, op_args, name, **kwargs)
+        return operation("map", [self], apply, op_args, name, total_num_rows=total, **kwargs)
 
     def filter(
         self: Step,
@@ -353,7 +426,14 @@ class StepOperations:
         name: str | None = None,
         **kwargs: Any,
     ) -> Step:
-        """Keep rows for which ``function`` returns True."""
+        """Keep rows for which ``function`` returns True.
+
+        ``total_num_rows``: the number of rows kept (checked once it has run).
+        ``auto_progress``: show ``datasets``' progress bar while filtering. ``lazy=True`` is
+        not supported yet (an error).
+        """
+        _check_not_lazy(lazy, f"filter on step {self.name!r}")
+        total = check_total_num_rows(total_num_rows, f"filter on step {self.name!r}")
         if input_columns is not None:
             _check_columns(self, _as_list(input_columns), "filter")
         op_args = {
@@ -366,12 +446,16 @@ class StepOperations:
         new_fp = _datasets_fingerprint(self, "filter", op_args)
 
         def apply(ds: Any) -> Any:  # op_args are datasets.Dataset.filter's own arguments
-            kept = ds.filter(
-                **op_args, keep_in_memory=True, new_fingerprint=new_fp, desc=f"filter {self.name}"
-            )
+            with _progress_bars(auto_progress):
+                kept = ds.filter(
+                    **op_args,
+                    keep_in_memory=True,
+                    new_fingerprint=new_fp,
+                    desc=f"filter {self.name}",
+                )
             return kept.flatten_indices(keep_in_memory=True)
 
-        return operation("filter", [self], apply, op_args, name, **kwargs)
+        return operation("filter", [self], apply, op_args, name, total_num_rows=total, **kwargs)
 
     def rename_column(
         self: Step,
@@ -473,6 +557,12 @@ class StepOperations:
         seed: int = 0,
         **kwargs: Any,
     ) -> dict[str, Any]:
+        """The rows as ``{column: [values]}`` (``{split: {...}}`` when splitting).
+
+        DataDreamer's ``writer_batch_size``/``save_num_proc``/``save_num_shards`` are
+        accepted and change nothing: the rows are returned in memory, not written.
+        """
+        _export_options(kwargs, f"export_to_dict on step {self.name!r}")
         parts = self._export_parts(train_size, validation_size, test_size, stratify_by_column, seed)
         if parts is None:
             return self.output.dataset.to_dict()
@@ -487,6 +577,12 @@ class StepOperations:
         seed: int = 0,
         **kwargs: Any,
     ) -> Any:
+        """The rows as a list of dicts (``{split: [...]}`` when splitting).
+
+        DataDreamer's ``writer_batch_size``/``save_num_proc``/``save_num_shards`` are
+        accepted and change nothing: the rows are returned in memory, not written.
+        """
+        _export_options(kwargs, f"export_to_list on step {self.name!r}")
         parts = self._export_parts(train_size, validation_size, test_size, stratify_by_column, seed)
         if parts is None:
             return self.output.dataset.to_list()
@@ -570,12 +666,19 @@ class StepOperations:
         seed: int = 0,
         **kwargs: Any,
     ) -> Any:
-        """Save as a ``datasets`` folder; returns the Dataset (or DatasetDict when splitting)."""
+        """Save as a ``datasets`` folder; returns the Dataset (or DatasetDict when splitting).
+
+        ``save_num_proc``/``save_num_shards`` go to ``save_to_disk`` (``num_proc``/
+        ``num_shards``, per split when splitting); ``writer_batch_size`` changes nothing.
+        """
         from datasets import DatasetDict
 
+        options = _export_options(kwargs, f"export_to_hf_dataset on step {self.name!r}")
         parts = self._export_parts(train_size, validation_size, test_size, stratify_by_column, seed)
         out = self.output.dataset if parts is None else DatasetDict(parts)
-        out.save_to_disk(str(path))
+        if parts is not None and "num_shards" in options:
+            options["num_shards"] = {k: options["num_shards"] for k in parts}
+        out.save_to_disk(str(path), **options)
         return out
 
 

@@ -10,13 +10,15 @@ step's declarations to them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import multiprocessing
 import os
+import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -59,13 +61,22 @@ class Step(StepOperations):
         inputs: ``{input_name: step.output["column"]}`` for the registered inputs.
         args: values for the registered arguments.
         outputs: ``{registered_output: new_column_name}`` to rename output columns.
+        progress_interval: seconds between progress reports of the models a step runs.
         force: recompute even if a stored result exists.
+        verbose: show the progress of the models a step runs.
+        log_level: level of the ``dreamer_lab`` logger while the step runs (e.g.
+            ``logging.INFO`` to see "computed"/"loaded from cache"; see :func:`log_level_scope`).
+        save_num_proc: processes that write the output (``save_to_disk(num_proc=...)``).
+        save_num_shards: Arrow files the output is written as.
         background: run in another process; ``wait()`` (or reading ``.output``) joins it.
     """
 
     kind: ClassVar[str | None] = None
     version: ClassVar[str] = "1"
     _is_source: ClassVar[bool] = False
+    # Rows the step says it produces (``total_num_rows=``, set by subclasses before
+    # ``Step.__init__``); checked once it has run.
+    _expected_rows: int | None = None
 
     def __init__(
         self,
@@ -86,6 +97,8 @@ class Step(StepOperations):
         self.background = background
         self.progress_interval = progress_interval
         self.verbose = verbose
+        self.log_level = log_level
+        self.save_num_proc = save_num_proc
         self.save_num_shards = save_num_shards
         self._input_specs: dict[str, dict[str, Any]] = {}
         self._arg_specs: dict[str, dict[str, Any]] = {}
@@ -131,6 +144,8 @@ class Step(StepOperations):
         help: str | None = None,
         default_help: str | None = None,
     ) -> None:
+        if default_help:  # DataDreamer's description of the default joins the help text
+            help = f"{help} (default: {default_help})" if help else f"default: {default_help}"
         self._arg_specs[arg_name] = {
             "required": required and default is None,
             "default": default,
@@ -339,7 +354,8 @@ class Step(StepOperations):
         if self.background:
             self._start_background()
             return
-        self._run_and_store()
+        with log_level_scope(self.log_level):
+            self._run_and_store()
 
     def _run_and_store(self) -> None:
         ws = self.workspace
@@ -369,6 +385,8 @@ class Step(StepOperations):
             ) from e
         finally:
             self._cleanup_scratch()
+        if hit:
+            self._check_row_count(entry.record.get("rows"))
         self._entry = entry
         self.cache_hit = hit
         ws.lineage.add_step(entry.record)
@@ -430,13 +448,18 @@ class Step(StepOperations):
                 f"{self._where()}: the data source is empty (0 rows). Check the data or the "
                 "file paths you passed."
             )
+        self._check_row_count(dataset.num_rows)
         finished = time.time()
         ctx = notebook_context()
 
         def write(folder: Path) -> None:
             import datasets
 
-            kwargs = {"num_shards": self.save_num_shards} if self.save_num_shards else {}
+            kwargs: dict[str, Any] = {}
+            if self.save_num_shards:
+                kwargs["num_shards"] = self.save_num_shards
+            if self.save_num_proc and self.save_num_proc > 1:
+                kwargs["num_proc"] = self.save_num_proc
             if dataset.num_rows == 0:
                 # datasets writes zero shards for an empty dataset, then cannot load it.
                 kwargs = {"num_shards": 1}
@@ -470,6 +493,15 @@ class Step(StepOperations):
         }
         return Computed(write=write, record=record, objects=dict(self.objects))
 
+    def _check_row_count(self, rows: int | None) -> None:
+        """``total_num_rows=`` must match what the step produced (a wrong count is a bug in
+        the caller's expectations, and a wrong progress total)."""
+        if self._expected_rows is not None and rows is not None and rows != self._expected_rows:
+            raise StepInputError(
+                f"{self._where()}: total_num_rows={self._expected_rows}, but the step produced "
+                f"{rows} rows. Pass the actual number of rows, or omit total_num_rows."
+            )
+
     # -- background ----------------------------------------------------------------------
     def _start_background(self) -> None:
         ctx = multiprocessing.get_context("fork")
@@ -482,7 +514,8 @@ class Step(StepOperations):
     def _background_main(self, conn: Any) -> None:  # runs in the child process
         code = 0
         try:
-            self._run_and_store()
+            with log_level_scope(self.log_level):
+                self._run_and_store()
             conn.send(("ok", self.cache_hit, None))
         except BaseException as e:  # noqa: BLE001
             code = 1
@@ -563,9 +596,44 @@ class Step(StepOperations):
 
 
 def wait(*steps: Step, poll_interval: float = 1.0) -> None:
-    """Wait for background steps to finish."""
+    """Wait for background steps to finish (each is joined; ``poll_interval`` is
+    DataDreamer's and unused: nothing polls)."""
     for s in steps:
         s.wait()
+
+
+@contextlib.contextmanager
+def log_level_scope(level: int | str | None) -> Iterator[None]:
+    """Set the ``dreamer_lab`` logger to ``level`` for the duration (``None``: unchanged).
+
+    When logging is not configured at all, a stderr handler is added for the duration, so
+    ``log_level=logging.INFO`` shows the INFO lines it enables.
+    """
+    if level is None:
+        yield
+        return
+    if isinstance(level, str):
+        resolved = logging.getLevelName(level.upper())
+        if not isinstance(resolved, int):
+            raise StepInputError(
+                f"log_level={level!r} is not a logging level; use logging.INFO, 'debug', "
+                "'warning' ..."
+            )
+        level = resolved
+    log = logging.getLogger("dreamer_lab")
+    before = log.level
+    handler = None
+    if not log.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("[dreamer_lab] %(message)s"))
+        log.addHandler(handler)
+    log.setLevel(level)
+    try:
+        yield
+    finally:
+        log.setLevel(before)
+        if handler is not None:
+            log.removeHandler(handler)
 
 
 def progress_callback(step: Step, total: int | None) -> Callable[[int], None] | None:

@@ -35,6 +35,7 @@ from dreamer_lab.core.store import Entry
 from dreamer_lab.core.workspace import Workspace, current_workspace
 from dreamer_lab.errors import DreamerError, StepFailedError, StepInputError
 from dreamer_lab.steps.output import OutputColumn
+from dreamer_lab.steps.step import log_level_scope
 
 logger = logging.getLogger("dreamer_lab")
 
@@ -113,6 +114,11 @@ class ProgressReporter:
     def log(self, entry: dict[str, Any]) -> None:
         """Append one log entry (loss, eval metrics, learning rate ...) to the history."""
         entry = {k: _jsonable(v) for k, v in entry.items()}
+        if self.trainer.verbose:
+            shown = ", ".join(
+                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items()
+            )
+            logger.info("Trainer %r: %s", self.trainer.name, shown)
         entry.setdefault("time", time.time())
         entry.setdefault("pid", os.getpid())
         with open(self.history_path, "a") as f:
@@ -215,6 +221,10 @@ class Trainer:
 
     Subclasses call :meth:`_fit` from their ``train...()`` methods with the data columns,
     the hyperparameters and a function that trains and saves the model.
+
+    ``verbose=True`` logs every training log entry (step, loss, eval metrics) through the
+    ``dreamer_lab`` logger; ``log_level`` is that logger's level while training (INFO when
+    ``verbose`` and no level is given; a stderr handler is added if logging is not set up).
     """
 
     kind: ClassVar[str | None] = None
@@ -366,13 +376,14 @@ class Trainer:
 
         rank, world = distributed_rank()
         devices = self._devices_to_spawn()
+        level = (
+            self.log_level
+            if self.log_level is not None
+            else (logging.INFO if self.verbose else None)
+        )
         try:
-            if world > 1:
-                entry, hit = self._fit_distributed(ws, fp, compute, train_fn, rank)
-            elif devices:
-                entry, hit = self._fit_spawned(ws, fp, devices)
-            else:
-                entry, hit = get_or_compute(ws, ws.models, fp, compute, force=self.force)
+            with log_level_scope(level):
+                entry, hit = self._train_or_load(ws, fp, compute, train_fn, rank, world, devices)
         except BaseException as e:
             ws.lineage.add_run(
                 name=self.name,
@@ -407,9 +418,26 @@ class Trainer:
         ws.progress_file(fp).unlink(missing_ok=True)
         if not hit:
             shutil.rmtree(self.checkpoint_dir(ws, fp), ignore_errors=True)
-        logger.info(
-            "Trainer %r %s (%s)", self.name, "loaded from cache" if hit else "trained", fp[:12]
-        )
+        with log_level_scope(level):
+            logger.info(
+                "Trainer %r %s (%s)", self.name, "loaded from cache" if hit else "trained", fp[:12]
+            )
+
+    def _train_or_load(
+        self,
+        ws: Workspace,
+        fp: str,
+        compute: Callable[[], Computed],
+        train_fn: Callable[[TrainContext], TrainResult],
+        rank: int,
+        world: int,
+        devices: list[str] | None,
+    ) -> tuple[Entry, bool]:
+        if world > 1:
+            return self._fit_distributed(ws, fp, compute, train_fn, rank)
+        if devices:
+            return self._fit_spawned(ws, fp, devices)
+        return get_or_compute(ws, ws.models, fp, compute, force=self.force)
 
     def _fit_spawned(self, ws: Workspace, fp: str, devices: list[str]) -> tuple[Entry, bool]:
         """``device=[...]`` in one process: train in one process per device (see

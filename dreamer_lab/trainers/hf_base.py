@@ -168,10 +168,45 @@ class HFProgressCallbackFactory:
         return _Progress()
 
 
+FSDP_ON_CPU = (
+    "FSDP shards a model over GPUs; it needs several GPU processes. accelerate runs CPU "
+    "training processes (gloo) as plain data parallel and ignores FSDP there, so on CPU it "
+    "would silently do nothing. Drop fsdp= and fsdp_config=: device=['cpu', 'cpu'] (or "
+    "accelerate launch on CPU) trains data-parallel. On GPUs, device=[0, 1] with fsdp=True "
+    "shards the model"
+)
+FSDP_ONE_PROCESS = (
+    "FSDP shards a model over several GPU processes; in one process it would silently do "
+    "nothing. Pass device=[0, 1] (one training process per GPU), or run the script under "
+    "accelerate launch / torchrun with several processes; or drop fsdp= and fsdp_config="
+)
+
+
+def _fsdp_enabled(fsdp: Any) -> bool:
+    """DataDreamer's ``fsdp``: True, an FSDP option string/list, or False/None/"" (off)."""
+    return bool(fsdp)
+
+
+def _has_gpus() -> bool:
+    import torch
+
+    kind = torch.accelerator.current_accelerator() if torch.accelerator.is_available() else None
+    return kind is not None and kind.type not in ("cpu", "mps")
+
+
 class TrainHFBase(Trainer):
-    """Base of trainers that fine-tune a transformers model (optionally with PEFT)."""
+    """Base of trainers that fine-tune a transformers model (optionally with PEFT).
+
+    ``fsdp``/``fsdp_config`` are transformers' ``TrainingArguments`` fields (FSDP through
+    accelerate): ``fsdp=True`` (or an FSDP option string) with an optional config dict, e.g.
+    ``{"transformer_layer_cls_to_wrap": ["LlamaDecoderLayer"]}``. They need several GPU
+    processes (``device=[0, 1]`` or a launcher) and are refused, before any model is
+    loaded, on one process or on CPU, where accelerate would ignore them.
+    """
 
     auto_cls_name: str = "AutoModelForCausalLM"
+    # Whether this trainer saves a model sharded by FSDP (its save path gathers the shards).
+    supports_fsdp: bool = True
 
     def __init__(
         self,
@@ -196,6 +231,13 @@ class TrainHFBase(Trainer):
         super().__init__(name, force=force, verbose=verbose, log_level=log_level)
         if not isinstance(model_name, str | Path) or not str(model_name).strip():
             raise StepInputError(f"{self._where()}: model_name must be a model id or a folder.")
+        if distributed_config:
+            raise StepInputError(
+                f"{self._where()}: distributed_config is not supported: device=[...] starts "
+                "one training process per device with accelerate launch. For other launcher "
+                "settings, run your script under `accelerate launch` (or torchrun) yourself "
+                "and drop distributed_config."
+            )
         parse_devices(device, self._where())  # a bad list fails before any loading
         self.model_name = str(model_name)
         self.chat_prompt_template = chat_prompt_template
@@ -208,9 +250,67 @@ class TrainHFBase(Trainer):
         self.peft_config = peft_config
         self.fsdp = fsdp
         self.fsdp_config = fsdp_config
+        self.check_fsdp(fsdp, fsdp_config)
         self.kwargs = kwargs
         self._base_identity = model_identity(self.model_name, revision, self._where())
         self._model: Any = None
+
+    def check_fsdp(self, fsdp: Any, fsdp_config: Any) -> None:
+        """Refuse FSDP settings that would do nothing here (before any model is loaded)."""
+        where = self._where()
+        if not _fsdp_enabled(fsdp):
+            if fsdp_config:
+                raise StepInputError(
+                    f"{where}: fsdp_config is given but fsdp is off, so it would be ignored. "
+                    "Pass fsdp=True to train with FSDP, or drop fsdp_config."
+                )
+            return
+        if not self.supports_fsdp:
+            raise StepInputError(
+                f"{where}: fsdp is not supported by {self.kind_name()} (its model is saved "
+                "without gathering FSDP shards). Drop fsdp=; device=[0, 1] trains data-parallel."
+            )
+        if fsdp_config is not None and not isinstance(fsdp_config, dict | str | Path):
+            raise StepInputError(
+                f"{where}: fsdp_config must be a dict (e.g. {{'transformer_layer_cls_to_wrap': "
+                f"['LlamaDecoderLayer']}}) or the path of a JSON file, not a "
+                f"{type(fsdp_config).__name__}."
+            )
+        devices = parse_devices(self.device, where)
+        world = distributed_rank()[1]
+        if devices is not None and world == 1:
+            if devices[0] == "cpu" or not _has_gpus():
+                raise StepInputError(f"{where}: {FSDP_ON_CPU}.")
+            if len(devices) < 2:
+                raise StepInputError(f"{where}: {FSDP_ONE_PROCESS}.")
+            return
+        if world == 1:
+            raise StepInputError(f"{where}: {FSDP_ONE_PROCESS}.")
+        if not _has_gpus() or str(self.device or "").startswith("cpu"):
+            raise StepInputError(f"{where}: {FSDP_ON_CPU}.")
+
+    def _fsdp_args(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """``fsdp``/``fsdp_config`` for the training arguments (``train(fsdp=...)`` wins)."""
+        fsdp = kwargs.pop("fsdp", self.fsdp)
+        fsdp_config = kwargs.pop("fsdp_config", self.fsdp_config)
+        self.check_fsdp(fsdp, fsdp_config)
+        if not _fsdp_enabled(fsdp):
+            return {}
+        out: dict[str, Any] = {"fsdp": fsdp}
+        if fsdp_config is not None:
+            out["fsdp_config"] = (
+                dict(fsdp_config) if isinstance(fsdp_config, dict) else str(fsdp_config)
+            )
+        return out
+
+    def _fit(self, **kwargs: Any) -> None:
+        # train(fsdp=...) is checked before fingerprinting and loading, like the constructor's.
+        hyper = kwargs.get("hyperparams") or {}
+        if "fsdp" in hyper or "fsdp_config" in hyper:
+            self.check_fsdp(
+                hyper.get("fsdp", self.fsdp), hyper.get("fsdp_config", self.fsdp_config)
+            )
+        super()._fit(**kwargs)
 
     # -- identity and card ------------------------------------------------------------------
     def _identity(self) -> dict[str, Any]:
@@ -341,6 +441,7 @@ class TrainHFBase(Trainer):
         )
         if has_validation and save_strategy == "steps" and "save_steps" in kwargs:
             base["eval_steps"] = kwargs["save_steps"]
+        base.update(self._fsdp_args(kwargs))
         base.update(defaults)
         base.update(kwargs)
         for key in ("bf16", "gradient_checkpointing"):
@@ -453,7 +554,11 @@ class TrainHFBase(Trainer):
         is_synthetic: bool = True,
         **kwargs: Any,
     ) -> str:
-        """Upload the trained model (and a model card from the record) to the Hub."""
+        """Upload the trained model (and a model card from the record) to the Hub.
+
+        Other keyword arguments (``commit_message``, ``allow_patterns`` ...) go to
+        ``HfApi.upload_folder``.
+        """
         import tempfile
 
         from huggingface_hub import HfApi
@@ -465,7 +570,7 @@ class TrainHFBase(Trainer):
         with tempfile.TemporaryDirectory() as tmp:
             self.export_to_disk(tmp, adapter_only=adapter_only)
             (Path(tmp) / "README.md").write_text(self.model_card_markdown(is_synthetic))
-            api.upload_folder(repo_id=repo_id, folder_path=tmp, revision=branch)
+            api.upload_folder(repo_id=repo_id, folder_path=tmp, revision=branch, **kwargs)
         return f"https://huggingface.co/{repo_id}"
 
     def model_card_markdown(self, is_synthetic: bool = True) -> str:

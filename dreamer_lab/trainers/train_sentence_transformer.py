@@ -29,6 +29,7 @@ class TrainSentenceTransformer(TrainHFBase):
     """
 
     auto_cls_name = "SentenceTransformer"
+    supports_fsdp = False  # saved with SentenceTransformer.save, which does not gather shards
 
     def train_with_triplets(
         self,

@@ -51,6 +51,7 @@ class TrainSetFitClassifier(TrainHFClassifier):
     """
 
     auto_cls_name = "SetFitModel"
+    supports_fsdp = False  # SetFit trains on one device
 
     def __init__(
         self,
@@ -358,6 +359,11 @@ class TrainSetFitClassifier(TrainHFClassifier):
 
     def export_to_disk(self, path: str | Path, adapter_only: bool = False) -> Any:
         """Copy the trained SetFit model folder to ``path``."""
+        if adapter_only:
+            raise StepInputError(
+                f"{self._where()}: adapter_only=True, but a SetFit model has no adapter (it "
+                "trains the full body). Use adapter_only=False."
+            )
         return super().export_to_disk(path, adapter_only=False)
 
 
