@@ -564,6 +564,9 @@ def test_server_step_route_reports_a_corrupt_entry_and_keeps_serving(tmp_path):
         status, body = _get(api.format(tagged.fingerprint))
         assert status == 200 and body["corrupt"] is True and body["rows"] is None
         assert "record.json was edited" in body["sample"]["error"]
+        # The card route answers the same entry with a JSON 409 naming the problem.
+        status, body = _get(api.replace("?", "/card?").format(tagged.fingerprint))
+        assert status == 409 and "corrupt" in body["raw"] and "verify" in body["raw"]
         # The server is alive and serves the healthy entry.
         assert proc.poll() is None
         status, body = _get(api.format(doubled.fingerprint))

@@ -46,6 +46,8 @@ class _Base(APIHandler):
             result = await asyncio.to_thread(fn)
         except paths.PathRefused as e:
             raise tornado.web.HTTPError(e.status, str(e)) from None
+        except views.CorruptEntry as e:
+            raise tornado.web.HTTPError(e.status, f"{e} {views.CORRUPT_HINT}") from None
         if result is None:
             raise tornado.web.HTTPError(404, "no such step in this workspace")
         self.set_header("Cache-Control", "no-store")
