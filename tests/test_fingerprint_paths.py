@@ -222,3 +222,35 @@ def test_workspace_entries_count_by_their_fingerprint(tmp_path):
     assert ident == folder_identity(tmp_path / "ws2" / "models" / fp / "model")
     # Outside an entry: the content digest.
     assert set(folder_identity(tmp_path / "ws1" / "models")) == {"digest"}
+
+
+def test_trainer_base_model_identity_ignores_where_the_folder_lives(tmp_path):
+    """A trainer's base model: a workspace entry by fingerprint, an adapter without its
+    base model's absolute path, wherever the workspace or the folder is."""
+    import json
+
+    from dreamer_lab.trainers.hf_base import model_identity
+
+    fp = "0123456789abcdef0123456789abcdef"
+    ids = []
+    for where in ("a", "b/deeper"):
+        entry = tmp_path / where / "ws" / "models" / fp
+        (entry / "model").mkdir(parents=True)
+        (entry / "record.json").write_text("{}")
+        (entry / "model" / "config.json").write_text('{"model_type": "bert"}')
+        adapter = tmp_path / where / "adapter"
+        adapter.mkdir()
+        config = {"peft_type": "LORA", "base_model_name_or_path": str(tmp_path / where / "base")}
+        (adapter / "adapter_config.json").write_text(json.dumps(config))
+        (adapter / "adapter_model.safetensors").write_bytes(b"weights")
+        ids.append(
+            (
+                model_identity(str(entry / "model"), None, "test"),
+                model_identity(str(adapter), None, "test"),
+            )
+        )
+    assert ids[0] == ids[1]
+    assert ids[0][0]["entry"] == fp
+    changed = tmp_path / "a" / "adapter" / "adapter_model.safetensors"
+    changed.write_bytes(b"weightz")
+    assert model_identity(str(changed.parent), None, "test") != ids[0][1]

@@ -69,6 +69,13 @@ def model_identity(model_name: str, revision: str | None, where: str) -> dict[st
                 "saved model. Pass a folder written by save_pretrained() (or a trainer's "
                 ".model_path), or a Hugging Face model id."
             )
+        from dreamer_lab.core.store import entry_fingerprint_for
+        from dreamer_lab.task_models._hf import adapter_identity
+
+        # Never the absolute path: a workspace entry by its fingerprint, an adapter without
+        # its base model's path, any other folder by content (see core.fingerprint).
+        if (path / "adapter_config.json").is_file() or entry_fingerprint_for(path) is not None:
+            return {"name": path.name, **adapter_identity(path)}
         return {"name": path.name, "local_digest": hash_file(path)}
     try:
         from huggingface_hub import HfApi
