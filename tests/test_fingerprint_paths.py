@@ -254,3 +254,18 @@ def test_trainer_base_model_identity_ignores_where_the_folder_lives(tmp_path):
     changed = tmp_path / "a" / "adapter" / "adapter_model.safetensors"
     changed.write_bytes(b"weightz")
     assert model_identity(str(changed.parent), None, "test") != ids[0][1]
+
+
+def test_local_hub_data_source_counts_content_not_location(tmp_path):
+    """HFHubDataSource over a local data folder: same files in two places, same step."""
+    from dreamer_lab import DataDreamer
+    from dreamer_lab.steps import HFHubDataSource
+
+    fps = []
+    for where in ("a", "b/deeper"):
+        folder = tmp_path / where / "data"
+        folder.mkdir(parents=True)
+        (folder / "train.jsonl").write_text('{"x": 1}\n{"x": 2}\n')
+        with DataDreamer(tmp_path / where / "ws"):
+            fps.append(HFHubDataSource("local", str(folder), split="train").fingerprint)
+    assert fps[0] == fps[1]

@@ -307,7 +307,9 @@ class HFHubDataSource(Step):
         super().__init__(name, **common)
 
     def _fingerprint_extra(self) -> dict[str, str]:
-        return {"hub": hash_value(self._hub), "local": str(self._local_digest)}
+        # A local folder counts by its content, not by where it lives.
+        hub = dict(self._hub, path=None) if self._local_digest else self._hub
+        return {"hub": hash_value(hub), "local": str(self._local_digest)}
 
     def run(self) -> Any:
         from datasets import load_dataset

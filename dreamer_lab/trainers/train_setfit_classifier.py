@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from dreamer_lab.core.fingerprint import hash_value
 from dreamer_lab.errors import StepInputError
 from dreamer_lab.steps.output import OutputColumn
 from dreamer_lab.trainers.base import TrainContext, TrainResult
@@ -97,7 +98,7 @@ class TrainSetFitClassifier(TrainHFClassifier):
         if self.multi_target_strategy != "auto":
             ident["multi_target_strategy"] = self.multi_target_strategy
         if self.kwargs:
-            ident["load_kwargs"] = {k: repr(v) for k, v in sorted(self.kwargs.items())}
+            ident["load_kwargs"] = {k: hash_value(v) for k, v in sorted(self.kwargs.items())}
         return ident
 
     def _citations(self) -> list[str]:
