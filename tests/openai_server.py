@@ -47,8 +47,15 @@ class FakeOpenAIServer:
         models: tuple[str, ...] = ("gpt-4o-mini", "local-model"),
         idle_timeout: float = 120.0,
         usage: bool = True,
+        path_prefix: str = "",
+        reject_fields: tuple[str, ...] = (),
     ):
         self.latency = latency
+        # Served under ``{path_prefix}/v1`` (a provider's API root, e.g. "/together").
+        self.path_prefix = path_prefix.rstrip("/")
+        # Body fields answered with a 422 like a provider that does not accept them (e.g.
+        # Mistral's API and ``max_completion_tokens``, ``seed`` or ``logit_bias``).
+        self.reject_fields = set(reject_fields)
         self.api_key = api_key
         self.models = set(models)
         self.idle_timeout = idle_timeout
@@ -81,7 +88,7 @@ class FakeOpenAIServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"http://127.0.0.1:{self.port}{self.path_prefix}/v1"
 
     # -- control ---------------------------------------------------------------------------
     def inject(self, kind: str, count: int = 1, **options: Any) -> None:
@@ -241,9 +248,16 @@ class FakeOpenAIServer:
                 )
                 return False
 
+            def _route(self) -> str:
+                """The request path without the server's prefix ("" when it lacks it)."""
+                path = self.path.rstrip("/")
+                if not path.startswith(server.path_prefix):
+                    return ""
+                return path[len(server.path_prefix) :]
+
             def do_GET(self) -> None:
                 server._last = time.monotonic()
-                path = self.path.rstrip("/")
+                path = self._route()
                 if path.startswith("/v1/batches/") or path.startswith("/v1/files/"):
                     if self._authorized():
                         self._batch_get(path)
@@ -251,20 +265,20 @@ class FakeOpenAIServer:
                 if path == "/v1/models" and self._authorized():
                     data = [{"id": m, "object": "model", "owned_by": "test"} for m in server.models]
                     self._send(200, {"object": "list", "data": data})
-                elif not self.path.startswith("/v1/models"):
+                elif not path.startswith("/v1/models"):
                     self._error(404, "Not found", "invalid_request_error")
 
             def do_POST(self) -> None:
                 server._last = time.monotonic()
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
-                route = self.path.rstrip("/")
+                route = self._route()
                 if route in ("/v1/files", "/v1/batches"):
                     if self._authorized():
                         self._batch_post(route, raw)
                     return
                 if route not in ("/v1/chat/completions", "/v1/completions"):
-                    self._error(404, f"Unknown route {route}", "invalid_request_error")
+                    self._error(404, f"Unknown route {self.path}", "invalid_request_error")
                     return
                 with server.lock:
                     server.requests += 1
@@ -333,6 +347,18 @@ class FakeOpenAIServer:
                     return
                 with server.lock:
                     server.bodies.append(body)
+                rejected = sorted(server.reject_fields & set(body))
+                if rejected:
+                    self._send(
+                        422,
+                        {
+                            "object": "error",
+                            "message": f"Extra inputs are not permitted: {rejected}",
+                            "type": "invalid_request_error",
+                            "code": None,
+                        },
+                    )
+                    return
                 model = body.get("model")
                 if model not in server.models:
                     self._error(

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from dreamer_lab.core.secrets import scrub_text
 from dreamer_lab.errors import StepInputError
@@ -147,6 +147,8 @@ class OpenAI(ConstrainedOutput, LLM):
     """
 
     backend_name = "openai"
+    #: Environment variable holding the API key (subclasses for other providers set theirs).
+    api_key_env: ClassVar[str] = "OPENAI_API_KEY"
     extra_generation_kwargs = frozenset(
         {"response_format", "presence_penalty", "frequency_penalty"}
     )
@@ -241,11 +243,11 @@ class OpenAI(ConstrainedOutput, LLM):
 
     # -- client ---------------------------------------------------------------------------
     def _key(self) -> str:
-        key = self._api_key or os.environ.get("OPENAI_API_KEY")
+        key = self._api_key or os.environ.get(self.api_key_env)
         if not key:
             raise LLMError(
-                f"{self!r}: no API key. Set the OPENAI_API_KEY environment variable (or pass "
-                "api_key=...; keys are never stored in the workspace). For a local "
+                f"{self!r}: no API key. Set the {self.api_key_env} environment variable "
+                "(or pass api_key=...; keys are never stored in the workspace). For a local "
                 "OpenAI-compatible server that needs none, pass any placeholder such as "
                 "api_key='none'."
             )
@@ -279,7 +281,7 @@ class OpenAI(ConstrainedOutput, LLM):
         commit: Callable[[dict[str, Any]], None],
         adaptive_batch_size: bool,
     ) -> None:
-        if self.max_cost is not None and price_of(self.model_name) is None:
+        if self.max_cost is not None and self._price(0, 0) is None:
             raise LLMError(
                 f"{self!r}: max_cost is set but there is no price for {self.model_name!r}. "
                 "Add one with dreamer_lab.llms.register_price(model, input_per_million, "
@@ -407,8 +409,8 @@ class OpenAI(ConstrainedOutput, LLM):
                 return self._parse(resp, prompt, params)
             except openai.AuthenticationError:
                 raise LLMError(
-                    f"{self._where()}: the API key was rejected (401). Check OPENAI_API_KEY "
-                    "(the key is not shown here)."
+                    f"{self._where()}: the API key was rejected (401). Check "
+                    f"{self.api_key_env} (the key is not shown here)."
                 ) from None
             except openai.PermissionDeniedError:
                 raise LLMError(
