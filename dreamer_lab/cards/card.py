@@ -31,6 +31,7 @@ DEFAULT_LIMITATIONS = (
     "describe known limitations."
 )
 _LICENSE_ID = re.compile(r"^[a-z0-9][a-z0-9.\-+]*$")
+_YAML_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
 
 
@@ -71,6 +72,47 @@ class Card:
 
 
 # -- pieces shared by both cards ------------------------------------------------------------
+# -- YAML front matter ---------------------------------------------------------------------
+def yaml_value(text: object, limit: int = 200) -> str:
+    """An untrusted string for the front matter: secrets removed, length bounded, otherwise
+    exact (:func:`front_matter` quotes and escapes it)."""
+    return scrub_text(str(text))[:limit]
+
+
+def front_matter(metadata: dict[str, Any]) -> str:
+    """The ``---``-delimited YAML block of a card, written with ``yaml.safe_dump``.
+
+    Every string value is double-quoted, and ``<``, ``>`` and ``&`` are written as
+    ``\\x3C``-style escapes: no value can end the block, start a document, anchor,
+    alias or tag, or put raw HTML into the file, and ``yaml.safe_load`` gives back
+    exactly the original strings.
+    """
+    import yaml
+
+    class _Dumper(yaml.SafeDumper):
+        pass
+
+    def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')
+
+    def _map(dumper: yaml.SafeDumper, value: dict[Any, Any]) -> yaml.MappingNode:
+        items = []
+        for k, v in value.items():
+            if not isinstance(k, str) or not _YAML_KEY.match(k):
+                raise ValueError(f"front matter key {k!r} is not a plain identifier")
+            items.append((yaml.ScalarNode("tag:yaml.org,2002:str", k), dumper.represent_data(v)))
+        return yaml.MappingNode("tag:yaml.org,2002:map", items, flow_style=False)
+
+    _Dumper.add_representer(str, _str)
+    _Dumper.add_representer(dict, _map)
+    text = yaml.dump(
+        metadata, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=float("inf")
+    )
+    # Only double-quoted values can hold these characters; \xNN is a YAML escape there.
+    text = text.replace("&", "\\x26").replace("<", "\\x3C").replace(">", "\\x3E")
+    return f"---\n{text.rstrip()}\n---"
+
+
 def fragments(nodes: list[Node], key: str) -> list[str]:
     out: list[str] = []
     for n in nodes:

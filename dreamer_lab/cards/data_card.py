@@ -13,12 +13,14 @@ from dreamer_lab.cards.card import (
     citations,
     closing_sections,
     fragments,
+    front_matter,
     license_id,
     node_summary,
     size_category,
+    yaml_value,
 )
 from dreamer_lab.cards.diagram import to_mermaid
-from dreamer_lab.cards.escape import md_code_inline, md_inline, single_line
+from dreamer_lab.cards.escape import md_code_inline, md_inline
 from dreamer_lab.cards.upstream import (
     DATA_SOURCE_KINDS,
     as_workspace,
@@ -85,19 +87,17 @@ def data_card(
     mermaid = to_mermaid(diagram_nodes(nodes), edge_list)
 
     front = DatasetCardData(
-        pretty_name=single_line(name, 100),
+        pretty_name=yaml_value(name, 100),
         license=license_id(licenses),
         tags=["synthetic", "dreamer_lab", "datadreamer"]
         if synthetic
         else ["dreamer_lab", "datadreamer"],
         size_categories=[size_category(rec.get("rows"))],
-        source_datasets=[single_line(s, 200) for s in source_names] or None,
+        source_datasets=[yaml_value(s) for s in source_names] or None,
         language_creators=["machine-generated"] if synthetic else None,
     )
     lines = [
-        "---",
-        front.to_yaml(),
-        "---",
+        front_matter(front.to_dict()),
         "",
         f"# Dataset card: {md_inline(name, 100)}",
         "",

@@ -47,6 +47,6 @@ def html_text(text: object) -> str:
 
 
 def single_line(text: object, limit: int = 120) -> str:
-    """Untrusted text reduced to one printable line (for YAML values and labels)."""
+    """Untrusted text reduced to one printable line (for labels and license ids)."""
     s = " ".join(scrub_text(str(text)).split())
     return s[:limit]

@@ -13,9 +13,11 @@ from dreamer_lab.cards.card import (
     citations,
     closing_sections,
     fragments,
+    front_matter,
     license_id,
     node_summary,
     repo_id,
+    yaml_value,
 )
 from dreamer_lab.cards.data_card import diagram_nodes
 from dreamer_lab.cards.diagram import loss_curve_svg, to_mermaid
@@ -90,19 +92,19 @@ def model_card(
     configs = redact(rec.get("configs") or {})
     lineage = rec.get("lineage") or {"train": rec.get("inputs") or {}, "validation": {}}
 
-    tags = ["dreamer_lab", "datadreamer", single_line(rec.get("kind", "trainer"), 60)]
+    tags = ["dreamer_lab", "datadreamer", yaml_value(rec.get("kind", "trainer"), 60)]
     if synthetic:
         tags.insert(0, "synthetic")
     front = ModelCardData(
-        model_name=single_line(name, 100),
+        model_name=yaml_value(name, 100),
         license=license_id(licenses),
         base_model=repo_id(single_line(base_name, 200)),
         tags=tags,
-        datasets=[single_line(d, 200) for d in datasets] or None,
+        datasets=[yaml_value(d) for d in datasets] or None,
         library_name="transformers" if "HF" in str(rec.get("kind", "")) else None,
     )
     loss_rows = [h for h in history if "loss" in h or "eval_loss" in h]
-    lines = ["---", front.to_yaml(), "---", "", f"# Model card: {md_inline(name, 100)}", ""]
+    lines = [front_matter(front.to_dict()), "", f"# Model card: {md_inline(name, 100)}", ""]
     if synthetic:
         lines += [f"> **Synthetic data notice.** {MODEL_NOTICE}", ""]
     lines += [
