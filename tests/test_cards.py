@@ -221,3 +221,44 @@ def test_model_card_lineage_hyperparams_metrics_loss(workspace, tmp_path):
 
     assert main(["card", "-w", str(workspace), "classifier", "-o", str(tmp_path / "mc")]) == 0
     assert ModelCard.load(Path(tmp_path / "mc" / "README.md")).data.base_model == "base/tiny"
+
+
+def test_real_citations_and_lora_configs_survive_redaction(workspace):
+    """Redaction keeps ordinary words and config names: the MiniLM title and a LoRA
+    config's ``trainable_token_indices`` reach the cards intact."""
+    from peft import LoraConfig
+
+    from dreamer_lab.steps import DataCardType, DataSource, Step
+
+    class Embed(Step):
+        def setup(self) -> None:
+            self.register_input("x")
+            self.register_output("y")
+
+        def run(self) -> Any:
+            self.register_data_card(
+                DataCardType.MODEL_NAME, "sentence-transformers/all-MiniLM-L6-v2"
+            )
+            return {"y": list(self.inputs["x"])}
+
+    src = DataSource("src", {"x": ["a", "b"]})
+    step = Embed("embed", inputs={"x": src.output["x"]})
+    card = data_card(step)
+    assert "Task-Agnostic Compression" in card.markdown and "REDACTED" not in card.markdown
+
+    lora = LoraConfig(r=4, trainable_token_indices=[5, 6]).to_dict()
+
+    class LoraTrainer(TinyTrainer):
+        def train(self, train_input: Any, *_: Any, **__: Any) -> LoraTrainer:
+            def fn(ctx: Any) -> TrainResult:
+                ctx.final_dir.mkdir(parents=True)
+                return TrainResult(metrics={})
+
+            self._fit(data={"train_input": train_input}, hyperparams={"max_new_tokens": 8},
+                      train_fn=fn, configs={"peft_config": lora})  # fmt: skip
+            return self
+
+    mcard = model_card(LoraTrainer("lora").train(step.output["y"]))
+    assert mcard.data["configs"]["peft_config"]["trainable_token_indices"] == [5, 6]
+    assert mcard.data["hyperparams"]["max_new_tokens"] == 8
+    assert '"trainable_token_indices": [' in mcard.markdown and "REDACTED" not in mcard.markdown

@@ -349,3 +349,27 @@ def test_tab_completion_of_commands_kinds_and_options(ip):
     assert "data=" in _complete(ip, "%%dream src = DataSource(da")
     assert "force=" in _complete(ip, '%%dream src = DataSource(data={"a": [1]}, fo')
     assert "DataSource" in _complete(ip, "%dream help Data")
+
+
+def test_memoized_cell_never_saves_secrets_and_recreates_them_on_a_hit(ip, workspace, monkeypatch):
+    from fake_keys import fake_key
+
+    key, other = fake_key("memo"), fake_key("memo2")
+    monkeypatch.setenv("MEMO_INPUT", key)
+    cell = (
+        "%%dream\nimport os\nhf_token = os.environ['MEMO_INPUT']\nalias = hf_token\n"
+        "n = len(alias)\nprint('got', alias)"
+    )
+    ok(ip, cell)
+    for p in workspace.rglob("*"):
+        assert not p.is_file() or key.encode() not in p.read_bytes(), p
+    for name in ("hf_token", "alias", "n"):
+        del ip.user_ns[name]
+    cap = ok(ip, cell)
+    assert stamps(cap)[-1]["cache_hit"] is True
+    assert ip.user_ns["hf_token"] == ip.user_ns["alias"] == key and ip.user_ns["n"] == len(key)
+    assert "got ***REDACTED***" in cap.stdout  # the replayed output was scrubbed
+    # On a hit the secret is read again the way the cell reads it.
+    monkeypatch.setenv("MEMO_INPUT", other)
+    assert stamps(ok(ip, cell))[-1]["cache_hit"] is True
+    assert ip.user_ns["alias"] == other

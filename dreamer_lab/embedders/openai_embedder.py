@@ -13,7 +13,7 @@ import threading
 from functools import cached_property
 from typing import Any, ClassVar
 
-from dreamer_lab.core.secrets import scrub_text
+from dreamer_lab.core.secrets import drop_secret, register_secret, restore_secret, scrub_text
 from dreamer_lab.embedders.embedder import Embedder
 
 _KNOWN_DIMS = {
@@ -83,6 +83,7 @@ class OpenAIEmbedder(Embedder):
             )
         if dimensions is not None and (not isinstance(dimensions, int) or dimensions < 1):
             raise ValueError(f"dimensions must be a positive int, got {dimensions!r}.")
+        register_secret(api_key)  # redacted wherever it would appear
         key = api_key or os.environ.get("OPENAI_API_KEY")
         if not key:
             if base_url is None:
@@ -118,12 +119,19 @@ class OpenAIEmbedder(Embedder):
         return f"OpenAIEmbedder({self.model_name!r}{where})"
 
     def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
+        state = drop_secret(self.__dict__, "_OpenAIEmbedder__api_key")  # never the key
         state.pop("client", None)
         state.pop("_usage_lock", None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        # The key comes back in the process that pickled the object; elsewhere it is read
+        # from the environment again (a local base_url needs none).
+        restore_secret(state, "_OpenAIEmbedder__api_key")
+        if not state["_OpenAIEmbedder__api_key"]:
+            state["_OpenAIEmbedder__api_key"] = os.environ.get("OPENAI_API_KEY") or (
+                "no-key-needed" if state.get("base_url") else None
+            )
         self.__dict__.update(state)
         self._usage_lock = threading.Lock()
 
@@ -131,6 +139,12 @@ class OpenAIEmbedder(Embedder):
     def client(self) -> Any:
         import openai
 
+        if not self.__api_key:
+            raise OpenAIEmbedderError(
+                f"{self.__dreamer_repr__()} was restored from a saved copy (a %%dream cache "
+                "hit or a pickle), and API keys are never saved. Set the OPENAI_API_KEY "
+                "environment variable, or create the object again with api_key=..."
+            )
         return openai.OpenAI(
             api_key=self.__api_key,
             organization=self.organization,

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from dreamer_lab.core.secrets import scrub_text
+from dreamer_lab.core.secrets import drop_secret, register_secret, restore_secret, scrub_text
 from dreamer_lab.errors import StepInputError
 from dreamer_lab.llms.base import (
     LLM,
@@ -186,6 +186,8 @@ class OpenAI(ConstrainedOutput, LLM):
             raise StepInputError(f"OpenAI: model_name must be a model name, got {model_name!r}.")
         self.organization = organization
         self._api_key = api_key
+        register_secret(api_key)  # redacted wherever it would appear
+        self._key_not_restored = False
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL")
         self.api_version = api_version
         self.max_concurrency = max(1, int(max_concurrency))
@@ -241,9 +243,23 @@ class OpenAI(ConstrainedOutput, LLM):
             return None
         return (prompt_tokens * price[0] + completion_tokens * price[1]) / 1e6
 
+    # -- pickling: never the key ------------------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        return drop_secret(self.__dict__, "_api_key")
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state["_key_not_restored"] = restore_secret(state, "_api_key")
+        self.__dict__.update(state)
+
     # -- client ---------------------------------------------------------------------------
     def _key(self) -> str:
         key = self._api_key or os.environ.get(self.api_key_env)
+        if not key and getattr(self, "_key_not_restored", False):
+            raise LLMError(
+                f"{self!r} was restored from a saved copy (a %%dream cache hit or a pickle), "
+                f"and API keys are never saved. Set the {self.api_key_env} environment "
+                "variable, or create the object again with api_key=..."
+            )
         if not key:
             raise LLMError(
                 f"{self!r}: no API key. Set the {self.api_key_env} environment variable "
@@ -251,6 +267,7 @@ class OpenAI(ConstrainedOutput, LLM):
                 "OpenAI-compatible server that needs none, pass any placeholder such as "
                 "api_key='none'."
             )
+        register_secret(key)
         return key
 
     def _client(self) -> Any:

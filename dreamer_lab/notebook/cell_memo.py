@@ -6,6 +6,20 @@ their code and the helpers and globals they use, data by content). On a hit the 
 run: its ``import``/``def``/``class`` statements are re-run (cheap, and functions cannot be
 restored from a pickle into a new kernel), the other variables it assigns are restored from
 signed joblib files, its printed output is replayed and its last expression returned.
+
+Secrets are never written to the workspace:
+
+- Variables that hold a secret are not saved: a name that denotes a credential
+  (``api_key``, ``OPENAI_API_KEY``, ``hf_token`` ...), a value whose pickle would contain
+  a known key or a key-shaped token (a key under another name, a user object holding
+  one), and a model object that was given a key (``OpenAI(..., api_key=...)``; such
+  objects pickle without it). On a hit the cell's top-level statements that assign them
+  run again, in order, after the other variables are restored: each gets its value (and
+  its key) the way the cell got it (``os.environ[...]``, a secret store, ``getpass()``).
+  Keep those statements cheap; they are the only code of the cell that runs on a hit.
+- Model objects that read their key from the environment are saved and restored; they
+  read ``OPENAI_API_KEY`` again when used.
+- The recorded code and printed output are scrubbed (:mod:`dreamer_lab.core.secrets`).
 """
 
 from __future__ import annotations
@@ -22,7 +36,12 @@ from typing import Any
 
 from dreamer_lab.core.fingerprint import combine, hash_value
 from dreamer_lab.core.memo import Computed, get_or_compute
-from dreamer_lab.core.secrets import is_secret_name, scrub_text
+from dreamer_lab.core.secrets import (
+    contains_secret,
+    is_secret_name,
+    pickle_holds_secret,
+    scrub_text,
+)
 
 CELL_VERSION = "1"
 OUT = "__out__"
@@ -148,7 +167,7 @@ def plan_cell(code: str, user_ns: dict[str, Any]) -> CellPlan:
         if name not in user_ns or name.startswith("__"):
             continue
         value = user_ns[name]
-        if is_secret_name(name):
+        if is_secret_name(name) or (isinstance(value, str) and contains_secret(value)):
             plan.reads[name] = "<secret>"
             continue
         plan.reads[name] = hash_value(value, label=f"variable {name!r} read by the cell")
@@ -192,6 +211,7 @@ class CellResult:
     seconds: float
     components: dict[str, Any]
     unsaved: dict[str, str] = field(default_factory=dict)
+    recreated: list[str] = field(default_factory=list)  # secrets: re-run on a hit, never saved
 
 
 def _exec(tree: ast.Module, user_ns: dict[str, Any], filename: str) -> Any:
@@ -251,7 +271,7 @@ def run_cell(
         }
         if value is not None:
             objects[OUT] = value
-        objects, skipped = _split_picklable(objects)
+        objects, skipped, secret = _split_picklable(objects)
         stdout = scrub_text(tee.buffer_.getvalue())
         record = {
             "kind": "cell",
@@ -261,6 +281,7 @@ def run_cell(
             "reads": plan.reads,
             "assigned": plan.assigned,
             "restored": sorted(k[4:] for k in objects if k.startswith("var_")),
+            "recreated": secret,
             "stdout": stdout,
             "unsaved": skipped,
             "components": components,
@@ -299,7 +320,10 @@ def run_cell(
             if name.startswith("var_"):
                 user_ns[name[4:]] = entry.load_object(name)
                 restored.append(name[4:])
-        value = entry.load_object(OUT) if OUT in names else None
+        recreated = [str(n) for n in entry.record.get("recreated") or []]
+        _rerun_assignments(plan.tree, recreated, user_ns, filename)
+        restored += [n for n in recreated if n in user_ns and n not in restored]
+        value = entry.load_object(OUT) if OUT in names else _last_name(plan.tree, user_ns)
         sys.stdout.write(entry.record.get("stdout", ""))
     ws.lineage.add_step(entry.record)
     ws.lineage.add_run(
@@ -322,21 +346,59 @@ def run_cell(
         time.time() - t0,
         components,
         dict(entry.record.get("unsaved") or {}),
+        [str(n) for n in entry.record.get("recreated") or []],
     )
 
 
-def _split_picklable(objects: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    """Keep the values that can be saved; name the others with the reason."""
+def _rerun_assignments(
+    tree: ast.Module, names: list[str], user_ns: dict[str, Any], filename: str
+) -> None:
+    """Run again the top-level statements of the cell that assign any of ``names``."""
+    __tracebackhide__ = True
+    if not names:
+        return
+    wanted = set(names)
+    body = [
+        s
+        for s in tree.body
+        if not isinstance(s, _DEFS)
+        and wanted & set(cell_names(ast.Module(body=[s], type_ignores=[])).assigned)
+    ]
+    if body:
+        exec(compile(ast.Module(body=body, type_ignores=[]), filename, "exec"), user_ns)  # noqa: S102
+
+
+def _last_name(tree: ast.Module, user_ns: dict[str, Any]) -> Any:
+    """The cell's value when it ends with a bare name that was not saved (a secret)."""
+    last = tree.body[-1] if tree.body else None
+    if isinstance(last, ast.Expr) and isinstance(last.value, ast.Name):
+        return user_ns.get(last.value.id)
+    return None
+
+
+def _split_picklable(
+    objects: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, str], list[str]]:
+    """Split the values into those that are saved, those that cannot be pickled (with the
+    reason) and the variables that hold secrets (never saved; re-created on a hit)."""
     import pickle
 
-    keep, skipped = {}, {}
+    keep: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
+    secret: list[str] = []
     for name, value in objects.items():
+        var = name[4:] if name.startswith("var_") else name
+        if name.startswith("var_") and is_secret_name(var):
+            secret.append(var)
+            continue
         try:
-            pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+            data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as e:  # noqa: BLE001
-            skipped[name[4:] if name.startswith("var_") else name] = scrub_text(
-                f"{type(e).__name__}: {e}"
-            )
-        else:
-            keep[name] = value
-    return keep, skipped
+            skipped[var] = scrub_text(f"{type(e).__name__}: {e}")
+            continue
+        if pickle_holds_secret(data):
+            if name.startswith("var_"):
+                secret.append(var)
+            continue
+        keep[name] = value
+    return keep, skipped, secret

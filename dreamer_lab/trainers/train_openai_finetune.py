@@ -23,7 +23,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from dreamer_lab.core.secrets import scrub_text
+from dreamer_lab.core.secrets import drop_secret, register_secret, restore_secret, scrub_text
 from dreamer_lab.errors import DreamerError, StepInputError
 from dreamer_lab.steps.output import OutputColumn
 from dreamer_lab.trainers.base import (
@@ -102,6 +102,8 @@ class TrainOpenAIFineTune(Trainer):
         self.system_prompt = system_prompt
         self.organization = organization
         self._api_key = api_key
+        register_secret(api_key)  # redacted wherever it would appear
+        self._key_not_restored = False
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL")
         self.suffix = suffix
         self.poll_interval = float(poll_interval)
@@ -130,13 +132,28 @@ class TrainOpenAIFineTune(Trainer):
             card[ModelCardType.LICENSE] = ["https://openai.com/policies/terms-of-use"]
         return card
 
+    # -- pickling: never the key ------------------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        return drop_secret(self.__dict__, "_api_key")
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state["_key_not_restored"] = restore_secret(state, "_api_key")
+        self.__dict__.update(state)
+
     def _key(self) -> str:
         key = self._api_key or os.environ.get("OPENAI_API_KEY")
+        if not key and getattr(self, "_key_not_restored", False):
+            raise StepInputError(
+                f"{self._where()} was restored from a saved copy (a %%dream cache hit or a "
+                "pickle), and API keys are never saved. Set the OPENAI_API_KEY environment "
+                "variable, or create the trainer again with api_key=..."
+            )
         if not key:
             raise StepInputError(
                 f"{self._where()}: no API key. Set the OPENAI_API_KEY environment variable (or "
                 "pass api_key=...; keys are never stored in the workspace)."
             )
+        register_secret(key)
         return key
 
     # -- training -------------------------------------------------------------------------
