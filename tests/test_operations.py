@@ -120,3 +120,21 @@ def test_exports(src, tmp_path):
 
     loaded = datasets.load_from_disk(str(tmp_path / "hf"))
     assert loaded["train"].num_rows == dd["train"].num_rows == 3
+
+
+def test_operations_are_operation_steps_with_stable_kinds(src):
+    from dreamer_lab.steps import Step
+    from dreamer_lab.steps.operation_step import OperationStep
+
+    made = {
+        "select": src.select([0]),
+        "map": src.map(lambda r: {"m": r["n"]}),
+        "filter": src.filter(lambda r: r["n"] > 2),
+        "splits": src.splits(train_size=0.5)["train"],
+        "concat": concat(src, src),
+    }
+    for op, step in made.items():
+        assert isinstance(step, OperationStep) and isinstance(step, Step)
+        assert step.op == op == step.kind_name() == step.record["kind"]
+        # The kind is part of the fingerprint: renaming it would orphan stored results.
+        assert step.record["components"]["kind"] == f"operation.{op}"
