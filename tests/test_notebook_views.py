@@ -95,6 +95,7 @@ def test_summary_has_sample_plots_and_provenance(hostile_step):
 def test_step_output_bundle_and_metadata(hostile_step):
     s = summarize(hostile_step, why="first run")
     widget = StepView(summary=s)
+    assert isinstance(widget, StepView)  # a class, importable for isinstance and type checkers
     data, meta = StepOutput(s, widget)._repr_mimebundle_()
     assert {"text/plain", "text/markdown", "application/vnd.jupyter.widget-view+json"} <= set(data)
     assert meta["dreamer_lab"]["fingerprint"] == hostile_step.fingerprint
@@ -119,6 +120,9 @@ def test_generation_wizard_previews_estimates_and_ends_as_a_dream_cell(workspace
 
     ns = {"attrs": {"sentiment": ["happy", "sad"], "product": ["lamp", "<b>tv</b>"]}, "tone": "A"}
     w = wizard("generate", ns=ns, kind="DataFromAttributedPrompt", attributes="attrs", n=40)
+    from dreamer_lab.notebook.wizards import FormWidget, GenerationWizard
+
+    assert isinstance(w, GenerationWizard) and isinstance(w, FormWidget)
     w.set(template="{tone}: write a {sentiment} review of a {product}.", name="reviews")
     assert w.preview == [
         "A: write a happy review of a lamp.",
@@ -155,6 +159,9 @@ def test_training_wizard_builds_the_trainer_line(workspace):
 
     pairs = DataSource("pairs", data={"q": ["a"], "a": ["b"]})
     w = wizard("train", ns={"pairs": pairs}, model_name="./smol", epochs=2, rank=4)
+    from dreamer_lab.notebook.wizards import TrainingWizard
+
+    assert isinstance(w, TrainingWizard)
     assert w.values["train_input"] == "pairs.output['q']"
     assert w.values["train_output"] == "pairs.output['a']"
     assert w.code == (
@@ -172,6 +179,9 @@ def test_card_widget_previews_edits_and_exports(workspace, tmp_path):
 
     DataSource("reviews", data={"text": ["<script>x</script>"]})
     c = card(ns={}, intended_use="Teaching <demo>", path=str(tmp_path / "card"))
+    from dreamer_lab.notebook.wizards import CardWidget
+
+    assert isinstance(c, CardWidget)
     assert c.values["target"] == "reviews"
     assert "Teaching" in c.preview[0]
     assert "<script>" not in c.preview[0] and "<demo>" not in c.preview[0]

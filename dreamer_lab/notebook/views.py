@@ -13,7 +13,20 @@ import math
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dreamer_lab.notebook.step_widget import StepView
+
+__all__ = [
+    "StepOutput",
+    "StepView",
+    "md_escape",
+    "render_markdown",
+    "render_plain",
+    "sparkline",
+    "summarize",
+]
 
 SAMPLE_ROWS = 5
 CELL_CHARS = 200
@@ -261,31 +274,13 @@ def sparkline(values: list[float]) -> str:
 
 
 # -- the widget -------------------------------------------------------------------------------
-def _widget_class() -> type:
-    import anywidget
-    import traitlets
+def __getattr__(name: str) -> Any:
+    # StepView lives in .step_widget, so that importing this module leaves anywidget unloaded.
+    if name == "StepView":
+        from dreamer_lab.notebook.step_widget import StepView
 
-    class StepView(anywidget.AnyWidget):
-        """Live view of one step: status, progress, sample rows, plots."""
-
-        _esm = STATIC / "step_view.js"
-        _css = STATIC / "dreamer.css"
-        summary = traitlets.Dict().tag(sync=True)
-        progress = traitlets.Float(None, allow_none=True).tag(sync=True)
-        elapsed = traitlets.Float(0.0).tag(sync=True)
-
-    return StepView
-
-
-_STEP_VIEW: type | None = None
-
-
-def StepView(**kwargs: Any) -> Any:  # noqa: N802 - reads as a class
-    """Create the anywidget step view (the class is built on first use: lazy imports)."""
-    global _STEP_VIEW
-    if _STEP_VIEW is None:
-        _STEP_VIEW = _widget_class()
-    return _STEP_VIEW(**kwargs)
+        return StepView
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class StepOutput:

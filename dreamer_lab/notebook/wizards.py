@@ -8,7 +8,8 @@ also dispatches a bubbling ``dreamer-lab:insert-cell`` DOM event (``detail: {cod
 that the Lab extension turns into a new cell.
 
 Usage: ``from dreamer_lab.notebook import wizard, card``; ``wizard("generate")``,
-``wizard("train")``, ``card()``.
+``wizard("train")``, ``card()``. This module imports ``anywidget``: it is imported when a
+widget is first built (``dreamer_lab.notebook.wizard`` is a lazy name), not at ``%load_ext``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ import itertools
 import sys
 from pathlib import Path
 from typing import Any
+
+import anywidget
+import traitlets
 
 from dreamer_lab.notebook.views import STATIC
 
@@ -42,334 +46,263 @@ def _llms_in(ns: dict[str, Any]) -> list[str]:
     return [k for k, v in ns.items() if llm_cls is not None and isinstance(v, llm_cls)]
 
 
-def _base_class() -> type:
-    import anywidget
-    import traitlets
+def _field(name: str, label: str, kind: str, default: Any) -> dict[str, Any]:
+    """A form field (``kind``: text, textarea, number, checkbox) as the front end reads it."""
+    return {"name": name, "label": label, "type": kind, "default": default}
 
-    class FormWidget(anywidget.AnyWidget):
-        """A keyboard-friendly form whose result is notebook code."""
 
-        _esm = STATIC / "wizard.js"
-        _css = STATIC / "dreamer.css"
-        title = traitlets.Unicode("").tag(sync=True)
-        fields = traitlets.List().tag(sync=True)
-        values = traitlets.Dict().tag(sync=True)
-        preview = traitlets.List().tag(sync=True)
-        info = traitlets.Unicode("").tag(sync=True)
-        code = traitlets.Unicode("").tag(sync=True)
-        inserted = traitlets.Unicode("").tag(sync=True)
+def _select(
+    name: str, label: str, options: list[str], default: str | None = None
+) -> dict[str, Any]:
+    """A drop-down; ``default`` if it is an option, else the first option (or "")."""
+    chosen = default if default in options else (options or [""])[0]
+    return {"name": name, "label": label, "type": "select", "options": options, "default": chosen}
 
-        def __init__(
-            self,
-            ns: dict[str, Any] | None = None,
-            values: dict[str, Any] | None = None,
-            **kwargs: Any,
-        ):
-            super().__init__(**kwargs)
-            self.ns = ns if ns is not None else _ns()
-            self.fields = self.build_fields()
-            defaults = {f["name"]: f.get("default", "") for f in self.fields}
-            self.values = defaults | dict(values or {})
-            self.observe(lambda _change: self.refresh(), names="values")
-            self.on_msg(self._on_msg)
-            self.refresh()
 
-        def build_fields(self) -> list[dict[str, Any]]:
-            raise NotImplementedError
+class FormWidget(anywidget.AnyWidget):
+    """A keyboard-friendly form whose result is notebook code."""
 
-        def derive(self) -> tuple[list[str], str, str]:
-            """``(preview, info, code)`` for the current values."""
-            raise NotImplementedError
+    _esm = STATIC / "wizard.js"
+    _css = STATIC / "dreamer.css"
+    title = traitlets.Unicode("").tag(sync=True)
+    fields = traitlets.List().tag(sync=True)
+    values = traitlets.Dict().tag(sync=True)
+    preview = traitlets.List().tag(sync=True)
+    info = traitlets.Unicode("").tag(sync=True)
+    code = traitlets.Unicode("").tag(sync=True)
+    inserted = traitlets.Unicode("").tag(sync=True)
 
-        def set(self, **values: Any) -> None:
-            self.values = {**self.values, **values}
+    def __init__(
+        self,
+        ns: dict[str, Any] | None = None,
+        values: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        self.ns = ns if ns is not None else _ns()
+        self.fields = self.build_fields()
+        defaults = {f["name"]: f.get("default", "") for f in self.fields}
+        self.values = defaults | dict(values or {})
+        self.observe(lambda _change: self.refresh(), names="values")
+        self.on_msg(self._on_msg)
+        self.refresh()
 
-        def refresh(self) -> None:
-            from dreamer_lab.errors import DreamerError
+    def build_fields(self) -> list[dict[str, Any]]:
+        raise NotImplementedError
 
-            try:
-                preview, info, code = self.derive()
-            except (DreamerError, KeyError, ValueError, TypeError) as e:
-                preview, info, code = [], f"{type(e).__name__}: {e}", ""
-            self.preview, self.info, self.code = preview, info, code
+    def derive(self) -> tuple[list[str], str, str]:
+        """``(preview, info, code)`` for the current values."""
+        raise NotImplementedError
 
-        def insert(self, run: bool = False) -> str:
-            """Put the equivalent code into the next cell (from a cell: set_next_input)."""
-            from IPython import get_ipython
+    def set(self, **values: Any) -> None:
+        self.values = {**self.values, **values}
 
-            if not self.code:
-                raise ValueError(f"Nothing to insert: {self.info or 'fill in the form first'}")
-            ip = get_ipython()
-            if ip is not None:
-                ip.set_next_input(self.code, replace=False)
+    def refresh(self) -> None:
+        from dreamer_lab.errors import DreamerError
+
+        try:
+            preview, info, code = self.derive()
+        except (DreamerError, KeyError, ValueError, TypeError) as e:
+            preview, info, code = [], f"{type(e).__name__}: {e}", ""
+        self.preview, self.info, self.code = preview, info, code
+
+    def insert(self, run: bool = False) -> str:
+        """Put the equivalent code into the next cell (from a cell: set_next_input)."""
+        from IPython import get_ipython
+
+        if not self.code:
+            raise ValueError(f"Nothing to insert: {self.info or 'fill in the form first'}")
+        ip = get_ipython()
+        if ip is not None:
+            ip.set_next_input(self.code, replace=False)
+        self.inserted = self.code
+        return self.code
+
+    def _on_msg(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
+        if isinstance(content, dict) and content.get("event") == "insert" and self.code:
             self.inserted = self.code
-            return self.code
-
-        def _on_msg(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
-            if isinstance(content, dict) and content.get("event") == "insert" and self.code:
-                self.inserted = self.code
-
-    return FormWidget
 
 
-_CLASSES: dict[str, type] = {}
+class GenerationWizard(FormWidget):
+    """Step kind, model, template with live preview and token estimate, rows."""
+
+    def build_fields(self) -> list[dict[str, Any]]:
+        from dreamer_lab.notebook.catalog import TEMPLATE_INPUT, catalog, options_for
+
+        kinds = []
+        for name, cls in catalog({}).items():
+            opts = options_for(cls)
+            if not opts.trainer and (opts.template_arg() or TEMPLATE_INPUT in opts.inputs):
+                kinds.append(name)
+        llms = _llms_in(self.ns)
+        steps = list(_steps_in(self.ns))
+        dicts = [k for k, v in self.ns.items() if isinstance(v, dict) and not k.startswith("_")]
+        return [
+            _field("name", "Result name", "text", "generated"),
+            _select("kind", "Step", kinds, "DataFromPrompt"),
+            _select("llm", "Model", llms),
+            _select("data", "Rows from step (Prompt)", ["", *steps]),
+            _select("attributes", "Attributes (dict variable)", ["", *dicts]),
+            _field("template", "Template", "textarea", ""),
+            _field("n", "Rows", "number", 10),
+            _field("temperature", "Temperature", "number", 1.0),
+            _field("max_new_tokens", "Max new tokens", "number", 128),
+        ]
+
+    def derive(self) -> tuple[list[str], str, str]:
+        from dreamer_lab.llms.base import estimate_tokens
+        from dreamer_lab.notebook.catalog import options_for, resolve_kind
+        from dreamer_lab.notebook.template import interpolate
+
+        v = self.values
+        kind = str(v.get("kind") or "")
+        if not kind:
+            return [], "Choose a step.", ""
+        opts = options_for(resolve_kind(kind, self.ns))
+        template = str(v.get("template") or "")
+        data = self.ns.get(v.get("data")) if v.get("data") else None
+        attrs = self.ns.get(v.get("attributes")) if v.get("attributes") else None
+        columns = list(data.output.column_names) if data is not None else []
+        keep = set(columns) | (set(attrs) if isinstance(attrs, dict) else set())
+        fmt = interpolate(template, keep, self.ns, where="wizard", keep_hint="a column")
+        rows: list[dict[str, Any]]
+        if data is not None:
+            rows = data.output.dataset.select(range(min(PREVIEW_ROWS, len(data.output)))).to_list()
+        elif isinstance(attrs, dict) and attrs:
+            keys = list(attrs)
+            combos = itertools.islice(itertools.product(*(attrs[k] for k in keys)), PREVIEW_ROWS)
+            rows = [dict(zip(keys, c, strict=True)) for c in combos]
+        else:
+            rows = [{}]
+        preview = [fmt.format_map(r) if keep else fmt for r in rows]
+        n = int(v.get("n") or 0) if data is None else len(data.output)
+        per_prompt = sum(estimate_tokens(p) for p in preview) / max(1, len(preview))
+        new = int(v.get("max_new_tokens") or 0)
+        total = int(n * (per_prompt + new))
+        info = (
+            f"about {total:,} tokens ({n} rows x ~{per_prompt:.0f} prompt + up to {new} new; "
+            "an offline estimate). Cost: local models $0; API models: tokens x price."
+        )
+        parts = [str(v["data"])] if data is not None else []
+        if v.get("llm"):
+            parts.append(f"llm={v['llm']}")
+        if data is None and "n" in opts.args:
+            parts.append(f"n={int(v.get('n') or 0)}")
+        if attrs is not None and "attributes" in opts.args:
+            parts.append(f"attributes={v['attributes']}")
+        if float(v.get("temperature") or 1.0) != 1.0:
+            parts.append(f"temperature={float(v['temperature'])}")
+        if new and "max_new_tokens" in opts.args:
+            parts.append(f"max_new_tokens={new}")
+        code = f"%%dream {v.get('name') or 'generated'} = {kind}({', '.join(parts)})\n{template}"
+        return preview, info, code
 
 
-def _classes() -> dict[str, type]:
-    if _CLASSES:
-        return _CLASSES
-    base = _base_class()
+class TrainingWizard(FormWidget):
+    """Trainer, base model, input/output columns from existing steps, LoRA, epochs."""
 
-    class GenerationWizard(base):  # type: ignore[misc, valid-type]
-        """Step kind, model, template with live preview and token estimate, rows."""
+    def build_fields(self) -> list[dict[str, Any]]:
+        import dreamer_lab.trainers as trainers
 
-        def build_fields(self) -> list[dict[str, Any]]:
-            from dreamer_lab.notebook.catalog import TEMPLATE_INPUT, catalog, options_for
+        names = [n for n in getattr(trainers, "__all__", []) if n.startswith("Train")]
+        cols = [
+            f"{k}.output[{c!r}]"
+            for k, s in _steps_in(self.ns).items()
+            for c in s.output.column_names
+        ]
+        return [
+            _field("name", "Model name", "text", "model"),
+            _select("trainer", "Trainer", names, "TrainHFFineTune"),
+            _field("model_name", "Base model (name or folder)", "text", ""),
+            _select("train_input", "Input column", cols),
+            _select("train_output", "Output column", cols, (cols or [""])[-1]),
+            _field("lora", "LoRA", "checkbox", True),
+            _field("rank", "LoRA rank", "number", 8),
+            _field("epochs", "Epochs", "number", 1),
+        ]
 
-            kinds = []
-            for name, cls in catalog({}).items():
-                opts = options_for(cls)
-                if not opts.trainer and (opts.template_arg() or TEMPLATE_INPUT in opts.inputs):
-                    kinds.append(name)
-            llms = _llms_in(self.ns)
-            steps = list(_steps_in(self.ns))
-            dicts = [k for k, v in self.ns.items() if isinstance(v, dict) and not k.startswith("_")]
-            return [
-                {"name": "name", "label": "Result name", "type": "text", "default": "generated"},
-                {
-                    "name": "kind",
-                    "label": "Step",
-                    "type": "select",
-                    "options": kinds,
-                    "default": "DataFromPrompt"
-                    if "DataFromPrompt" in kinds
-                    else (kinds or [""])[0],
-                },
-                {
-                    "name": "llm",
-                    "label": "Model",
-                    "type": "select",
-                    "options": llms,
-                    "default": (llms or [""])[0],
-                },
-                {
-                    "name": "data",
-                    "label": "Rows from step (Prompt)",
-                    "type": "select",
-                    "options": ["", *steps],
-                    "default": "",
-                },
-                {
-                    "name": "attributes",
-                    "label": "Attributes (dict variable)",
-                    "type": "select",
-                    "options": ["", *dicts],
-                    "default": "",
-                },
-                {"name": "template", "label": "Template", "type": "textarea", "default": ""},
-                {"name": "n", "label": "Rows", "type": "number", "default": 10},
-                {"name": "temperature", "label": "Temperature", "type": "number", "default": 1.0},
-                {
-                    "name": "max_new_tokens",
-                    "label": "Max new tokens",
-                    "type": "number",
-                    "default": 128,
-                },
-            ]
-
-        def derive(self) -> tuple[list[str], str, str]:
-            from dreamer_lab.llms.base import estimate_tokens
-            from dreamer_lab.notebook.catalog import options_for, resolve_kind
-            from dreamer_lab.notebook.template import interpolate
-
-            v = self.values
-            kind = str(v.get("kind") or "")
-            if not kind:
-                return [], "Choose a step.", ""
-            opts = options_for(resolve_kind(kind, self.ns))
-            template = str(v.get("template") or "")
-            data = self.ns.get(v.get("data")) if v.get("data") else None
-            attrs = self.ns.get(v.get("attributes")) if v.get("attributes") else None
-            columns = list(data.output.column_names) if data is not None else []
-            keep = set(columns) | (set(attrs) if isinstance(attrs, dict) else set())
-            fmt = interpolate(template, keep, self.ns, where="wizard", keep_hint="a column")
-            rows: list[dict[str, Any]]
-            if data is not None:
-                rows = data.output.dataset.select(
-                    range(min(PREVIEW_ROWS, len(data.output)))
-                ).to_list()
-            elif isinstance(attrs, dict) and attrs:
-                keys = list(attrs)
-                combos = itertools.islice(
-                    itertools.product(*(attrs[k] for k in keys)), PREVIEW_ROWS
-                )
-                rows = [dict(zip(keys, c, strict=True)) for c in combos]
-            else:
-                rows = [{}]
-            preview = [fmt.format_map(r) if keep else fmt for r in rows]
-            n = int(v.get("n") or 0) if data is None else len(data.output)
-            per_prompt = sum(estimate_tokens(p) for p in preview) / max(1, len(preview))
-            new = int(v.get("max_new_tokens") or 0)
-            total = int(n * (per_prompt + new))
-            info = (
-                f"about {total:,} tokens ({n} rows x ~{per_prompt:.0f} prompt + up to {new} new; "
-                "an offline estimate). Cost: local models $0; API models: tokens x price."
-            )
-            parts = [str(v["data"])] if data is not None else []
-            if v.get("llm"):
-                parts.append(f"llm={v['llm']}")
-            if data is None and "n" in opts.args:
-                parts.append(f"n={int(v.get('n') or 0)}")
-            if attrs is not None and "attributes" in opts.args:
-                parts.append(f"attributes={v['attributes']}")
-            if float(v.get("temperature") or 1.0) != 1.0:
-                parts.append(f"temperature={float(v['temperature'])}")
-            if new and "max_new_tokens" in opts.args:
-                parts.append(f"max_new_tokens={new}")
-            code = (
-                f"%%dream {v.get('name') or 'generated'} = {kind}({', '.join(parts)})\n{template}"
-            )
-            return preview, info, code
-
-    class TrainingWizard(base):  # type: ignore[misc, valid-type]
-        """Trainer, base model, input/output columns from existing steps, LoRA, epochs."""
-
-        def build_fields(self) -> list[dict[str, Any]]:
-            import dreamer_lab.trainers as trainers
-
-            names = [n for n in getattr(trainers, "__all__", []) if n.startswith("Train")]
-            cols = [
-                f"{k}.output[{c!r}]"
-                for k, s in _steps_in(self.ns).items()
-                for c in s.output.column_names
-            ]
-            return [
-                {"name": "name", "label": "Model name", "type": "text", "default": "model"},
-                {
-                    "name": "trainer",
-                    "label": "Trainer",
-                    "type": "select",
-                    "options": names,
-                    "default": "TrainHFFineTune"
-                    if "TrainHFFineTune" in names
-                    else (names or [""])[0],
-                },
-                {
-                    "name": "model_name",
-                    "label": "Base model (name or folder)",
-                    "type": "text",
-                    "default": "",
-                },
-                {
-                    "name": "train_input",
-                    "label": "Input column",
-                    "type": "select",
-                    "options": cols,
-                    "default": (cols or [""])[0],
-                },
-                {
-                    "name": "train_output",
-                    "label": "Output column",
-                    "type": "select",
-                    "options": cols,
-                    "default": (cols or [""])[-1],
-                },
-                {"name": "lora", "label": "LoRA", "type": "checkbox", "default": True},
-                {"name": "rank", "label": "LoRA rank", "type": "number", "default": 8},
-                {"name": "epochs", "label": "Epochs", "type": "number", "default": 1},
-            ]
-
-        def derive(self) -> tuple[list[str], str, str]:
-            v = self.values
-            if not v.get("trainer"):
-                return [], "Choose a trainer.", ""
-            if not v.get("model_name"):
-                return [], "Give the base model (a Hugging Face name or a local folder).", ""
-            if not v.get("train_input") or not v.get("train_output"):
-                return [], "Choose the input and output columns (run a step first).", ""
-            parts = [f"model_name={str(v['model_name'])!r}"]
-            head = ""
-            if v.get("lora"):
-                head = "from peft import LoraConfig\n\n"
-                parts.append(f"peft_config=LoraConfig(r={int(v.get('rank') or 8)})")
-            parts += [
-                f"train_input={v['train_input']}",
-                f"train_output={v['train_output']}",
-                f"epochs={int(v.get('epochs') or 1)}",
-            ]
-            code = f"{head}%dream {v.get('name') or 'model'} = {v['trainer']}({', '.join(parts)})"
-            info = "LoRA rank {}".format(v.get("rank")) if v.get("lora") else "full fine-tuning"
-            return [], info, code
-
-    class CardWidget(base):  # type: ignore[misc, valid-type]
-        """Pick a step or trained model, preview its card, edit the human sections, export."""
-
-        def build_fields(self) -> list[dict[str, Any]]:
-            from dreamer_lab.api import lineage
-
-            names = list(dict.fromkeys(n["name"] for n in lineage().nodes))
-            return [
-                {
-                    "name": "target",
-                    "label": "Step or model",
-                    "type": "select",
-                    "options": names,
-                    "default": (names or [""])[-1],
-                },
-                {
-                    "name": "intended_use",
-                    "label": "Intended use",
-                    "type": "textarea",
-                    "default": "",
-                },
-                {"name": "limitations", "label": "Limitations", "type": "textarea", "default": ""},
-                {"name": "path", "label": "Export folder", "type": "text", "default": "card"},
-            ]
-
-        def card(self) -> Any:
-            from dreamer_lab.cards import card_for
-            from dreamer_lab.core.workspace import current_workspace
-
-            v = self.values
-            target = self.ns.get(v["target"]) if v.get("target") in self.ns else v.get("target")
-            return card_for(
-                target,
-                current_workspace(),
-                intended_use=v.get("intended_use") or None,
-                limitations=v.get("limitations") or None,
-            )
-
-        def derive(self) -> tuple[list[str], str, str]:
-            v = self.values
-            if not v.get("target"):
-                return [], "Run a step first: there is nothing to describe.", ""
-            markdown = self.card().markdown
-            args = [repr(v["target"])]
-            for key in ("intended_use", "limitations"):
-                if v.get(key):
-                    args.append(f"{key}={v[key]!r}")
-            code = (
-                "from dreamer_lab.cards import card_for\n\n"
-                f"card_for({', '.join(args)}).save({str(v.get('path') or 'card')!r})"
-            )
-            return [markdown], f"{len(markdown.splitlines())} lines", code
-
-        def export(self) -> Path:
-            """Write the card's README.md (and card.json) into the export folder."""
-            return self.card().save(self.values.get("path") or "card")["markdown"]
-
-    _CLASSES.update(generate=GenerationWizard, train=TrainingWizard, card=CardWidget)
-    return _CLASSES
+    def derive(self) -> tuple[list[str], str, str]:
+        v = self.values
+        if not v.get("trainer"):
+            return [], "Choose a trainer.", ""
+        if not v.get("model_name"):
+            return [], "Give the base model (a Hugging Face name or a local folder).", ""
+        if not v.get("train_input") or not v.get("train_output"):
+            return [], "Choose the input and output columns (run a step first).", ""
+        parts = [f"model_name={str(v['model_name'])!r}"]
+        head = ""
+        if v.get("lora"):
+            head = "from peft import LoraConfig\n\n"
+            parts.append(f"peft_config=LoraConfig(r={int(v.get('rank') or 8)})")
+        parts += [
+            f"train_input={v['train_input']}",
+            f"train_output={v['train_output']}",
+            f"epochs={int(v.get('epochs') or 1)}",
+        ]
+        code = f"{head}%dream {v.get('name') or 'model'} = {v['trainer']}({', '.join(parts)})"
+        info = "LoRA rank {}".format(v.get("rank")) if v.get("lora") else "full fine-tuning"
+        return [], info, code
 
 
-def wizard(which: str = "generate", /, ns: dict[str, Any] | None = None, **values: Any) -> Any:
+class CardWidget(FormWidget):
+    """Pick a step or trained model, preview its card, edit the human sections, export."""
+
+    def build_fields(self) -> list[dict[str, Any]]:
+        from dreamer_lab.api import lineage
+
+        names = list(dict.fromkeys(n["name"] for n in lineage().nodes))
+        return [
+            _select("target", "Step or model", names, (names or [""])[-1]),
+            _field("intended_use", "Intended use", "textarea", ""),
+            _field("limitations", "Limitations", "textarea", ""),
+            _field("path", "Export folder", "text", "card"),
+        ]
+
+    def card(self) -> Any:
+        from dreamer_lab.cards import card_for
+        from dreamer_lab.core.workspace import current_workspace
+
+        v = self.values
+        target = self.ns.get(v["target"]) if v.get("target") in self.ns else v.get("target")
+        return card_for(
+            target,
+            current_workspace(),
+            intended_use=v.get("intended_use") or None,
+            limitations=v.get("limitations") or None,
+        )
+
+    def derive(self) -> tuple[list[str], str, str]:
+        v = self.values
+        if not v.get("target"):
+            return [], "Run a step first: there is nothing to describe.", ""
+        markdown = self.card().markdown
+        args = [repr(v["target"])]
+        for key in ("intended_use", "limitations"):
+            if v.get(key):
+                args.append(f"{key}={v[key]!r}")
+        code = (
+            "from dreamer_lab.cards import card_for\n\n"
+            f"card_for({', '.join(args)}).save({str(v.get('path') or 'card')!r})"
+        )
+        return [markdown], f"{len(markdown.splitlines())} lines", code
+
+    def export(self) -> Path:
+        """Write the card's README.md (and card.json) into the export folder."""
+        return self.card().save(self.values.get("path") or "card")["markdown"]
+
+
+WIZARDS: dict[str, type[FormWidget]] = {"generate": GenerationWizard, "train": TrainingWizard}
+
+
+def wizard(
+    which: str = "generate", /, ns: dict[str, Any] | None = None, **values: Any
+) -> FormWidget:
     """A generation (``"generate"``) or training (``"train"``) wizard; ``values`` prefill it."""
-    classes = _classes()
-    if which not in ("generate", "train"):
+    if which not in WIZARDS:
         raise ValueError(f"Unknown wizard {which!r}; use 'generate' or 'train'.")
-    return classes[which](ns=ns, values=values)
+    return WIZARDS[which](ns=ns, values=values)
 
 
-def card(ns: dict[str, Any] | None = None, **values: Any) -> Any:
+def card(ns: dict[str, Any] | None = None, **values: Any) -> CardWidget:
     """The card widget: preview, edit and export a data or model card."""
-    return _classes()["card"](ns=ns, values=values)
+    return CardWidget(ns=ns, values=values)
