@@ -352,22 +352,30 @@ def test_tab_completion_of_commands_kinds_and_options(ip):
 
 
 def test_memoized_cell_never_saves_secrets_and_recreates_them_on_a_hit(ip, workspace, monkeypatch):
+    import secrets
+
     from fake_keys import fake_key
 
     key, other = fake_key("memo"), fake_key("memo2")
+    plain = "plain-" + secrets.token_hex(8)  # not key-shaped, known to nothing
     monkeypatch.setenv("MEMO_INPUT", key)
+    monkeypatch.setenv("MEMO_PLAIN", plain)
     cell = (
         "%%dream\nimport os\nhf_token = os.environ['MEMO_INPUT']\nalias = hf_token\n"
-        "n = len(alias)\nprint('got', alias)"
+        "n = len(alias)\nprint('got', alias)\n"
+        "class Holder:\n    def __init__(self, key):\n        self.api_key = key\n"
+        "holder = Holder(os.environ['MEMO_PLAIN'])"
     )
     ok(ip, cell)
     for p in workspace.rglob("*"):
-        assert not p.is_file() or key.encode() not in p.read_bytes(), p
-    for name in ("hf_token", "alias", "n"):
+        if p.is_file():
+            assert key.encode() not in p.read_bytes() and plain.encode() not in p.read_bytes()
+    for name in ("hf_token", "alias", "n", "holder", "Holder"):
         del ip.user_ns[name]
     cap = ok(ip, cell)
     assert stamps(cap)[-1]["cache_hit"] is True
     assert ip.user_ns["hf_token"] == ip.user_ns["alias"] == key and ip.user_ns["n"] == len(key)
+    assert ip.user_ns["holder"].api_key == plain
     assert "got ***REDACTED***" in cap.stdout  # the replayed output was scrubbed
     # On a hit the secret is read again the way the cell reads it.
     monkeypatch.setenv("MEMO_INPUT", other)

@@ -180,6 +180,25 @@ def test_redact_replaces_secret_named_entries_and_keeps_placeholders():
     assert out["trainable_token_indices"] == [1, 2]
 
 
+def test_credential_dicts_are_held_by_reference_and_their_secrets_redacted():
+    from dreamer_lab.core.secrets import drop_secret, restore_secret
+
+    body, key_id = _random(64, string.ascii_letters + string.digits + "+/"), _random(40)
+    creds = {
+        "type": "service_account", "private_key_id": key_id,
+        "private_key": f"-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----\n",
+        "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+    }  # fmt: skip
+    state = drop_secret({"_creds": creds, "model": "m"}, "_creds")
+    data = pickle.dumps(state)
+    assert body.encode() not in data and key_id.encode() not in data
+    restored = pickle.loads(data)
+    assert restore_secret(restored, "_creds") is False and restored["_creds"] == creds
+    text = scrub_text(json.dumps(creds))
+    assert body not in text and "BEGIN PRIVATE KEY" in text and creds["auth_uri"] in text
+    assert key_id in text  # an id, not a credential: only credential-named values go
+
+
 # -- model objects pickle without their key ------------------------------------------------------
 def _models(key: str) -> list[Any]:
     from dreamer_lab.embedders import OpenAIEmbedder

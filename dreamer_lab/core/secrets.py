@@ -92,16 +92,24 @@ def _is_key_like(value: str) -> bool:
     )
 
 
-def register_secret(value: str | None) -> str | None:
+def register_secret(value: Any) -> str | None:
     """Remember ``value`` (an API key a backend was given) so redaction removes it anywhere.
 
     Returns an opaque reference, valid in this process only, that :func:`secret_for`
     turns back into the value: objects pickle the reference instead of the key, so a copy
     unpickled in the same process keeps its key and one unpickled elsewhere has none.
+    ``value`` may also be a dict of credentials (a cloud credentials file): the values of
+    its credential-named entries are redacted, and the reference gives back the whole dict.
     """
-    if not isinstance(value, str) or not value:
+    if value is None or value == "" or isinstance(value, bool):
         return None
     with _lock:
+        if not isinstance(value, str):
+            ref = REF_PREFIX + _random.token_hex(16)
+            _by_ref[ref] = value
+            pieces = _credential_strings(value)
+            _redacted.update(v for v in pieces if _is_key_like(v) and _random_looking(v))
+            return ref
         ref = _refs.get(value)
         if ref is None:
             ref = _refs[value] = REF_PREFIX + _random.token_hex(16)
@@ -111,7 +119,26 @@ def register_secret(value: str | None) -> str | None:
         return ref
 
 
-def secret_for(ref: str | None) -> str | None:
+def _credential_strings(value: Any, secret: bool = False, depth: int = 0) -> list[str]:
+    """The whitespace-separated pieces of strings stored under credential names inside
+    nested dicts and lists (``private_key``, ``client_secret`` ... of a credentials file);
+    other entries (``auth_uri``, ``type``) are not secrets."""
+    if isinstance(value, str):
+        return value.split() if secret else []
+    if depth > 8:
+        return []
+    if isinstance(value, dict):
+        return [
+            s
+            for k, v in value.items()
+            for s in _credential_strings(v, secret or is_secret_name(str(k)), depth + 1)
+        ]
+    if isinstance(value, list | tuple | set | frozenset):
+        return [s for v in value for s in _credential_strings(v, secret, depth + 1)]
+    return []
+
+
+def secret_for(ref: str | None) -> Any:
     """The value behind a :func:`register_secret` reference (None in another process)."""
     if not ref:
         return None

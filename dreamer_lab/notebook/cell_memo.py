@@ -10,10 +10,10 @@ signed joblib files, its printed output is replayed and its last expression retu
 Secrets are never written to the workspace:
 
 - Variables that hold a secret are not saved: a name that denotes a credential
-  (``api_key``, ``OPENAI_API_KEY``, ``hf_token`` ...), a value whose pickle would contain
-  a known key or a key-shaped token (a key under another name, a user object holding
-  one), and a model object that was given a key (``OpenAI(..., api_key=...)``; such
-  objects pickle without it). On a hit the cell's top-level statements that assign them
+  (``api_key``, ``OPENAI_API_KEY``, ``hf_token`` ...), an object with such an attribute
+  holding text (``self.api_key = key``), a value whose pickle would contain a known key
+  or a key-shaped token (a key under another name, inside a list ...), and a model object
+  that was given a key (``OpenAI(..., api_key=...)``; such objects pickle without it). On a hit the cell's top-level statements that assign them
   run again, in order, after the other variables are restored: each gets its value (and
   its key) the way the cell got it (``os.environ[...]``, a secret store, ``getpass()``).
   Keep those statements cheap; they are the only code of the cell that runs on a hit.
@@ -376,6 +376,16 @@ def _last_name(tree: ast.Module, user_ns: dict[str, Any]) -> Any:
     return None
 
 
+def _has_secret_attribute(value: Any) -> bool:
+    """An object with a credential-named attribute holding text (``self.api_key = ...``)."""
+    attrs = getattr(value, "__dict__", None)
+    if not isinstance(attrs, dict) or isinstance(value, type | types.ModuleType):
+        return False
+    return any(
+        is_secret_name(str(k)) and isinstance(v, str) and len(v) >= 4 for k, v in attrs.items()
+    )
+
+
 def _split_picklable(
     objects: dict[str, Any],
 ) -> tuple[dict[str, Any], dict[str, str], list[str]]:
@@ -388,7 +398,7 @@ def _split_picklable(
     secret: list[str] = []
     for name, value in objects.items():
         var = name[4:] if name.startswith("var_") else name
-        if name.startswith("var_") and is_secret_name(var):
+        if name.startswith("var_") and (is_secret_name(var) or _has_secret_attribute(value)):
             secret.append(var)
             continue
         try:
