@@ -3,5 +3,12 @@
 from dreamer_lab.embedders.embedder import Embedder
 from dreamer_lab.embedders.openai_embedder import OpenAIEmbedder, OpenAIEmbedderError
 from dreamer_lab.embedders.sentence_transformers_embedder import SentenceTransformersEmbedder
+from dreamer_lab.embedders.together_embedder import TogetherEmbedder
 
-__all__ = ["Embedder", "SentenceTransformersEmbedder", "OpenAIEmbedder", "OpenAIEmbedderError"]
+__all__ = [
+    "Embedder",
+    "SentenceTransformersEmbedder",
+    "OpenAIEmbedder",
+    "OpenAIEmbedderError",
+    "TogetherEmbedder",
+]

@@ -53,6 +53,8 @@ class OpenAIEmbedder(Embedder):
     """
 
     backend_name = "openai_embeddings"
+    #: Environment variable holding the API key (subclasses for other providers set theirs).
+    api_key_env: ClassVar[str] = "OPENAI_API_KEY"
     PRICES_PER_MILLION_TOKENS: ClassVar[dict[str, float]] = {
         "text-embedding-3-small": 0.02,
         "text-embedding-3-large": 0.13,
@@ -84,12 +86,12 @@ class OpenAIEmbedder(Embedder):
         if dimensions is not None and (not isinstance(dimensions, int) or dimensions < 1):
             raise ValueError(f"dimensions must be a positive int, got {dimensions!r}.")
         register_secret(api_key)  # redacted wherever it would appear
-        key = api_key or os.environ.get("OPENAI_API_KEY")
+        key = api_key or os.environ.get(self.api_key_env)
         if not key:
             if base_url is None:
                 raise ValueError(
-                    "No OpenAI API key: set the OPENAI_API_KEY environment variable or pass "
-                    "api_key=...; for a local OpenAI-compatible server pass base_url=... "
+                    f"No OpenAI API key: set the {self.api_key_env} environment variable or "
+                    "pass api_key=...; for a local OpenAI-compatible server pass base_url=... "
                     "(it needs no key)."
                 )
             key = "no-key-needed"
@@ -129,7 +131,7 @@ class OpenAIEmbedder(Embedder):
         # from the environment again (a local base_url needs none).
         restore_secret(state, "_OpenAIEmbedder__api_key")
         if not state["_OpenAIEmbedder__api_key"]:
-            state["_OpenAIEmbedder__api_key"] = os.environ.get("OPENAI_API_KEY") or (
+            state["_OpenAIEmbedder__api_key"] = os.environ.get(self.api_key_env) or (
                 "no-key-needed" if state.get("base_url") else None
             )
         self.__dict__.update(state)
@@ -142,7 +144,7 @@ class OpenAIEmbedder(Embedder):
         if not self.__api_key:
             raise OpenAIEmbedderError(
                 f"{self.__dreamer_repr__()} was restored from a saved copy (a %%dream cache "
-                "hit or a pickle), and API keys are never saved. Set the OPENAI_API_KEY "
+                f"hit or a pickle), and API keys are never saved. Set the {self.api_key_env} "
                 "environment variable, or create the object again with api_key=..."
             )
         return openai.OpenAI(
@@ -215,8 +217,8 @@ class OpenAIEmbedder(Embedder):
             response = self.client.embeddings.create(model=self.model_name, input=texts, **extra)
         except openai.AuthenticationError:
             raise OpenAIEmbedderError(
-                f"The endpoint {where} rejected the API key (401). Check OPENAI_API_KEY or "
-                "the api_key you passed."
+                f"The endpoint {where} rejected the API key (401). Check {self.api_key_env} "
+                "or the api_key you passed."
             ) from None
         except openai.APIConnectionError as e:
             raise OpenAIEmbedderError(

@@ -13,7 +13,9 @@ from dreamer_lab.llms.openai_compatible import OpenAICompatible
 MISTRAL_BASE_URL = "https://api.mistral.ai/v1"
 _CITATION = """@article{jiang2023mistral,
   title = {Mistral 7B},
-  author = {Jiang, Albert Q. and Sablayrolles, Alexandre and Mensch, Arthur and Bamford, Chris and Chaplot, Devendra Singh and de las Casas, Diego and Bressand, Florian and Lengyel, Gianna and Lample, Guillaume and Saulnier, Lucile and others},
+  author = {Jiang, Albert Q. and Sablayrolles, Alexandre and Mensch, Arthur and
+    Bamford, Chris and Chaplot, Devendra Singh and de las Casas, Diego and Bressand, Florian
+    and Lengyel, Gianna and Lample, Guillaume and Saulnier, Lucile and others},
   journal = {arXiv preprint arXiv:2310.06825},
   year = {2023}
 }"""

@@ -6,7 +6,8 @@ differs. Prompts are rendered and tokenized here and handed to vLLM as token ids
 second BOS token is added), in chunks of ``batch_size`` prompts (default 256; vLLM
 schedules each chunk with continuous batching) committed to the request cache as each
 chunk finishes. Every row gets its own ``SamplingParams`` seed (from the run's seed, the
-row's seed and its prompt), so sampling is reproducible per row whatever the batching. ``device=[0, 1]`` runs tensor parallel over those GPUs.
+row's seed and its prompt), so sampling is reproducible per row whatever the batching.
+``device=[0, 1]`` runs tensor parallel over those GPUs.
 
 A rerun whose requests are all cached needs neither vLLM nor a GPU. When a request must
 be generated, vLLM and a GPU are checked before anything is loaded. Without a local GPU,
@@ -34,8 +35,10 @@ _NO_GPU_FIX = (
     "over several servers); see docs/providers.md. Cached requests need neither."
 )
 _VLLM_CITATION = """@inproceedings{kwon2023efficient,
-  title = {Efficient Memory Management for Large Language Model Serving with PagedAttention},
-  author = {Kwon, Woosuk and Li, Zhuohan and Zhuang, Siyuan and Sheng, Ying and Zheng, Lianmin and Yu, Cody Hao and Gonzalez, Joseph E. and Zhang, Hao and Stoica, Ion},
+  title = {Efficient Memory Management for Large Language Model Serving with
+    PagedAttention},
+  author = {Kwon, Woosuk and Li, Zhuohan and Zhuang, Siyuan and Sheng, Ying and Zheng, Lianmin
+    and Yu, Cody Hao and Gonzalez, Joseph E. and Zhang, Hao and Stoica, Ion},
   booktitle = {Proceedings of the ACM SIGOPS 29th Symposium on Operating Systems Principles},
   year = {2023}
 }"""
