@@ -164,7 +164,11 @@ def _error(ip, code: str) -> tuple[BaseException, str]:
         ("%%dream x = Echo(words)\nQ: {missing}", ["{missing}", "a column of 'words'"]),
         ("%%dream x = Echo()\nQ: {text}", ["pass the step whose rows fill"]),
         ('%%dream DataSource(data={"q": [1]})\nhi', ["Name the result"]),
-        ("%%dream --bogus\nx = 1", ["Unknown flag"]),
+        ("%%dream --bogus\nx = 1", ["Unknown flag", "[--force] [--quiet] [--name LABEL]"]),
+        ("%%dream --name\nx = 1", ["--name: expected one argument"]),
+        ("%dream status --bogus", ["unknown argument '--bogus'", "Usage: %dream status [-h]"]),
+        ("%dream --bogus", ["unknown argument", "{status,ls,why,config,steps,help}"]),
+        ("%dream help A B", ["unknown argument 'B'", "%dream help [-h] [KIND]"]),
     ],
 )
 def test_bad_input_gives_one_line_with_the_fix_and_loses_nothing(ip, workspace, code, fragments):
@@ -228,6 +232,9 @@ def test_help_everywhere_without_tracebacks(ip):
         ('%%dream x = DataSource(data={"a": [1]}) --help\nbody', "Options:"),
         ("%%dream DataSource -h\nbody", "Cell body: not used"),
         ("%dream status --help", "%dream status:"),
+        ("%dream --help why", "%dream why:"),
+        ("%dream config --help llm=x", "%dream config:"),
+        ("%%dream --force --help\nbody", "Memoized code cells"),
     ]:
         cap = ok(ip, code)
         assert expected in cap.stdout, (code, cap.stdout)
@@ -381,3 +388,14 @@ def test_memoized_cell_never_saves_secrets_and_recreates_them_on_a_hit(ip, works
     monkeypatch.setenv("MEMO_INPUT", other)
     assert stamps(ok(ip, cell))[-1]["cache_hit"] is True
     assert ip.user_ns["alias"] == other
+
+
+def test_first_line_flags_split_outside_strings_and_brackets():
+    from dreamer_lab.notebook.parser import CodeLine, HelpLine, StepLine, parse_first_line
+
+    line = parse_first_line("x = K(a='b --force', c=[1 -2], d=f\"{y} -h\") --quiet --force")
+    assert isinstance(line, StepLine) and set(line.options) == {"a", "c", "d"}
+    assert line.flags.quiet and line.flags.force and not line.flags.help
+    code = parse_first_line("--name 'clean rows' --force")
+    assert isinstance(code, CodeLine) and code.flags.name == "clean rows" and code.flags.force
+    assert parse_first_line("K --help") == HelpLine("K")

@@ -188,11 +188,11 @@ class DreamMagics(Magics):
         result = run_cell(
             cell,
             self.ns,
-            label=parsed.flags.get("name") or None,  # type: ignore[arg-type]
-            force=bool(parsed.flags.get("force")),
+            label=parsed.flags.name or None,
+            force=parsed.flags.force,
             filename=self.shell.compile.cache(cell) if hasattr(self.shell, "compile") else "<c>",
         )
-        if not parsed.flags.get("quiet"):
+        if not parsed.flags.quiet:
             status = "cached" if result.cache_hit else "computed"
             if result.cache_hit:
                 what = "cache hit: the cell was skipped" + (
@@ -242,7 +242,7 @@ class DreamMagics(Magics):
         )
         label = values.pop("name", None) or parsed.target
         self._apply_defaults(opts, values)
-        if parsed.flags.get("force"):
+        if parsed.flags.force:
             values["force"] = True
         body = cell.strip()
         if opts.trainer:
@@ -256,9 +256,7 @@ class DreamMagics(Magics):
             self._apply_template(cls, opts, values, positional, body, label)
             build = functools.partial(self._build_step, cls, opts, values, label)
         build = functools.partial(self._within_budget, build, values)
-        result = self._run_with_view(
-            build, label, cls.__name__, quiet=bool(parsed.flags.get("quiet"))
-        )
+        result = self._run_with_view(build, label, cls.__name__, quiet=parsed.flags.quiet)
         self.ns[parsed.target] = result
 
     def _check_option_names(self, parsed: StepLine, opts: Options) -> None:
@@ -404,7 +402,7 @@ class DreamMagics(Magics):
         widget = handle = None
         if not quiet:
             if self.show_widget:
-                from dreamer_lab.notebook.views import StepView
+                from dreamer_lab.notebook.step_widget import StepView
 
                 widget = StepView(summary=summary, progress=0.0)
             handle = display(StepOutput(summary, widget), display_id=True)
@@ -458,22 +456,23 @@ class DreamMagics(Magics):
             return self._step_cell(parsed, "")
         cmd = parse_command(line)
         if cmd.help:
-            if cmd.name == "help" and not cmd.args:
+            if cmd.name == "help" and not cmd.args.get("kind"):
                 print(_general_help())
             else:
                 print(f"%dream {cmd.name}: {SUBCOMMANDS[cmd.name]}")
             return None
-        report = getattr(self, f"_cmd_{cmd.name}")(cmd.args)
+        # One method per subcommand; its parameters are the subcommand's positionals.
+        report = getattr(self, f"_cmd_{cmd.name}")(**cmd.args)
         if report is not None:
             from IPython.display import display
 
             display(report)
         return None
 
-    def _cmd_help(self, args: list[str]) -> None:
-        self._help(args[0] if args else None)
+    def _cmd_help(self, kind: str | None = None) -> None:
+        self._help(kind)
 
-    def _cmd_steps(self, args: list[str]) -> Report:
+    def _cmd_steps(self) -> Report:
         import inspect
 
         rows = []
@@ -486,7 +485,7 @@ class DreamMagics(Magics):
         )
         return Report(plain, md)
 
-    def _cmd_status(self, args: list[str]) -> Report:
+    def _cmd_status(self) -> Report:
         from dreamer_lab.api import lineage
         from dreamer_lab.core.store import dir_size
         from dreamer_lab.core.workspace import current_workspace
@@ -508,7 +507,7 @@ class DreamMagics(Magics):
         ]
         return Report("\n".join(lines), "  \n".join(md_escape(x) for x in lines))
 
-    def _cmd_ls(self, args: list[str]) -> Report:
+    def _cmd_ls(self) -> Report:
         from dreamer_lab.api import lineage
 
         graph = lineage()
@@ -521,29 +520,29 @@ class DreamMagics(Magics):
         )
         return Report(plain, graph._repr_markdown_())
 
-    def _cmd_why(self, args: list[str]) -> Report:
+    def _cmd_why(self, name: list[str]) -> Report:
         from dreamer_lab.core.explain import diff_components
         from dreamer_lab.core.workspace import current_workspace
 
-        if not args:
+        if not name:
             raise DreamSyntaxError("Say which step: `%dream why NAME` (NAME as in `%dream ls`).")
-        name = " ".join(args)
-        value = self.ns.get(name)
+        label = " ".join(name)
+        value = self.ns.get(label)
         if is_step_class(type(value)):
             text = str(value.explain())
         else:
             ws = current_workspace()
-            runs = [r for r in ws.lineage.runs(name, limit=200) if r["status"] != "running"]
+            runs = [r for r in ws.lineage.runs(label, limit=200) if r["status"] != "running"]
             if not runs:
                 raise DreamSyntaxError(
-                    f"No step or cell named {name!r} in this workspace. `%dream ls` lists them."
+                    f"No step or cell named {label!r} in this workspace. `%dream ls` lists them."
                 )
             latest = runs[0]
             prev = next(
                 (r for r in runs[1:] if r["status"] in ("done", "hit")),
                 None,
             )
-            head = f"{name!r} ({latest['fingerprint'][:12]}, {latest['status']})"
+            head = f"{label!r} ({latest['fingerprint'][:12]}, {latest['status']})"
             if prev is None:
                 text = f"{head}: first run under this name; nothing to compare with."
             elif prev["fingerprint"] == latest["fingerprint"]:
@@ -560,10 +559,10 @@ class DreamMagics(Magics):
             return "(none)"
         return f"${self.budget:g} (${self.budget_spent:.4f} spent by %%dream cells)"
 
-    def _cmd_config(self, args: list[str]) -> Report:
+    def _cmd_config(self, settings: list[str]) -> Report:
         from dreamer_lab.core.workspace import current_workspace
 
-        for item in args:
+        for item in settings:
             key, sep, value = item.partition("=")
             if not sep:
                 raise DreamSyntaxError(

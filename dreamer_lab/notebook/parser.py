@@ -19,23 +19,75 @@ Memoized code cells::
     <python code>
 
 Help: ``%%dream --help``, ``%%dream Kind --help``, ``%dream --help``, ``%dream SUB --help``.
-Everything here is pure parsing: nothing is evaluated or imported.
+Everything here is pure parsing: nothing is evaluated or imported. The Python part of a
+first line is split off with Python's tokenizer and parsed with :mod:`ast`; the flags and the
+``%dream`` subcommands are :mod:`argparse` grammars, whose ``--help`` is a flag the magic
+reads (it prints and returns) and whose errors are :class:`DreamSyntaxError` (one line,
+naming the valid choices), never ``SystemExit``.
 """
 
 from __future__ import annotations
 
+import argparse
 import ast
+import io
 import shlex
+import tokenize
 from dataclasses import dataclass, field
+from typing import Any, NoReturn
 
 from dreamer_lab.errors import DreamerError
 
 FIRST_LINE_SHAPE = "%%dream result = StepKind(option=value, ...)"
-FLAGS = {"--force", "--quiet", "--help", "-h", "--name"}
 
 
 class DreamSyntaxError(DreamerError, ValueError):
     """The first line of a ``%%dream`` cell (or a ``%dream`` command) cannot be parsed."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """``argparse`` for magics: ``-h/--help`` is a flag, errors raise :class:`DreamSyntaxError`.
+
+    IPython's own ``magic_arguments`` turns ``--help`` into an error; here the caller reads
+    ``help`` from the result and prints. Nothing prints to stderr or raises ``SystemExit``.
+    """
+
+    def __init__(self, help_dest: str = "help", **kwargs: Any) -> None:
+        super().__init__(add_help=False, allow_abbrev=False, **kwargs)
+        self.add_argument("-h", "--help", dest=help_dest, action="store_true", help="show help")
+
+    def usage_line(self) -> str:
+        return " ".join(self.format_usage().split()[1:])  # one line, without "usage:"
+
+    def error(self, message: str) -> NoReturn:
+        raise DreamSyntaxError(f"`{self.prog}`: {message}. Usage: {self.usage_line()}")
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        raise DreamSyntaxError(message or f"`{self.prog}` stopped (status {status}).")
+
+
+@dataclass
+class CellFlags:
+    """The flags after a ``%%dream`` first line."""
+
+    force: bool = False
+    quiet: bool = False
+    name: str | None = None
+    help: bool = False
+
+
+def _cell_flags_parser() -> _Parser:
+    p = _Parser(
+        prog="%%dream",
+        usage="%(prog)s [result = Kind(...)] [-h] [--force] [--quiet] [--name LABEL]",
+    )
+    p.add_argument("--force", action="store_true", help="recompute even if a result is stored")
+    p.add_argument("--quiet", action="store_true", help="show no view")
+    p.add_argument("--name", metavar="LABEL", help="lineage label of a memoized code cell")
+    return p
+
+
+_CELL_FLAGS = _cell_flags_parser()
 
 
 @dataclass
@@ -46,7 +98,7 @@ class StepLine:
     kind: str
     positional: list[ast.expr] = field(default_factory=list)
     options: dict[str, ast.expr] = field(default_factory=dict)
-    flags: dict[str, str | bool] = field(default_factory=dict)
+    flags: CellFlags = field(default_factory=lambda: CellFlags())
     source: str = ""
 
     def option_source(self, key: str) -> str:
@@ -57,7 +109,7 @@ class StepLine:
 class CodeLine:
     """A memoized code cell's first line (only flags)."""
 
-    flags: dict[str, str | bool] = field(default_factory=dict)
+    flags: CellFlags = field(default_factory=lambda: CellFlags())
 
 
 @dataclass
@@ -68,64 +120,58 @@ class HelpLine:
 
 
 def split_flags(line: str) -> tuple[str, str]:
-    """Split ``line`` into the Python part and trailing ``--flags`` (outside brackets/quotes)."""
+    """Split ``line`` into the Python part and trailing ``--flags`` (outside brackets/strings).
+
+    Python's tokenizer finds the first ``--word`` or ``-h`` that follows a space at bracket
+    depth 0; an unfinished line keeps everything as code, for :mod:`ast` to report.
+    """
     depth = 0
-    quote: str | None = None
-    i = 0
-    while i < len(line):
-        c = line[i]
-        if quote:
-            if c == "\\":
-                i += 2
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(line).readline):
+            if tok.type != tokenize.OP:
                 continue
-            if c == quote:
-                quote = None
-        elif c in "\"'":
-            quote = c
-        elif c in "([{":
-            depth += 1
-        elif c in ")]}":
-            depth -= 1
-        elif (
-            c == "-"
-            and depth == 0
-            and (i == 0 or line[i - 1].isspace())
-            and line[i : i + 2] in ("--", "-h")
-        ):
-            return line[:i].strip(), line[i:].strip()
-        i += 1
+            if tok.string in ("(", "[", "{"):
+                depth += 1
+            elif tok.string in (")", "]", "}"):
+                depth -= 1
+            elif tok.string == "-" and depth == 0 and _starts_flag(line, tok.start[1]):
+                col = tok.start[1]
+                return line[:col].strip(), line[col:].strip()
+    except (tokenize.TokenError, SyntaxError):
+        pass
     return line.strip(), ""
 
 
-def parse_flags(text: str) -> dict[str, str | bool]:
+def _starts_flag(line: str, col: int) -> bool:
+    """``--word`` or ``-h`` (then a space or the end) at ``col``, after a space or at 0."""
+    if col > 0 and not line[col - 1].isspace():
+        return False
+    rest = line[col:]
+    return (rest[:2] == "--" and rest[2:3].isalpha()) or rest.split(maxsplit=1)[0] == "-h"
+
+
+def parse_flags(text: str) -> CellFlags:
+    """The flags after a first line (``--force --name 'clean rows'``)."""
     try:
         tokens = shlex.split(text)
     except ValueError as e:
         raise DreamSyntaxError(f"Cannot read the flags {text!r}: {e}. Close the quotes.") from None
-    flags: dict[str, str | bool] = {}
-    it = iter(tokens)
-    for tok in it:
-        if tok not in FLAGS:
-            raise DreamSyntaxError(
-                f"Unknown flag {tok!r}. Flags are --force, --quiet, --name LABEL and --help; "
-                "pass step options inside the parentheses instead."
-            )
-        if tok == "--name":
-            value = next(it, None)
-            if value is None:
-                raise DreamSyntaxError("--name needs a label, e.g. --name 'clean rows'.")
-            flags["name"] = value
-        else:
-            flags["help" if tok == "-h" else tok.lstrip("-")] = True
+    known, unknown = _CELL_FLAGS.parse_known_args(tokens)
+    flags = CellFlags(**vars(known))
+    if unknown and not flags.help:
+        raise DreamSyntaxError(
+            f"Unknown flag {unknown[0]!r}. Usage: {_CELL_FLAGS.usage_line()}; pass step "
+            "options inside the parentheses instead."
+        )
     return flags
 
 
 def parse_first_line(line: str) -> StepLine | CodeLine | HelpLine:
     """Parse the first line of a ``%%dream`` cell."""
     code, flag_text = split_flags(line)
-    flags = parse_flags(flag_text) if flag_text else {}
+    flags = parse_flags(flag_text) if flag_text else CellFlags()
     if not code:
-        if flags.get("help"):
+        if flags.help:
             return HelpLine()
         return CodeLine(flags)
     try:
@@ -139,7 +185,7 @@ def parse_first_line(line: str) -> StepLine | CodeLine | HelpLine:
             f"The first line holds one step, as `{FIRST_LINE_SHAPE}`; got {code!r}."
         )
     stmt = tree.body[0]
-    if isinstance(stmt, ast.Expr) and _dotted(stmt.value) and flags.get("help"):
+    if isinstance(stmt, ast.Expr) and _dotted(stmt.value) and flags.help:
         return HelpLine(_dotted(stmt.value))
     target: str | None = None
     value: ast.expr
@@ -167,7 +213,7 @@ def parse_first_line(line: str) -> StepLine | CodeLine | HelpLine:
             f"The first line must call a step by name, as `{FIRST_LINE_SHAPE}`; got {code!r}."
         )
     assert kind is not None
-    if target is None and not flags.get("help"):
+    if target is None and not flags.help:
         raise DreamSyntaxError(
             f"Name the result so later cells can use it: `%%dream result = {code}`."
         )
@@ -184,7 +230,7 @@ def parse_first_line(line: str) -> StepLine | CodeLine | HelpLine:
                 "option=value."
             )
         options[kw.arg] = kw.value
-    if flags.get("help"):
+    if flags.help:
         return HelpLine(kind)
     return StepLine(target, kind, list(call_args), options, flags, code)
 
@@ -208,12 +254,31 @@ SUBCOMMANDS = {
 }
 
 
+def _command_parser() -> tuple[_Parser, dict[str, _Parser]]:
+    """``%dream COMMAND [-h] ...``; positional values land in each command's own names."""
+    top = _Parser(prog="%dream", help_dest="general_help")  # not overwritten by a command's
+    sub = top.add_subparsers(dest="command", parser_class=_Parser)
+    parsers = {}
+    for name, text in SUBCOMMANDS.items():
+        # argparse %-formats help texts (%dream): escape the percent signs.
+        parsers[name] = sub.add_parser(name, help=text.replace("%", "%%"), description=text)
+    parsers["why"].add_argument("name", nargs="*", metavar="NAME", help="a step or cell name")
+    parsers["config"].add_argument(
+        "settings", nargs="*", metavar="KEY=VALUE", help="llm=NAME, budget=DOLLARS, workspace=PATH"
+    )
+    parsers["help"].add_argument("kind", nargs="?", metavar="KIND", help="a step or trainer kind")
+    return top, parsers
+
+
+_COMMANDS, _COMMAND_PARSERS = _command_parser()
+
+
 @dataclass
 class Command:
-    """A ``%dream`` line command."""
+    """A ``%dream`` line command: its name, its positional values by name, and ``--help``."""
 
     name: str
-    args: list[str]
+    args: dict[str, Any] = field(default_factory=dict)
     help: bool = False
 
 
@@ -223,18 +288,26 @@ def parse_command(line: str) -> Command:
         tokens = shlex.split(line)
     except ValueError as e:
         raise DreamSyntaxError(f"Cannot read `%dream {line}`: {e}. Close the quotes.") from None
-    wants_help = any(t in ("--help", "-h") for t in tokens)
-    tokens = [t for t in tokens if t not in ("--help", "-h")]
-    if not tokens:
-        return Command("help", [], help=True)
-    name, args = tokens[0], tokens[1:]
-    if name not in SUBCOMMANDS:
+    if tokens and not tokens[0].startswith("-") and tokens[0] not in SUBCOMMANDS:
         import difflib
 
+        name = tokens[0]
         close = difflib.get_close_matches(name, list(SUBCOMMANDS), n=1)
         hint = f" Did you mean `%dream {close[0]}`?" if close else ""
         raise DreamSyntaxError(
             f"Unknown command `%dream {name}`.{hint} Commands: {', '.join(SUBCOMMANDS)}; "
             "step cells use `%%dream` (two percent signs)."
         )
-    return Command(name, args, help=wants_help)
+    ns, unknown = _COMMANDS.parse_known_args(tokens)
+    values = vars(ns)
+    name = values.pop("command")
+    general_help = values.pop("general_help")  # `%dream --help [COMMAND]`
+    wants_help = values.pop("help", False) or general_help
+    if unknown and not wants_help:
+        parser = _COMMAND_PARSERS[name] if name else _COMMANDS
+        raise DreamSyntaxError(
+            f"`{parser.prog}`: unknown argument {unknown[0]!r}. Usage: {parser.usage_line()}"
+        )
+    if name is None:  # `%dream` alone, or `%dream --help`
+        return Command("help", help=True)
+    return Command(name, values, help=wants_help)
