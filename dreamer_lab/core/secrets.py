@@ -218,7 +218,6 @@ def _shape(m: re.Match[str]) -> str:
     return REDACTED if _is_key(m.group(0)) else m.group(0)
 
 
-# In binary data (pickles) a length byte may precede a string: no word boundary there.
 _KEY_SHAPE_BYTES = re.compile(_KEY_SHAPE.pattern.removeprefix(_B).encode())
 _KEY_PREFIXES = (b"sk-", b"hf_", b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_", b"github_pat_",
                  b"xox", b"AKIA", b"AIza")  # fmt: skip
@@ -227,7 +226,22 @@ _KEY_PREFIXES = (b"sk-", b"hf_", b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_", b"
 def _bytes_hold_key(data: bytes) -> bool:
     if not any(prefix in data for prefix in _KEY_PREFIXES):
         return False
-    return any(_is_key(m.group(0).decode()) for m in _KEY_SHAPE_BYTES.finditer(data))
+    for m in _KEY_SHAPE_BYTES.finditer(data):
+        if _starts_token(data, m.start()) and _is_key(m.group(0).decode()):
+            return True
+    return False
+
+
+def _starts_token(data: bytes, i: int) -> bool:
+    """A word boundary at ``data[i]``, or the start of a pickled string: after its opcode
+    and length bytes (which may look like letters)."""
+    if i == 0 or not chr(data[i - 1]).isalnum() or data[i - 1] > 127:
+        return True
+    return (
+        (i >= 2 and data[i - 2] in b"\x8cC")
+        or (i >= 5 and data[i - 5] in b"XB")
+        or (i >= 9 and data[i - 9] in b"\x8d\x8e")
+    )
 
 
 def _bearer(m: re.Match[str]) -> str:
@@ -264,8 +278,9 @@ def contains_secret(data: bytes | str) -> bool:
     """True when ``data`` (text, or bytes such as a pickle) holds a known secret or a
     key-shaped token."""
     if isinstance(data, bytes):
-        if any(v.encode() in data for v in known_secrets()):
-            return True
+        for v in known_secrets():  # UTF-8 (pickled str), UTF-32 (numpy unicode arrays)
+            if v.encode() in data or v.encode("utf-32-le") in data:
+                return True
         return _bytes_hold_key(data)
     return scrub_text(data) != data
 
