@@ -180,6 +180,21 @@ def test_redact_replaces_secret_named_entries_and_keeps_placeholders():
     assert out["trainable_token_indices"] == [1, 2]
 
 
+def test_pickles_holding_key_shapes_are_found_and_words_are_not():
+    import numpy as np
+
+    for n in (20, 95, 108, 300):  # length bytes that read as letters or digits included
+        key = "sk-" + _random(n)
+        assert contains_secret(pickle.dumps([key])), n
+        assert contains_secret(pickle.dumps({"k": key.encode()})), n
+        assert contains_secret(pickle.dumps(f"the key: {key}")), n
+    words = ["https://github.com/org/task-force-2024-benchmark-v2", "Task-Agnostic models"]
+    assert not contains_secret(pickle.dumps(words))
+    known = "known-" + secrets.token_hex(10)
+    register_secret(known)
+    assert contains_secret(pickle.dumps(np.array([known])))  # UTF-32 in numpy arrays
+
+
 def test_credential_dicts_are_held_by_reference_and_their_secrets_redacted():
     from dreamer_lab.core.secrets import drop_secret, restore_secret
 
