@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,20 +15,20 @@ from dreamer_lab._version import __version__
 
 DEFAULT_WS = os.environ.get("DREAMER_LAB_WORKSPACE", "dreamer_workspace")
 
-# Subcommands register here: name -> (configure(parser), handler(args) -> exit code).
-COMMANDS: dict[
-    str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[Any], int]]
-] = {}
 
+@dataclass(frozen=True)
+class Command:
+    """A subcommand: its name and help, its arguments (``configure``) and what it runs.
 
-def command(name: str, help: str) -> Callable[[Callable[[argparse.ArgumentParser], None]], Any]:
-    """Register a subcommand: decorate ``configure(parser)`` and set ``configure.run``."""
+    ``run(args)`` returns the exit status; a :class:`DreamerError` it raises is printed as
+    one ``error:`` line and exits with ``error_status``.
+    """
 
-    def deco(configure: Callable[[argparse.ArgumentParser], None]) -> Any:
-        COMMANDS[name] = (help, configure, lambda args: configure.run(args))  # type: ignore[attr-defined]
-        return configure
-
-    return deco
+    name: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+    error_status: int = 2
 
 
 def _ws_arg(p: argparse.ArgumentParser) -> None:
@@ -54,13 +55,12 @@ def _human(n: float) -> str:
 
 
 # -- ls -------------------------------------------------------------------------------------
-@command("ls", "list the steps in a workspace (name, fingerprint, rows, status)")
-def _ls(p: argparse.ArgumentParser) -> None:
+def _ls_args(p: argparse.ArgumentParser) -> None:
     _ws_arg(p)
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
-def _ls_run(args: Any) -> int:
+def _ls(args: argparse.Namespace) -> int:
     from dreamer_lab.core.graph import ReadOnlyWorkspace, build_graph
 
     ws = ReadOnlyWorkspace.open(args.workspace)  # a reader: creates and changes nothing
@@ -86,12 +86,11 @@ def _ls_run(args: Any) -> int:
     return 0
 
 
-_ls.run = _ls_run  # type: ignore[attr-defined]
+LS = Command("ls", "list the steps in a workspace (name, fingerprint, rows, status)", _ls_args, _ls)
 
 
 # -- show -----------------------------------------------------------------------------------
-@command("show", "show one entry's record (by fingerprint or unique prefix, or by step name)")
-def _show(p: argparse.ArgumentParser) -> None:
+def _show_args(p: argparse.ArgumentParser) -> None:
     _ws_arg(p)
     p.add_argument("ref", help="fingerprint, fingerprint prefix, or step name")
     p.add_argument("--rows", type=int, default=5, help="sample rows to print (default 5)")
@@ -113,7 +112,7 @@ def resolve_ref(ws: Any, ref: str) -> tuple[Any, str]:
     raise SystemExit(f"error: no entry {ref!r} in {ws.path}. Run `dreamer-lab ls` to list them.")
 
 
-def _show_run(args: Any) -> int:
+def _show(args: argparse.Namespace) -> int:
     ws = _open(args.workspace)
     store, fp = resolve_ref(ws, args.ref)
     entry = store.load(fp)
@@ -131,17 +130,21 @@ def _show_run(args: Any) -> int:
     return 0
 
 
-_show.run = _show_run  # type: ignore[attr-defined]
+SHOW = Command(
+    "show",
+    "show one entry's record (by fingerprint or unique prefix, or by step name)",
+    _show_args,
+    _show,
+)
 
 
 # -- gc -------------------------------------------------------------------------------------
-@command("gc", "delete entries no current step depends on; report bytes freed")
-def _gc(p: argparse.ArgumentParser) -> None:
+def _gc_args(p: argparse.ArgumentParser) -> None:
     _ws_arg(p)
     p.add_argument("--dry-run", action="store_true", help="only report what would be deleted")
 
 
-def _gc_run(args: Any) -> int:
+def _gc(args: argparse.Namespace) -> int:
     from dreamer_lab.core.gc import collect
 
     ws = _open(args.workspace)
@@ -155,20 +158,16 @@ def _gc_run(args: Any) -> int:
     return 0
 
 
-_gc.run = _gc_run  # type: ignore[attr-defined]
+GC = Command("gc", "delete entries no current step depends on; report bytes freed", _gc_args, _gc)
 
 
 # -- verify ---------------------------------------------------------------------------------
-@command(
-    "verify",
-    "recheck every entry: record.json's digest, each file's digest, row counts, signatures",
-)
-def _verify(p: argparse.ArgumentParser) -> None:
+def _verify_args(p: argparse.ArgumentParser) -> None:
     _ws_arg(p)
     p.add_argument("--quarantine", action="store_true", help="move corrupt entries to quarantine/")
 
 
-def _verify_run(args: Any) -> int:
+def _verify(args: argparse.Namespace) -> int:
     """Print one line per corrupt entry (and per note); exit 1 if any entry is corrupt."""
     ws = _open(args.workspace)
     bad = untrusted = noted = total = 0
@@ -203,28 +202,31 @@ def _verify_run(args: Any) -> int:
     return 1 if bad or untrusted else 0
 
 
-_verify.run = _verify_run  # type: ignore[attr-defined]
+VERIFY = Command(
+    "verify",
+    "recheck every entry: record.json's digest, each file's digest, row counts, signatures",
+    _verify_args,
+    _verify,
+)
 
 
 # -- demo -----------------------------------------------------------------------------------
-@command("demo", "run the small end-to-end demo workflow into a workspace")
-def _demo(p: argparse.ArgumentParser) -> None:
+def _demo_args(p: argparse.ArgumentParser) -> None:
     _ws_arg(p)
 
 
-def _demo_run(args: Any) -> int:
+def _demo(args: argparse.Namespace) -> int:
     from dreamer_lab.demo import run_demo
 
     run_demo(Path(args.workspace))
     return 0
 
 
-_demo.run = _demo_run  # type: ignore[attr-defined]
+DEMO = Command("demo", "run the small end-to-end demo workflow into a workspace", _demo_args, _demo)
 
 
 # -- card -----------------------------------------------------------------------------------
-@command("card", "write the data card (step) or model card (trained model) of an entry")
-def _card(p: argparse.ArgumentParser) -> None:
+def _card_args(p: argparse.ArgumentParser) -> None:
     _ws_arg(p)
     p.add_argument("ref", help="fingerprint, fingerprint prefix, or step/trainer name")
     p.add_argument("-o", "--out", help="folder for README.md and card.json (default: print)")
@@ -233,17 +235,12 @@ def _card(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limitations", help="text of the 'Limitations' section")
 
 
-def _card_run(args: Any) -> int:
+def _card(args: argparse.Namespace) -> int:
     from dreamer_lab.cards import card_for
-    from dreamer_lab.errors import DreamerError
 
     ws = _open(args.workspace)
     _store, fp = resolve_ref(ws, args.ref)
-    try:
-        card = card_for(fp, ws, intended_use=args.intended_use, limitations=args.limitations)
-    except DreamerError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    card = card_for(fp, ws, intended_use=args.intended_use, limitations=args.limitations)
     if args.out:
         paths = card.save(args.out)
         print(f"Wrote {paths['markdown']} and {paths['json']}.")
@@ -252,12 +249,16 @@ def _card_run(args: Any) -> int:
     return 0
 
 
-_card.run = _card_run  # type: ignore[attr-defined]
+CARD = Command(
+    "card",
+    "write the data card (step) or model card (trained model) of an entry",
+    _card_args,
+    _card,
+)
 
 
 # -- report ---------------------------------------------------------------------------------
-@command("report", "export a notebook's report: self-contained HTML, Markdown, report.json, cards")
-def _report(p: argparse.ArgumentParser) -> None:
+def _report_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("notebook", help="the .ipynb file")
     p.add_argument("-o", "--out", help="output folder (default: <notebook>_report next to it)")
     p.add_argument(
@@ -268,17 +269,12 @@ def _report(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hide-inputs", action="store_true", help="leave code cells' sources out")
 
 
-def _report_run(args: Any) -> int:
-    from dreamer_lab.errors import DreamerError
+def _report(args: argparse.Namespace) -> int:
     from dreamer_lab.report import write_report
 
     nb = Path(args.notebook)
     out = Path(args.out) if args.out else nb.with_name(f"{nb.stem}_report")
-    try:
-        paths = write_report(nb, out, hide_inputs=args.hide_inputs, workspace=args.workspace)
-    except DreamerError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    paths = write_report(nb, out, hide_inputs=args.hide_inputs, workspace=args.workspace)
     print(f"Report: {paths['html']}")
     print(f"Markdown: {paths['markdown']}")
     print(f"JSON: {paths['json']}")
@@ -288,12 +284,16 @@ def _report_run(args: Any) -> int:
     return 0
 
 
-_report.run = _report_run  # type: ignore[attr-defined]
+REPORT = Command(
+    "report",
+    "export a notebook's report: self-contained HTML, Markdown, report.json, cards",
+    _report_args,
+    _report,
+)
 
 
 # -- export-script --------------------------------------------------------------------------
-@command("export-script", "write a Python script that re-runs a notebook and checks fingerprints")
-def _export_script(p: argparse.ArgumentParser) -> None:
+def _export_script_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("notebook", help="the .ipynb file")
     p.add_argument("-o", "--out", help="script path (default: <notebook>.py next to it)")
     p.add_argument(
@@ -303,28 +303,27 @@ def _export_script(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-def _export_script_run(args: Any) -> int:
-    from dreamer_lab.errors import DreamerError
+def _export_script(args: argparse.Namespace) -> int:
     from dreamer_lab.report import export_script
 
     nb = Path(args.notebook)
     out = Path(args.out) if args.out else nb.with_suffix(".py")
-    try:
-        text = export_script(nb, args.workspace)
-    except DreamerError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    text = export_script(nb, args.workspace)
     out.write_text(text, encoding="utf-8")
     print(f"Wrote {out}; run it with `python {out}` (exit status 1 if a fingerprint differs).")
     return 0
 
 
-_export_script.run = _export_script_run  # type: ignore[attr-defined]
+EXPORT_SCRIPT = Command(
+    "export-script",
+    "write a Python script that re-runs a notebook and checks fingerprints",
+    _export_script_args,
+    _export_script,
+)
 
 
 # -- run ------------------------------------------------------------------------------------
-@command("run", "execute a notebook headless (fresh kernel), then write its report")
-def _run(p: argparse.ArgumentParser) -> None:
+def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("notebook", help="the .ipynb file")
     p.add_argument(
         "-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
@@ -336,26 +335,30 @@ def _run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=int, default=3600, help="seconds per cell (default 3600)")
 
 
-def _run_run(args: Any) -> int:
-    from dreamer_lab.errors import DreamerError
+def _run(args: argparse.Namespace) -> int:
     from dreamer_lab.runner import parse_parameters, run_notebook
 
-    try:
-        run_notebook(
-            args.notebook,
-            args.out,
-            parameters=parse_parameters(args.parameter),
-            workspace=args.workspace,
-            hide_inputs=args.hide_inputs,
-            timeout=args.timeout,
-        )
-    except DreamerError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    run_notebook(
+        args.notebook,
+        args.out,
+        parameters=parse_parameters(args.parameter),
+        workspace=args.workspace,
+        hide_inputs=args.hide_inputs,
+        timeout=args.timeout,
+    )
     return 0
 
 
-_run.run = _run_run  # type: ignore[attr-defined]
+RUN = Command(
+    "run",
+    "execute a notebook headless (fresh kernel), then write its report",
+    _run_args,
+    _run,
+    error_status=1,
+)
+
+
+COMMANDS: tuple[Command, ...] = (LS, SHOW, GC, VERIFY, DEMO, CARD, REPORT, EXPORT_SCRIPT, RUN)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -365,8 +368,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"dreamer-lab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (help_text, configure, _handler) in COMMANDS.items():
-        configure(sub.add_parser(name, help=help_text, description=help_text))
+    for cmd in COMMANDS:
+        p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help)
+        cmd.configure(p)
+        p.set_defaults(command_spec=cmd)
     return parser
 
 
@@ -377,12 +382,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     from dreamer_lab.core.workspace import WorkspaceError
+    from dreamer_lab.errors import DreamerError
 
+    cmd: Command = args.command_spec
     try:
-        return COMMANDS[args.command][2](args)
+        return cmd.run(args)
     except WorkspaceError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except DreamerError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return cmd.error_status
 
 
 if __name__ == "__main__":

@@ -86,3 +86,14 @@ def test_run_injects_parameters_and_writes_the_report_next_to_the_notebook(tmp_p
     printed = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
     assert "ROWS 5" in printed
     assert (tmp_path / "ws" / "steps").is_dir()  # the kernel ran in the notebook's folder
+
+
+def test_subcommands_are_commands_chosen_by_the_parser():
+    from dreamer_lab.cli import COMMANDS, LS, RUN, Command, build_parser
+
+    parser = build_parser()
+    assert all(isinstance(c, Command) for c in COMMANDS)
+    assert parser.parse_args(["ls"]).command_spec is LS
+    assert parser.parse_args(["run", "x.ipynb"]).command_spec is RUN and RUN.error_status == 1
+    names = [c.name for c in COMMANDS]
+    assert names == ["ls", "show", "gc", "verify", "demo", "card", "report", "export-script", "run"]
