@@ -15,12 +15,8 @@ from typing import Any
 
 from dreamer_lab.core.fingerprint import hash_file
 from dreamer_lab.errors import StepInputError
-from dreamer_lab.trainers.base import (
-    ModelCardType,
-    TrainContext,
-    Trainer,
-    distributed_rank,
-)
+from dreamer_lab.trainers.base import ModelCardType, TrainContext, Trainer
+from dreamer_lab.trainers.distributed import distributed_rank
 from dreamer_lab.trainers.spawn import parse_devices
 
 CITATIONS = {
