@@ -8,18 +8,18 @@ import pytest
 from openai_server import API_KEY, FakeOpenAIServer
 
 from dreamer_lab.llms import OpenAI
-from dreamer_lab.llms import openai as openai_backend
+from dreamer_lab.llms import api_llm
 
 WINDOW = 0.5  # seconds standing in for the limiter's minute, so the test takes ~1 s
 
 
 @pytest.fixture
 def short_window(monkeypatch):
-    class ShortWindow(openai_backend._RateLimiter):
+    class ShortWindow(api_llm.RateLimiter):
         def __init__(self, rpm, tpm, window=WINDOW):
             super().__init__(rpm, tpm, window=WINDOW)
 
-    monkeypatch.setattr(openai_backend, "_RateLimiter", ShortWindow)
+    monkeypatch.setattr(api_llm, "RateLimiter", ShortWindow)
 
 
 def test_requests_per_minute_spaces_requests(workspace, short_window):

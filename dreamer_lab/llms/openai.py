@@ -1,21 +1,19 @@
 """``OpenAI``: the OpenAI API and any OpenAI-compatible endpoint (vLLM, llama.cpp server,
 Together, ...) through the official ``openai`` client.
 
-Requests run asynchronously under a concurrency bound, optional requests/tokens per
-minute limits, and bounded retries with jittered exponential backoff that honour
-``Retry-After``. Finished requests are committed to the request cache in small batches,
-so a killed run resumes without paying twice. Usage comes from the server's ``usage``
-fields (or an offline estimate when a server omits them); cost comes from a price table
-users can extend (:func:`register_price`), and ``max_cost`` stops before overspending.
+Concurrency, rate limits, retries (honouring ``Retry-After``), the cost budget and
+per-batch commits into the request cache are :class:`~dreamer_lab.llms.api_llm.APILLM`'s,
+shared with every API backend; this module sends one request with the official client,
+reads its failures, and adds the OpenAI Batch API. Usage comes from the server's
+``usage`` fields (or an offline estimate when a server omits them); cost comes from a
+price table users can extend (:func:`register_price`), and ``max_cost`` stops before
+overspending.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import random
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,14 +21,17 @@ from typing import Any, ClassVar
 
 from dreamer_lab.core.secrets import drop_secret, register_secret, restore_secret, scrub_text
 from dreamer_lab.errors import StepInputError
-from dreamer_lab.llms.base import (
-    LLM,
-    LLMError,
-    UnknownModelError,
-    estimate_tokens,
-    jittered_backoff,
-    truncate_at_stop,
+from dreamer_lab.llms.api_llm import (
+    APILLM,
+    CostBudgetExceededError,
+    Failure,
+    MalformedResponse,
+    async_http_client,
+    int_seed,
+    retry_after_seconds,
 )
+from dreamer_lab.llms.api_llm import RateLimiter as _RateLimiter  # noqa: F401 (moved there)
+from dreamer_lab.llms.base import LLMError, estimate_tokens, truncate_at_stop
 from dreamer_lab.llms.structured import ConstrainedOutput
 
 # USD per 1M tokens (input, output). Extend or override with register_price().
@@ -61,65 +62,11 @@ def price_of(model: str) -> tuple[float, float] | None:
     return PRICES[best] if best else None
 
 
-class CostBudgetExceededError(LLMError):
-    """Sending more requests would exceed ``max_cost``; finished requests are cached."""
-
-
 class BatchPendingError(LLMError):
     """A Batch API job is still running; rerun (even after a restart) to resume polling."""
 
 
-class _RateLimiter:
-    """Requests and tokens per minute over a sliding window (``window`` seconds)."""
-
-    def __init__(self, rpm: int | None, tpm: int | None, window: float = 60.0):
-        self.rpm, self.tpm, self.window = rpm, tpm, window
-        self._events: list[tuple[float, int]] = []
-        self._lock = asyncio.Lock()
-
-    async def acquire(self, tokens: int) -> None:
-        if not self.rpm and not self.tpm:
-            return
-        async with self._lock:
-            while True:
-                now = time.monotonic()
-                self._events = [(t, k) for t, k in self._events if now - t < self.window]
-                used = sum(k for _, k in self._events)
-                ok_r = not self.rpm or len(self._events) < self.rpm
-                ok_t = not self.tpm or used + tokens <= self.tpm or not self._events
-                if ok_r and ok_t:
-                    self._events.append((now, tokens))
-                    return
-                await asyncio.sleep(max(0.01, self.window - (now - self._events[0][0])))
-
-
-class _Malformed(Exception):
-    pass
-
-
-def _run_coroutine(coro: Any) -> Any:
-    """Run ``coro`` to completion, also from inside a running loop (Jupyter)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = asyncio.run(coro)
-        except BaseException as e:  # noqa: BLE001
-            box["error"] = e
-
-    t = threading.Thread(target=target, name="dreamer_lab-openai")
-    t.start()
-    t.join()
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")
-
-
-class OpenAI(ConstrainedOutput, LLM):
+class OpenAI(ConstrainedOutput, APILLM):
     """An OpenAI (or OpenAI-compatible) chat model.
 
     Args:
@@ -181,34 +128,37 @@ class OpenAI(ConstrainedOutput, LLM):
         batch_discount: float = 0.5,
         **kwargs: Any,
     ):
-        super().__init__(model_name, system_prompt, cache_folder_path)
         if not isinstance(model_name, str) or not model_name.strip():
             raise StepInputError(f"OpenAI: model_name must be a model name, got {model_name!r}.")
+        super().__init__(
+            model_name,
+            system_prompt,
+            cache_folder_path,
+            retry_on_fail=retry_on_fail,
+            max_concurrency=max_concurrency,
+            requests_per_minute=requests_per_minute,
+            tokens_per_minute=tokens_per_minute,
+            max_retries=max_retries,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            timeout=timeout,
+            max_cost=max_cost,
+            max_context_length=max_context_length,
+            commit_every=commit_every,
+        )
         self.organization = organization
         self._api_key = api_key
         register_secret(api_key)  # redacted wherever it would appear
         self._key_not_restored = False
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL")
         self.api_version = api_version
-        self.max_concurrency = max(1, int(max_concurrency))
-        self.requests_per_minute = requests_per_minute
-        self.tokens_per_minute = tokens_per_minute
-        self.max_retries = max_retries if retry_on_fail else 0
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
-        self.timeout = timeout
-        self.max_cost = max_cost
-        self.max_context_length = max_context_length
         self.chat = chat if chat is not None else not model_name.endswith("-instruct")
-        self.commit_every = max(1, int(commit_every))
         self.use_batch_api = use_batch_api
         self.batch_poll_interval = batch_poll_interval
         self.batch_timeout = batch_timeout
         self.batch_max_resubmits = batch_max_resubmits
         self.batch_discount = batch_discount
         self.client_kwargs = kwargs
-        self.spent = 0.0
-        self._rng = random.Random()
 
     def _identity(self) -> dict[str, Any]:
         return {
@@ -226,22 +176,6 @@ class OpenAI(ConstrainedOutput, LLM):
     @property
     def license(self) -> str | None:
         return None if self.base_url else "https://openai.com/policies/terms-of-use"
-
-    # -- tokens and cost ------------------------------------------------------------------
-    def count_tokens(self, value: str) -> int:
-        """An offline estimate (tiktoken would download encodings); server usage is exact."""
-        return estimate_tokens(value)
-
-    def get_max_context_length(self, max_new_tokens: int) -> int | None:
-        if self.max_context_length is None:
-            return None
-        return self.max_context_length - int(max_new_tokens or 0)
-
-    def _price(self, prompt_tokens: int, completion_tokens: int) -> float | None:
-        price = price_of(self.model_name)
-        if price is None:
-            return None
-        return (prompt_tokens * price[0] + completion_tokens * price[1]) / 1e6
 
     # -- pickling: never the key ------------------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:
@@ -280,14 +214,24 @@ class OpenAI(ConstrainedOutput, LLM):
             timeout=self.timeout,
             **self.client_kwargs,
         )
+        kw.setdefault("http_client", async_http_client(self.timeout, self.max_concurrency))
         if self.api_version:
             return AsyncAzureOpenAI(
                 azure_endpoint=self.base_url, api_version=self.api_version, **kw
             )
         return AsyncOpenAI(base_url=self.base_url, **kw)
 
-    def _where(self) -> str:
-        return f"{self!r} at {self._identity()['endpoint']}"
+    def _endpoint(self) -> str:
+        return self._identity()["endpoint"]
+
+    def _check_credentials(self) -> None:
+        self._key()
+
+    def _open_client(self) -> Any:
+        return self._client()
+
+    def _key_hint(self) -> str:
+        return f"Check {self.api_key_env} (the key is not shown here)."
 
     # -- generation -----------------------------------------------------------------------
     def _generate_missing(
@@ -298,89 +242,11 @@ class OpenAI(ConstrainedOutput, LLM):
         commit: Callable[[dict[str, Any]], None],
         adaptive_batch_size: bool,
     ) -> None:
-        if self.max_cost is not None and self._price(0, 0) is None:
-            raise LLMError(
-                f"{self!r}: max_cost is set but there is no price for {self.model_name!r}. "
-                "Add one with dreamer_lab.llms.register_price(model, input_per_million, "
-                "output_per_million)."
-            )
-        self._key()
-        if self.use_batch_api:
-            self._run_batch(items, params, commit)
-        else:
-            _run_coroutine(self._run_all(items, params, commit))
-
-    async def _run_all(
-        self,
-        items: list[tuple[str, str, Any]],
-        params: dict[str, Any],
-        commit: Callable[[dict[str, Any]], None],
-    ) -> None:
-        client = self._client()
-        sem = asyncio.Semaphore(self.max_concurrency)
-        limiter = _RateLimiter(self.requests_per_minute, self.tokens_per_minute)
-        buffer: dict[str, Any] = {}
-        reserved = 0.0
-        stop: list[BaseException] = []
-        completion_guess = params["max_new_tokens"] or self._default_completion_estimate()
-
-        def flush() -> None:
-            if buffer:
-                values = dict(buffer)
-                buffer.clear()
-                commit(values)
-
-        async def one(key: str, prompt: str, seed: Any) -> None:
-            nonlocal reserved
-            async with sem:
-                if stop:
-                    return
-                est_prompt = estimate_tokens(self._full_prompt(prompt))
-                estimate = 0.0
-                if self.max_cost is not None:
-                    estimate = self._price(est_prompt, completion_guess * params["n"]) or 0.0
-                    if self.spent + reserved + estimate > self.max_cost:
-                        stop.append(
-                            CostBudgetExceededError(
-                                f"{self!r}: the next request (about ${estimate:.4f}) would "
-                                f"exceed max_cost=${self.max_cost:.4f} (spent "
-                                f"${self.spent:.4f}). Finished requests are cached; raise "
-                                "max_cost and rerun to continue where it stopped."
-                            )
-                        )
-                        return
-                    reserved += estimate
-                await limiter.acquire(est_prompt + completion_guess * params["n"])
-                try:
-                    value = await self._request(client, prompt, params, seed)
-                finally:
-                    reserved -= estimate
-            cost = value["u"].get("cost")
-            if cost:
-                self.spent += cost
-            buffer[key] = value
-            if len(buffer) >= self.commit_every:
-                flush()
-
-        async def flusher() -> None:
-            while True:
-                await asyncio.sleep(0.5)
-                flush()
-
-        tasks = [asyncio.create_task(one(*it)) for it in items]
-        ticker = asyncio.create_task(flusher())
-        try:
-            for fut in asyncio.as_completed(tasks):
-                await fut
-        finally:
-            for t in tasks:
-                t.cancel()
-            ticker.cancel()
-            await asyncio.gather(*tasks, ticker, return_exceptions=True)
-            flush()
-            await client.close()
-        if stop:
-            raise stop[0]
+        if not self.use_batch_api:
+            super()._generate_missing(items, params, batch_size, commit, adaptive_batch_size)
+            return
+        self._preflight()
+        self._run_batch(items, params, commit)
 
     def _body(self, prompt: str, params: dict[str, Any], seed: Any) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.model_name, "n": params["n"]}
@@ -398,9 +264,9 @@ class OpenAI(ConstrainedOutput, LLM):
                 body[k] = params[k]
         if params.get("repetition_penalty") is not None:
             body["frequency_penalty"] = params["repetition_penalty"] - 1.0
-        int_seed = _int_seed(seed)
-        if int_seed is not None:
-            body["seed"] = int_seed
+        seed_value = int_seed(seed)
+        if seed_value is not None:
+            body["seed"] = seed_value
         if self.chat:
             messages = []
             if self.system_prompt:
@@ -411,84 +277,40 @@ class OpenAI(ConstrainedOutput, LLM):
             body["prompt"] = self._full_prompt(prompt)
         return body
 
-    async def _request(
+    async def _send(
         self, client: Any, prompt: str, params: dict[str, Any], seed: Any
     ) -> dict[str, Any]:
-        import openai
-
         body = self._body(prompt, params, seed)
         endpoint = client.chat.completions if self.chat else client.completions
-        last: BaseException | None = None
-        for attempt in range(self.max_retries + 1):
-            retry_after: float | None = None
-            try:
-                resp = await endpoint.create(**body)
-                return self._parse(resp, prompt, params)
-            except openai.AuthenticationError:
-                raise LLMError(
-                    f"{self._where()}: the API key was rejected (401). Check "
-                    f"{self.api_key_env} (the key is not shown here)."
-                ) from None
-            except openai.PermissionDeniedError:
-                raise LLMError(
-                    f"{self._where()}: permission denied (403) for model {self.model_name!r}. "
-                    "Check that your key's project can use this model."
-                ) from None
-            except openai.NotFoundError:
-                raise UnknownModelError(
-                    f"{self._where()}: the endpoint does not serve model {self.model_name!r} "
-                    "(404). Check the model name (or the base_url)."
-                ) from None
-            except (openai.BadRequestError, openai.UnprocessableEntityError) as e:
-                raise LLMError(
-                    f"{self._where()}: the request was rejected ({e.status_code}): "
-                    f"{scrub_text(_error_message(e))}. Fix the prompt or parameters."
-                ) from None
-            except (openai.RateLimitError, openai.InternalServerError, openai.APIStatusError) as e:
-                last = e
-                retry_after = _retry_after(e.response)
-            except (openai.APITimeoutError, openai.APIConnectionError) as e:
-                last = e
-            except (_Malformed, openai.APIResponseValidationError, ValueError) as e:
-                last = e
-            if attempt == self.max_retries:
-                break
-            self.last_usage.retries += 1
-            if retry_after is not None:
-                delay = retry_after + self._rng.uniform(0, self.backoff_base)
-            else:
-                delay = jittered_backoff(attempt, self.backoff_base, self.backoff_max, self._rng)
-            await asyncio.sleep(min(delay, self.backoff_max))
-        raise self._final_error(last)
+        resp = await endpoint.create(**body)
+        return self._parse(resp, prompt, params)
 
-    def _final_error(self, e: BaseException | None) -> LLMError:
+    def _classify(self, e: BaseException) -> Failure | None:
         import openai
 
-        tries = f"after {self.max_retries + 1} attempts"
-        if isinstance(e, openai.APIConnectionError | openai.APITimeoutError):
-            return LLMError(
-                f"{self._where()}: cannot reach the endpoint ({type(e).__name__}) {tries}. "
-                "Check base_url, that the server is running, and the network."
-            )
+        name = type(e).__name__
+        if isinstance(e, openai.AuthenticationError):
+            return Failure("auth", 401)
+        if isinstance(e, openai.PermissionDeniedError):
+            return Failure("permission", 403)
+        if isinstance(e, openai.NotFoundError):
+            return Failure("not_found", 404)
+        if isinstance(e, openai.BadRequestError | openai.UnprocessableEntityError):
+            return Failure("bad_request", e.status_code, detail=_error_message(e))
         if isinstance(e, openai.RateLimitError):
-            return LLMError(
-                f"{self._where()}: still rate limited (429) {tries}. Lower max_concurrency "
-                "or set requests_per_minute / tokens_per_minute; finished requests are cached."
-            )
+            return Failure("rate_limit", 429, _retry_after(e.response), error=name)
         if isinstance(e, openai.APIStatusError):
-            return LLMError(
-                f"{self._where()}: server error {e.status_code} {tries}; finished requests "
-                "are cached, rerun to resume."
-            )
-        return LLMError(
-            f"{self._where()}: malformed responses {tries} "
-            f"({type(e).__name__}: {scrub_text(str(e))[:200]})."
-        )
+            return Failure("server", e.status_code, _retry_after(e.response), error=name)
+        if isinstance(e, openai.APITimeoutError | openai.APIConnectionError):
+            return Failure("connection", error=name)
+        if isinstance(e, MalformedResponse | openai.APIResponseValidationError | ValueError):
+            return Failure("malformed", detail=str(e), error=name)
+        return None
 
     def _parse(self, resp: Any, prompt: str, params: dict[str, Any]) -> dict[str, Any]:
         choices = getattr(resp, "choices", None)
         if not isinstance(choices, list) or not choices:
-            raise _Malformed(f"no choices in the response ({type(resp).__name__})")
+            raise MalformedResponse(f"no choices in the response ({type(resp).__name__})")
         texts = []
         for c in sorted(choices, key=lambda c: getattr(c, "index", 0) or 0):
             if self.chat:
@@ -501,7 +323,7 @@ class OpenAI(ConstrainedOutput, LLM):
             else:
                 text = getattr(c, "text", None)
             if not isinstance(text, str):
-                raise _Malformed("a choice without text")
+                raise MalformedResponse("a choice without text")
             texts.append(truncate_at_stop(text, params["stop"]).strip())
         usage = getattr(resp, "usage", None)
         pt = getattr(usage, "prompt_tokens", None)
@@ -647,7 +469,7 @@ class OpenAI(ConstrainedOutput, LLM):
                 if key not in pending or resp.get("status_code") != 200:
                     continue
                 value = self._parse(model.model_validate(resp["body"]), pending[key][0], params)
-            except (_Malformed, ValueError, KeyError, TypeError):
+            except (MalformedResponse, ValueError, KeyError, TypeError):
                 continue
             cost = value["u"].get("cost")
             if cost is not None:
@@ -658,27 +480,7 @@ class OpenAI(ConstrainedOutput, LLM):
 
 
 def _retry_after(response: Any) -> float | None:
-    if response is None:
-        return None
-    headers = getattr(response, "headers", {}) or {}
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return float(ms) / 1000
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        from email.utils import parsedate_to_datetime
-
-        try:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-        except (TypeError, ValueError):
-            return None
+    return retry_after_seconds(getattr(response, "headers", None) if response is not None else None)
 
 
 def _error_message(e: Any) -> str:
@@ -688,11 +490,3 @@ def _error_message(e: Any) -> str:
         if msg:
             return str(msg)
     return str(getattr(e, "message", "") or type(e).__name__)
-
-
-def _int_seed(seed: Any) -> int | None:
-    if seed is None or seed == [None, None]:
-        return None
-    from dreamer_lab.core.fingerprint import hash_value
-
-    return int(hash_value(seed, label="seed")[:7], 16)
