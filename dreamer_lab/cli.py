@@ -18,17 +18,22 @@ DEFAULT_WS = os.environ.get("DREAMER_LAB_WORKSPACE", "dreamer_workspace")
 
 @dataclass(frozen=True)
 class Command:
-    """A subcommand: its name and help, its arguments (``configure``) and what it runs.
+    """A subcommand: its name, its arguments (``configure``) and what it runs.
 
     ``run(args)`` returns the exit status; a :class:`DreamerError` it raises is printed as
-    one ``error:`` line and exits with ``error_status``.
+    one ``error:`` line and exits with ``error_status``. The first line of ``run``'s
+    docstring is the command's help (as click does).
     """
 
     name: str
-    help: str
     configure: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]
     error_status: int = 2
+
+    @property
+    def help(self) -> str:
+        first = (self.run.__doc__ or "").strip().splitlines()[0]
+        return first[:1].lower() + first[1:].rstrip(".")
 
 
 def _ws_arg(p: argparse.ArgumentParser) -> None:
@@ -61,6 +66,7 @@ def _ls_args(p: argparse.ArgumentParser) -> None:
 
 
 def _ls(args: argparse.Namespace) -> int:
+    """List the steps in a workspace (name, fingerprint, rows, status)."""
     from dreamer_lab.core.graph import ReadOnlyWorkspace, build_graph
 
     ws = ReadOnlyWorkspace.open(args.workspace)  # a reader: creates and changes nothing
@@ -84,9 +90,6 @@ def _ls(args: argparse.Namespace) -> int:
             f"{n['name']:<{width}}  {n['kind'][:16]:<16} {n['fingerprint'][:12]}  {rows:>8}  {n['status']}"
         )
     return 0
-
-
-LS = Command("ls", "list the steps in a workspace (name, fingerprint, rows, status)", _ls_args, _ls)
 
 
 # -- show -----------------------------------------------------------------------------------
@@ -113,6 +116,7 @@ def resolve_ref(ws: Any, ref: str) -> tuple[Any, str]:
 
 
 def _show(args: argparse.Namespace) -> int:
+    """Show one entry's record (by fingerprint or unique prefix, or by step name)."""
     ws = _open(args.workspace)
     store, fp = resolve_ref(ws, args.ref)
     entry = store.load(fp)
@@ -130,14 +134,6 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
-SHOW = Command(
-    "show",
-    "show one entry's record (by fingerprint or unique prefix, or by step name)",
-    _show_args,
-    _show,
-)
-
-
 # -- gc -------------------------------------------------------------------------------------
 def _gc_args(p: argparse.ArgumentParser) -> None:
     _ws_arg(p)
@@ -145,6 +141,7 @@ def _gc_args(p: argparse.ArgumentParser) -> None:
 
 
 def _gc(args: argparse.Namespace) -> int:
+    """Delete entries no current step depends on; report bytes freed."""
     from dreamer_lab.core.gc import collect
 
     ws = _open(args.workspace)
@@ -158,9 +155,6 @@ def _gc(args: argparse.Namespace) -> int:
     return 0
 
 
-GC = Command("gc", "delete entries no current step depends on; report bytes freed", _gc_args, _gc)
-
-
 # -- verify ---------------------------------------------------------------------------------
 def _verify_args(p: argparse.ArgumentParser) -> None:
     _ws_arg(p)
@@ -168,7 +162,10 @@ def _verify_args(p: argparse.ArgumentParser) -> None:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    """Print one line per corrupt entry (and per note); exit 1 if any entry is corrupt."""
+    """Recheck every entry: record.json's digest, each file's digest, row counts, signatures.
+
+    Prints one line per corrupt entry (and per note); exits 1 if any entry is corrupt.
+    """
     ws = _open(args.workspace)
     bad = untrusted = noted = total = 0
     for store in (ws.steps, ws.models):
@@ -202,27 +199,17 @@ def _verify(args: argparse.Namespace) -> int:
     return 1 if bad or untrusted else 0
 
 
-VERIFY = Command(
-    "verify",
-    "recheck every entry: record.json's digest, each file's digest, row counts, signatures",
-    _verify_args,
-    _verify,
-)
-
-
 # -- demo -----------------------------------------------------------------------------------
 def _demo_args(p: argparse.ArgumentParser) -> None:
     _ws_arg(p)
 
 
 def _demo(args: argparse.Namespace) -> int:
+    """Run the small end-to-end demo workflow into a workspace."""
     from dreamer_lab.demo import run_demo
 
     run_demo(Path(args.workspace))
     return 0
-
-
-DEMO = Command("demo", "run the small end-to-end demo workflow into a workspace", _demo_args, _demo)
 
 
 # -- card -----------------------------------------------------------------------------------
@@ -236,6 +223,7 @@ def _card_args(p: argparse.ArgumentParser) -> None:
 
 
 def _card(args: argparse.Namespace) -> int:
+    """Write the data card (step) or model card (trained model) of an entry."""
     from dreamer_lab.cards import card_for
 
     ws = _open(args.workspace)
@@ -249,27 +237,26 @@ def _card(args: argparse.Namespace) -> int:
     return 0
 
 
-CARD = Command(
-    "card",
-    "write the data card (step) or model card (trained model) of an entry",
-    _card_args,
-    _card,
-)
-
-
 # -- report ---------------------------------------------------------------------------------
-def _report_args(p: argparse.ArgumentParser) -> None:
+def _notebook_args(p: argparse.ArgumentParser, out: str, workspace: str) -> None:
+    """The notebook, ``-o/--out`` and ``-w/--workspace`` (default: None) of notebook commands."""
     p.add_argument("notebook", help="the .ipynb file")
-    p.add_argument("-o", "--out", help="output folder (default: <notebook>_report next to it)")
-    p.add_argument(
-        "-w", "--workspace", default=None,
-        help="workspace folder (default: $DREAMER_LAB_WORKSPACE or dreamer_workspace next to "
-        "the notebook)",
-    )  # fmt: skip
+    p.add_argument("-o", "--out", help=out)
+    p.add_argument("-w", "--workspace", default=None, help=workspace)
+
+
+def _report_args(p: argparse.ArgumentParser) -> None:
+    _notebook_args(
+        p,
+        out="output folder (default: <notebook>_report next to it)",
+        workspace="workspace folder (default: $DREAMER_LAB_WORKSPACE or dreamer_workspace next "
+        "to the notebook)",
+    )
     p.add_argument("--hide-inputs", action="store_true", help="leave code cells' sources out")
 
 
 def _report(args: argparse.Namespace) -> int:
+    """Export a notebook's report: self-contained HTML, Markdown, report.json, cards."""
     from dreamer_lab.report import write_report
 
     nb = Path(args.notebook)
@@ -284,26 +271,18 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-REPORT = Command(
-    "report",
-    "export a notebook's report: self-contained HTML, Markdown, report.json, cards",
-    _report_args,
-    _report,
-)
-
-
 # -- export-script --------------------------------------------------------------------------
 def _export_script_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("notebook", help="the .ipynb file")
-    p.add_argument("-o", "--out", help="script path (default: <notebook>.py next to it)")
-    p.add_argument(
-        "-w", "--workspace", default=None,
-        help="workspace with the notebook's runs (default: $DREAMER_LAB_WORKSPACE or "
+    _notebook_args(
+        p,
+        out="script path (default: <notebook>.py next to it)",
+        workspace="workspace with the notebook's runs (default: $DREAMER_LAB_WORKSPACE or "
         "dreamer_workspace next to the notebook)",
-    )  # fmt: skip
+    )
 
 
 def _export_script(args: argparse.Namespace) -> int:
+    """Write a Python script that re-runs a notebook and checks fingerprints."""
     from dreamer_lab.report import export_script
 
     nb = Path(args.notebook)
@@ -312,14 +291,6 @@ def _export_script(args: argparse.Namespace) -> int:
     out.write_text(text, encoding="utf-8")
     print(f"Wrote {out}; run it with `python {out}` (exit status 1 if a fingerprint differs).")
     return 0
-
-
-EXPORT_SCRIPT = Command(
-    "export-script",
-    "write a Python script that re-runs a notebook and checks fingerprints",
-    _export_script_args,
-    _export_script,
-)
 
 
 # -- run ------------------------------------------------------------------------------------
@@ -336,6 +307,7 @@ def _run_args(p: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    """Execute a notebook headless (fresh kernel), then write its report."""
     from dreamer_lab.runner import parse_parameters, run_notebook
 
     run_notebook(
@@ -349,16 +321,17 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-RUN = Command(
-    "run",
-    "execute a notebook headless (fresh kernel), then write its report",
-    _run_args,
-    _run,
-    error_status=1,
+COMMANDS: tuple[Command, ...] = (
+    Command("ls", _ls_args, _ls),
+    Command("show", _show_args, _show),
+    Command("gc", _gc_args, _gc),
+    Command("verify", _verify_args, _verify),
+    Command("demo", _demo_args, _demo),
+    Command("card", _card_args, _card),
+    Command("report", _report_args, _report),
+    Command("export-script", _export_script_args, _export_script),
+    Command("run", _run_args, _run, error_status=1),
 )
-
-
-COMMANDS: tuple[Command, ...] = (LS, SHOW, GC, VERIFY, DEMO, CARD, REPORT, EXPORT_SCRIPT, RUN)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -89,11 +89,15 @@ def test_run_injects_parameters_and_writes_the_report_next_to_the_notebook(tmp_p
 
 
 def test_subcommands_are_commands_chosen_by_the_parser():
-    from dreamer_lab.cli import COMMANDS, LS, RUN, Command, build_parser
+    from dreamer_lab.cli import COMMANDS, Command, build_parser
 
     parser = build_parser()
-    assert all(isinstance(c, Command) for c in COMMANDS)
-    assert parser.parse_args(["ls"]).command_spec is LS
-    assert parser.parse_args(["run", "x.ipynb"]).command_spec is RUN and RUN.error_status == 1
-    names = [c.name for c in COMMANDS]
-    assert names == ["ls", "show", "gc", "verify", "demo", "card", "report", "export-script", "run"]
+    by_name = {c.name: c for c in COMMANDS}
+    assert list(by_name) == [
+        "ls", "show", "gc", "verify", "demo", "card", "report", "export-script", "run"
+    ]  # fmt: skip
+    assert all(isinstance(c, Command) and c.help for c in COMMANDS)
+    assert parser.parse_args(["ls"]).command_spec is by_name["ls"]
+    run = parser.parse_args(["run", "x.ipynb"]).command_spec
+    assert run is by_name["run"] and run.error_status == 1
+    assert by_name["ls"].help == "list the steps in a workspace (name, fingerprint, rows, status)"
