@@ -65,9 +65,9 @@ class FormWidget(anywidget.AnyWidget):
     _esm = STATIC / "wizard.js"
     _css = STATIC / "dreamer.css"
     title = traitlets.Unicode("").tag(sync=True)
-    fields = traitlets.List().tag(sync=True)
+    fields: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)
     values = traitlets.Dict().tag(sync=True)
-    preview = traitlets.List().tag(sync=True)
+    preview: traitlets.List[str] = traitlets.List().tag(sync=True)
     info = traitlets.Unicode("").tag(sync=True)
     code = traitlets.Unicode("").tag(sync=True)
     inserted = traitlets.Unicode("").tag(sync=True)
@@ -160,8 +160,8 @@ class GenerationWizard(FormWidget):
             return [], "Choose a step.", ""
         opts = options_for(resolve_kind(kind, self.ns))
         template = str(v.get("template") or "")
-        data = self.ns.get(v.get("data")) if v.get("data") else None
-        attrs = self.ns.get(v.get("attributes")) if v.get("attributes") else None
+        data = self.ns.get(str(v["data"])) if v.get("data") else None
+        attrs = self.ns.get(str(v["attributes"])) if v.get("attributes") else None
         columns = list(data.output.column_names) if data is not None else []
         keep = set(columns) | (set(attrs) if isinstance(attrs, dict) else set())
         fmt = interpolate(template, keep, self.ns, where="wizard", keep_hint="a column")

@@ -74,7 +74,7 @@ def _row_order(n: int, stratify: list[Any] | None, rng: random.Random) -> list[i
     groups: dict[str, list[int]] = {}
     for i, v in enumerate(stratify):
         groups.setdefault(json.dumps(v, sort_keys=True, default=str), []).append(i)
-    keyed = []
+    keyed: list[tuple[float, int, int]] = []
     for g, idx in enumerate(groups.values()):
         rng.shuffle(idx)
         keyed.extend(((j + rng.random()) / len(idx), g, i) for j, i in enumerate(idx))
