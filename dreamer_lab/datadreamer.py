@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from dreamer_lab.core.run_options import resolve_log_level, session_logging
 from dreamer_lab.core.workspace import (
     Workspace,
     active_workspace,
@@ -28,6 +30,11 @@ class DataDreamer:
     (``dd.stop()`` to close). Steps created outside any session use the default
     workspace ``./dreamer_workspace``. ``":memory:"`` opens a temporary workspace.
     ``trust=True`` allows loading objects this user did not sign (see the security notes).
+
+    While the session is open, ``log_level`` is the level of the ``dreamer_lab`` logger
+    (INFO when ``verbose=True`` and no level is given; a stderr handler is added if logging
+    is not configured), and ``verbose`` is the default of model runs that pass none
+    (``False``: no progress bars or progress lines).
     """
 
     def __init__(
@@ -38,6 +45,15 @@ class DataDreamer:
         trust: bool = False,
         **kwargs: Any,
     ):
+        if kwargs:
+            raise TypeError(
+                f"DataDreamer() got unexpected keyword argument(s) {sorted(kwargs)}; it takes "
+                "output_folder_path, verbose, log_level and trust."
+            )
+        if verbose is not None and not isinstance(verbose, bool):
+            raise TypeError(f"DataDreamer(): verbose must be True, False or None, not {verbose!r}.")
+        self.log_level = resolve_log_level(log_level)  # a clear error now, not at start()
+        self._logging: contextlib.ExitStack | None = None
         self._tmp = None
         if str(output_folder_path) == ":memory:":
             self._tmp = tempfile.TemporaryDirectory(prefix="dreamer_lab_")
@@ -51,9 +67,14 @@ class DataDreamer:
         if self.workspace is None:
             self.workspace = Workspace(self.path, trust=self.trust)
             push_workspace(self.workspace)
+            self._logging = contextlib.ExitStack()
+            self._logging.enter_context(session_logging(self.verbose, self.log_level))
         return self
 
     def stop(self) -> None:
+        if self._logging is not None:
+            self._logging.close()
+            self._logging = None
         if self.workspace is not None:
             pop_workspace(self.workspace)
             self.workspace = None

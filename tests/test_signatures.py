@@ -1,11 +1,16 @@
 """No parameter is accepted and silently ignored.
 
 Every public class and function of the user-facing packages (steps, llms, embedders,
-retrievers, task_models, trainers) is read with ``ast``: each parameter of ``__init__``,
-``__call__`` and the public methods must be used by the body (passed on, tested, computed
-with), not merely stored on an attribute that nothing in ``dreamer_lab`` ever reads. The
-``%dream config`` settings are checked the same way: each must be read outside the code
-that sets and displays it.
+retrievers, task_models, trainers) and of ``datadreamer.py`` is read with ``ast``: each
+parameter of ``__init__``, ``__call__`` and the public methods must be used by the body
+(passed on, tested, computed with), not merely stored on an attribute that nothing in
+``dreamer_lab`` ever reads. A read through another object counts for every class with that
+attribute, except when the object is named after a package class (``self.trainer.verbose``
+reads a ``Trainer``'s ``verbose``, not a ``DataDreamer``'s). The arguments steps register
+with ``register_arg`` must be read by the step (``args["x"]``, ``args.get("x")``, a list of
+names it reads) or forwarded with ``**`` without being dropped. The ``%dream config``
+settings are checked the same way: each must be read outside the code that sets and
+displays it.
 
 A DataDreamer-compatible parameter that is genuinely a no-op here goes in ``ALLOWED`` with
 the reason; everything else is a bug (a user's setting that does nothing).
@@ -25,42 +30,17 @@ from dreamer_lab.errors import StepInputError
 
 PACKAGE = Path(__file__).resolve().parents[1] / "dreamer_lab"
 SCANNED = ("steps", "llms", "embedders", "retrievers", "task_models", "trainers")
+SCANNED_MODULES = ("datadreamer.py",)  # user-facing modules at the package's top level
+STEP_PACKAGES = ("steps", "trainers")  # where register_arg declares step arguments
 
 # "module:Class.function:parameter" -> why accepting and ignoring it is right.
 ALLOWED: dict[str, str] = {
     # DataDreamer's wait() polls background steps; here each one is joined on its pipe, so
     # there is no polling to tune.
     "steps.step:wait:poll_interval": "nothing polls: background steps are joined",
-}
-
-# Known violations in modules outside this change (issue 10 follow-ups for their owners).
-# The test fails when one of them is fixed but still listed, so this list only shrinks.
-_RUN_OPTIONS = (
-    "batch_scheduler_buffer_size",
-    "adaptive_batch_size",
-    "progress_interval",
-    "verbose",
-    "log_level",
-)
-NOT_YET_FIXED: dict[str, str] = {
-    "llms.base:LLM.__init__:cache_folder_path": "stored; requests are cached in the workspace",
-    "retrievers.retriever:Retriever.__init__:cache_folder_path": "stored, never read",
-    **{
-        f"llms.base:LLM.run:{p}": "accepted by run(), ignored"
-        for p in ("batch_scheduler_buffer_size", "progress_interval", "log_level")
-    },
-    "llms.base:LLM.run:total_num_prompts": "accepted by run(), ignored",
-    **{f"embedders.embedder:Embedder.run:{p}": "accepted by run(), ignored" for p in _RUN_OPTIONS},
-    "embedders.embedder:Embedder.run:total_num_texts": "accepted by run(), ignored",
-    **{
-        f"retrievers.embedding_retriever:EmbeddingRetriever.run:{p}": "accepted, ignored"
-        for p in _RUN_OPTIONS
-    },
-    "retrievers.embedding_retriever:EmbeddingRetriever.run:total_num_queries": "ignored",
-    **{
-        f"task_models.hf_classification_task_model:HFClassificationTaskModel.run:{p}": "ignored"
-        for p in (*_RUN_OPTIONS, "total_num_texts")
-    },
+    # DataDreamer's device for the similarity computation: numpy computes it on the CPU,
+    # and the similarities do not depend on where they are computed.
+    "steps.embedding_steps:CosineSimilarity:args['device']": "numpy computes on the CPU",
 }
 
 
@@ -74,7 +54,11 @@ def _modules() -> list[Path]:
     out: list[Path] = []
     for sub in SCANNED:
         out += sorted((PACKAGE / sub).glob("*.py"))
-    return out
+    return out + [PACKAGE / m for m in SCANNED_MODULES]
+
+
+def _module_name(path: Path) -> str:
+    return path.stem if path.parent == PACKAGE else f"{path.parent.name}.{path.stem}"
 
 
 def _all_package_files() -> list[Path]:
@@ -83,10 +67,12 @@ def _all_package_files() -> list[Path]:
 
 @dataclass
 class _Reads:
-    """Attribute reads of the package: ``self.x`` per class, any other ``obj.x`` globally."""
+    """Attribute reads of the package: ``self.x`` per class, ``obj.x`` per class when
+    ``obj`` is named after a package class (``trainer.x``, ``self.trainer.x``), any other
+    ``obj.x`` globally."""
 
     other: set[str]
-    own: dict[str, set[str]]  # class name -> attributes it reads on self
+    own: dict[str, set[str]]  # class name -> attributes it (or a namesake object) reads
     bases: dict[str, set[str]]  # class name -> base class names (as written)
 
     def family(self, cls: str) -> set[str]:
@@ -128,8 +114,23 @@ def _is_self(node: ast.AST) -> bool:
     return isinstance(node, ast.Name) and node.id in ("self", "cls")
 
 
-def _attribute_reads() -> _Reads:
+def _receiver_name(node: ast.AST) -> str | None:
+    """The name an attribute is read on: ``trainer`` for ``trainer.x`` and ``self.trainer.x``."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return None
+
+
+def _attribute_reads(trees: list[ast.Module] | None = None) -> _Reads:
+    """The reads of ``trees`` (default: every file of the package)."""
     reads = _Reads(set(), {}, {})
+    if trees is None:
+        trees = [ast.parse(path.read_text()) for path in _all_package_files()]
+    classes = {
+        n.name.lower(): n.name for t in trees for n in ast.walk(t) if isinstance(n, ast.ClassDef)
+    }
 
     def visit(node: ast.AST, cls: str | None) -> None:
         if isinstance(node, ast.ClassDef):
@@ -142,15 +143,18 @@ def _attribute_reads() -> _Reads:
             got = (node.value, node.attr)
         if got is not None:
             target, attr = got
+            namesake = classes.get((_receiver_name(target) or "").lower())
             if _is_self(target) and cls is not None:
                 reads.own.setdefault(cls, set()).add(attr)
+            elif namesake is not None:
+                reads.own.setdefault(namesake, set()).add(attr)
             else:
                 reads.other.add(attr)
         for child in ast.iter_child_nodes(node):
             visit(child, cls)
 
-    for path in _all_package_files():
-        visit(ast.parse(path.read_text()), None)
+    for tree in trees:
+        visit(tree, None)
     return reads
 
 
@@ -249,7 +253,7 @@ def scan() -> list[Finding]:
     reads = _attribute_reads()
     findings: list[Finding] = []
     for path in _modules():
-        module = f"{path.parent.name}.{path.stem}"
+        module = _module_name(path)
         tree = ast.parse(path.read_text())
         for node in tree.body:
             if isinstance(node, ast.FunctionDef) and _public(node.name):
@@ -260,6 +264,81 @@ def scan() -> list[Finding]:
                         where = f"{module}:{node.name}.{fn.name}"
                         findings += _check_function(where, fn, reads, node.name)
     return findings
+
+
+def _is_self_args(node: ast.AST) -> bool:
+    return isinstance(node, ast.Attribute) and node.attr == "args" and _is_self(node.value)
+
+
+@dataclass
+class _StepArgs:
+    module: str
+    registered: list[str]  # register_arg names (not "**kwargs")
+    read: set[str]  # str constants of the class, outside register_arg and dropping calls
+    forwarded: list[set[str]]  # per ``**`` of self.args: the names that call drops
+
+
+def _step_args(module: str, cls: ast.ClassDef) -> _StepArgs:
+    """What a step class registers, reads and forwards of ``self.args``."""
+    out = _StepArgs(module, [], set(), [])
+    skip: set[int] = set()  # constants that name an argument without reading it
+    for node in ast.walk(cls):
+        if isinstance(node, ast.Call):
+            args = node.args
+            if (
+                isinstance(node.func, ast.Attribute)
+                and node.func.attr == "register_arg"
+                and args
+                and isinstance(args[0], ast.Constant)
+            ):
+                if args[0].value != "**kwargs":
+                    out.registered.append(args[0].value)
+                skip.add(id(args[0]))
+            elif any(_is_self_args(a) for a in args):  # e.g. _extra(self.args, "lazy")
+                skip.update(id(a) for a in args if isinstance(a, ast.Constant))
+        if isinstance(node, ast.keyword) and node.arg is None:  # **...
+            value = node.value
+            if _is_self_args(value):
+                out.forwarded.append(set())
+            elif isinstance(value, ast.Call) and any(_is_self_args(a) for a in value.args):
+                out.forwarded.append({a.value for a in value.args if isinstance(a, ast.Constant)})
+    out.read = {
+        n.value
+        for n in ast.walk(cls)
+        if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in skip
+    }
+    return out
+
+
+def step_arg_findings(modules: dict[str, ast.Module] | None = None) -> list[Finding]:
+    """Step arguments (``register_arg``) that the step never reads nor forwards, in
+    ``modules`` (module name -> tree; default: the step packages)."""
+    if modules is None:
+        modules = {
+            _module_name(path): ast.parse(path.read_text())
+            for sub in STEP_PACKAGES
+            for path in sorted((PACKAGE / sub).glob("*.py"))
+        }
+    classes: dict[str, _StepArgs] = {}
+    bases: dict[str, set[str]] = {}
+    for module, tree in modules.items():
+        for node in tree.body:
+            if isinstance(node, ast.ClassDef):
+                classes[node.name] = _step_args(module, node)
+                bases[node.name] = {
+                    b.id if isinstance(b, ast.Name) else getattr(b, "attr", "") for b in node.bases
+                }
+    family = _Reads(set(), {}, bases).family
+    found = []
+    for name, info in classes.items():
+        related = [classes[c] for c in family(name) if c in classes]
+        for arg in info.registered:
+            if any(arg in c.read for c in related):
+                continue
+            if any(arg not in dropped for c in related for dropped in c.forwarded):
+                continue
+            found.append(Finding(f"{info.module}:{name}:args[{arg!r}]", "registered, never read"))
+    return found
 
 
 def _magics_config_findings() -> list[Finding]:
@@ -297,15 +376,15 @@ def _magics_config_findings() -> list[Finding]:
 
 
 def test_no_parameter_is_accepted_and_ignored():
-    findings = scan() + _magics_config_findings()
+    findings = scan() + step_arg_findings() + _magics_config_findings()
     keys = {f.key for f in findings}
-    bad = [f for f in findings if f.key not in ALLOWED and f.key not in NOT_YET_FIXED]
+    bad = [f for f in findings if f.key not in ALLOWED]
     assert not bad, "Parameters accepted and ignored (use them, raise a clear error, or " + (
         "allow-list a DataDreamer no-op with its reason):\n"
         + "\n".join(f"  {f.key}: {f.detail}" for f in bad)
     )
-    stale = sorted((set(ALLOWED) | set(NOT_YET_FIXED)) - keys)
-    assert not stale, f"Listed but no longer ignored (remove from the lists): {stale}"
+    stale = sorted(set(ALLOWED) - keys)
+    assert not stale, f"Listed but no longer ignored (remove from ALLOWED): {stale}"
 
 
 def test_the_checker_catches_a_stored_and_unread_parameter():
@@ -339,6 +418,70 @@ class TrainHFBase:
     reads = _Reads(other=set(), own={}, bases={})
     found = _check_function("trainers.hf_base:TrainHFBase.__init__", fn, reads, "TrainHFBase")
     assert [f.key for f in found] == [f"trainers.hf_base:TrainHFBase.__init__:{param}"]
+
+
+def test_the_checker_catches_a_session_setting_read_only_on_a_namesake():
+    # The shape of DataDreamer(verbose=, log_level=, **kwargs) before it was fixed: verbose
+    # stored and never read (only a Trainer's verbose is), log_level and kwargs unused.
+    session = """
+class DataDreamer:
+    def __init__(self, path, verbose=None, log_level=None, **kwargs):
+        self.path = path
+        self.verbose = verbose
+
+    def start(self):
+        return self.path
+"""
+    trainer = """
+class Trainer:
+    def __init__(self, verbose=None):
+        self.verbose = verbose
+
+class Callback:
+    def on_log(self):
+        return self.trainer.verbose
+"""
+    trees = [ast.parse(session), ast.parse(trainer)]
+    reads = _attribute_reads(trees)
+    session_init, trainer_init = trees[0].body[0].body[0], trees[1].body[0].body[0]
+    found = _check_function("datadreamer:DataDreamer.__init__", session_init, reads, "DataDreamer")
+    found += _check_function("trainers.base:Trainer.__init__", trainer_init, reads, "Trainer")
+    assert {f.key for f in found} == {
+        "datadreamer:DataDreamer.__init__:verbose",
+        "datadreamer:DataDreamer.__init__:log_level",
+        "datadreamer:DataDreamer.__init__:kwargs",
+    }
+    assert "datadreamer.py" in SCANNED_MODULES
+
+
+def test_the_checker_catches_a_registered_step_argument_never_read():
+    # The shape of the prompt and embedding steps' lazy before it was fixed: registered,
+    # then dropped from what is forwarded to the model (or never looked at).
+    src = """
+class Embed(Step):
+    def setup(self):
+        self.register_arg("embedder")
+        self.register_arg("truncate", required=False, default=False)
+        self.register_arg("lazy", required=False, default=False, help="Accepted; ignored.")
+
+    def run(self):
+        model = self.args["embedder"]
+        return model.run([], **_extra(self.args, "embedder", "lazy"))
+
+class PromptBase(Step):
+    def _register_optional_args(self):
+        self.register_arg("post_process", required=False)
+        self.register_arg("lazy", required=False, default=False)
+
+    def _generate(self):
+        return self.args.get("post_process")
+
+class Prompt(PromptBase):
+    def setup(self):
+        self._register_optional_args()
+"""
+    found = {f.key for f in step_arg_findings({"steps.x": ast.parse(src)})}
+    assert found == {"steps.x:Embed:args['lazy']", "steps.x:PromptBase:args['lazy']"}
 
 
 # -- the parameters that were accepted and ignored: each has its effect or a clear error ----

@@ -1,8 +1,8 @@
 """Request-level cache shared by every model call (LLMs, embedders, task models).
 
-One SQLite file per backend under ``<workspace>/requests/``, WAL mode, committed per
-batch: a step killed halfway keeps every batch it finished, and the rerun sends only the
-missing requests. Values are JSON (never pickles). Keys come from :func:`request_key`:
+One SQLite file per backend under ``<workspace>/requests/`` (or a model's
+``cache_folder_path``), WAL mode, committed per batch: a step killed halfway keeps every
+batch it finished, and the rerun sends only the missing requests. Values are JSON (never pickles). Keys come from :func:`request_key`:
 model identity + every generation parameter + the rendered prompt + the per-row seed.
 """
 
@@ -104,13 +104,19 @@ _CACHES: dict[Path, RequestCache] = {}
 _LOCK = threading.Lock()
 
 
-def request_cache_for(backend: str, workspace: Any = None) -> RequestCache:
-    """The request cache of ``backend`` (e.g. ``"hf_transformers"``) in a workspace."""
-    from dreamer_lab.core.workspace import current_workspace
-
-    ws = workspace or current_workspace()
+def request_cache_for(
+    backend: str, workspace: Any = None, folder: str | Path | None = None
+) -> RequestCache:
+    """The request cache of ``backend`` (e.g. ``"hf_transformers"``) in a workspace, or in
+    ``folder`` (a model's ``cache_folder_path``) when given."""
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", backend)
-    path = ws.path / "requests" / f"{safe}.sqlite"
+    if folder is not None:
+        path = Path(folder).expanduser().resolve() / f"{safe}.sqlite"
+    else:
+        from dreamer_lab.core.workspace import current_workspace
+
+        ws = workspace or current_workspace()
+        path = ws.path / "requests" / f"{safe}.sqlite"
     with _LOCK:
         cache = _CACHES.get(path)
         if cache is None:

@@ -6,6 +6,7 @@ import base64
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from dreamer_lab.core.run_options import RunOptions
 from dreamer_lab.task_models.task_model import DEFAULT_BATCH_SIZE, TaskModel
 
 
@@ -77,15 +78,26 @@ class Embedder(TaskModel):
         total_num_texts: int | None = None,
         return_generator: bool = False,
         _step: Any = None,
+        _cache_folder_path: str | None = None,
         **kwargs: Any,
     ) -> list[Any] | Iterator[Any]:
         """Embed ``texts`` (``instruction`` is prefixed to each one).
 
         Texts longer than the model accepts raise a ``ValueError`` before any model call,
         unless ``truncate=True``. Extra keyword arguments go to the backend and into the
-        cache key.
+        cache key. Batching, progress and logging options: as ``LLM.run``'s (see
+        :mod:`dreamer_lab.core.run_options`); ``total_num_texts`` must match the number
+        of texts. ``_cache_folder_path`` (a retriever's) replaces the request cache's folder.
         """
-        items = self._as_text_list(texts)
+        options = RunOptions(
+            batch_size,
+            batch_scheduler_buffer_size,
+            adaptive_batch_size,
+            progress_interval,
+            verbose,
+            log_level,
+        ).checked(f"{self!r}.run()")
+        items = self._as_text_list(texts, total=total_num_texts)
         if instruction is not None:
             items = [instruction + t for t in items]
         if not truncate:
@@ -96,7 +108,8 @@ class Embedder(TaskModel):
             items,
             {"task": "embed", "kwargs": kwargs},
             lambda batch: self._embed_batch(batch, truncate=truncate, **kwargs),
-            batch_size=batch_size,
+            options=options,
+            what="texts",
             encode=encode_vector,
             decode=decode_vector,
             sort_key=len,
@@ -104,6 +117,8 @@ class Embedder(TaskModel):
             force=force,
             cache_only=cache_only,
             step=_step,
+            cache=None if _cache_folder_path is None else self._cache_in(_cache_folder_path),
+            on_out_of_memory=self._free_memory,
         )
         return self._maybe_generator(results, return_generator)
 

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
 from dreamer_lab.core.fingerprint import hash_value
+from dreamer_lab.core.run_options import RunOptions, collect
 from dreamer_lab.core.secrets import scrub_text
 from dreamer_lab.errors import DreamerError, StepInputError
 
@@ -152,6 +153,8 @@ class LLM:
     """
 
     backend_name: ClassVar[str] = "llm"
+    #: Local models batch prompts of similar length (``batch_scheduler_buffer_size``).
+    sorts_prompts_by_length: ClassVar[bool] = False
     #: Extra ``run(**kwargs)`` names this backend accepts (beyond the common ones).
     extra_generation_kwargs: ClassVar[frozenset[str]] = frozenset()
 
@@ -354,9 +357,10 @@ class LLM:
         ]
 
     def _cache(self) -> Any:
+        """The request cache: ``cache_folder_path`` when given, else the workspace's."""
         from dreamer_lab.core.request_cache import request_cache_for
 
-        return request_cache_for(self.backend_name)
+        return request_cache_for(self.backend_name, folder=self.cache_folder_path)
 
     def run(
         self,
@@ -384,14 +388,33 @@ class LLM:
         """Generate for every prompt; a str per prompt (a list of ``n`` strs when ``n > 1``).
 
         ``top_p=0`` or ``temperature=0`` decode greedily. Requests are cached in the
-        workspace: rerunning, or resuming after an interruption, sends only requests
-        that are not cached yet (``force=True`` regenerates them all).
+        workspace (or ``cache_folder_path``): rerunning, or resuming after an interruption,
+        sends only requests that are not cached yet (``force=True`` regenerates them all).
+
+        Batching and progress (see :mod:`dreamer_lab.core.run_options`): local models sort
+        the prompts by length within buffers of ``batch_scheduler_buffer_size`` (a buffer of
+        ``batch_size`` keeps the given order) and halve a batch that runs out of memory
+        unless ``adaptive_batch_size=False``; ``progress_interval`` seconds between progress
+        log lines (``None``: none), ``verbose=False`` hides the bar and the lines,
+        ``log_level`` sets the ``dreamer_lab`` logger for the call, and
+        ``total_num_prompts`` must match the number of prompts.
         """
         step = kwargs.pop("_step", None)
         params = self._params(
             max_new_tokens, temperature, top_p, n, stop, repetition_penalty, logit_bias, kwargs
         )
-        prompts = list(prompts)
+        where = f"{self!r}.run()"
+        options = RunOptions(
+            batch_size,
+            batch_scheduler_buffer_size,
+            adaptive_batch_size,
+            progress_interval,
+            verbose,
+            log_level,
+        ).checked(where, StepInputError)
+        prompts = collect(
+            prompts, total_num_prompts, "total_num_prompts", "prompts", where, StepInputError
+        )
         self._check_prompts(prompts, max_new_tokens)
         keys = self.request_keys(prompts, params, seed)
         cache = self._cache()
@@ -408,36 +431,30 @@ class LLM:
                 f"{self!r}: {len(missing)} of {len(keys)} requests are not cached and "
                 "cache_only=True. Run without cache_only to generate them."
             )
-        total = len(prompts)
-        bar = _progress_bar(total, f"{type(self).__name__} {self.model_name}", verbose)
-        done = total - len(missing)
-        bar.update(done)
-        if step is not None and total:
-            step.progress = done / total
+        desc = f"{type(self).__name__} {self.model_name}"
+        progress = options.progress(
+            len(prompts), desc, "prompts", step, len(prompts) - len(missing)
+        )
 
         def commit(values: dict[str, Any]) -> None:
-            nonlocal done
             cache.put_many(values)
             found.update(values)
             for v in values.values():
                 usage.requests += 1
                 usage.add(v.get("u") or {})
-            done += len(values)
-            bar.update(len(values))
-            if step is not None and total:
-                step.progress = min(done, total) / total
+            progress.update(len(values))
 
         try:
             if missing:
-                self._generate_missing(
-                    list(missing.values()),
-                    params,
-                    max(1, int(batch_size)),
-                    commit,
-                    adaptive_batch_size,
-                )
+                todo = list(missing.values())
+                if self.sorts_prompts_by_length:  # longest first in each buffer
+                    todo = options.schedule(todo, lambda it: -len(self._full_prompt(it[1])))
+                with options.scope(StepInputError):
+                    self._generate_missing(
+                        todo, params, options.batch_size, commit, options.adaptive_batch_size
+                    )
         finally:
-            bar.close()
+            progress.close()
             self._add_usage(usage)
             if step is not None:
                 step.register_data_card("Usage", usage.to_dict())
@@ -513,12 +530,6 @@ class LLM:
 
 def _unwrap(texts: list[str], n: int) -> str | list[str]:
     return texts[0] if n == 1 else list(texts)
-
-
-def _progress_bar(total: int, desc: str, verbose: bool | None) -> Any:
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, disable=verbose is False or total == 0, leave=False)
 
 
 def truncate_at_stop(text: str, stops: list[str]) -> str:

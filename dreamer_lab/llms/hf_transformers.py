@@ -3,9 +3,11 @@
 Hub names load from the local Hugging Face cache (with a revision), local folders load
 directly, and ``"smollm2"`` (or no name) selects the embedded default model. Chat
 templates, system prompts, dtype/device/device_map, PEFT adapters and quantization configs
-are supported. Prompts are batched sorted by length (order restored), and the batch size
-halves on out-of-memory errors. ``run(response_format=...)`` constrains decoding to the
-JSON schema with ``xgrammar`` (see :mod:`dreamer_lab.llms.structured`).
+are supported. Prompts are batched sorted by length within buffers of
+``batch_scheduler_buffer_size`` (order restored), and the batch size halves on
+out-of-memory errors (``adaptive_batch_size=False``: a clear error instead).
+``run(response_format=...)`` constrains decoding to the JSON schema with ``xgrammar`` (see
+:mod:`dreamer_lab.llms.structured`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from dreamer_lab.core.fingerprint import folder_identity, hash_file, hash_value
+from dreamer_lab.core.run_options import is_out_of_memory, out_of_memory_error
 from dreamer_lab.errors import StepInputError
 from dreamer_lab.llms.base import AUTO, LLM, UnknownModelError, truncate_at_stop
 from dreamer_lab.llms.embedded import (
@@ -34,12 +37,6 @@ from dreamer_lab.task_models._hf import adapter_identity
 # models on the meta device); ParallelLLM loads its backends from several threads.
 _LOADING = threading.Lock()
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json", ".model", ".jinja", ".txt", ".gguf")
-
-
-def _is_oom(e: BaseException) -> bool:
-    import torch
-
-    return isinstance(e, torch.OutOfMemoryError) or "out of memory" in str(e).lower()
 
 
 def _saved_chat_template(folder: Path) -> str | None:
@@ -75,6 +72,7 @@ class HFTransformers(ConstrainedOutput, LLM):
     """
 
     backend_name = "hf_transformers"
+    sorts_prompts_by_length = True
     extra_generation_kwargs = frozenset(
         {"do_sample", "top_k", "num_beams", "min_new_tokens", "response_format"}
     )
@@ -436,24 +434,26 @@ class HFTransformers(ConstrainedOutput, LLM):
         commit: Callable[[dict[str, Any]], None],
         adaptive_batch_size: bool,
     ) -> None:
-        # Longest first: similar lengths share a batch (less padding) and an
-        # out-of-memory error shows up on the first batch, not the last.
-        lengths = {k: len(self._full_prompt(p)) for k, p, _ in items}
-        order = sorted(items, key=lambda it: -lengths[it[0]])
+        # ``items`` come longest first within each buffer (LLM.run schedules them): similar
+        # lengths share a batch (less padding), and an out-of-memory error shows up early.
         i = 0
         size = batch_size
-        while i < len(order):
-            chunk = order[i : i + size]
+        while i < len(items):
+            chunk = items[i : i + size]
             try:
                 values = self._generate_batch(
                     [p for _, p, _ in chunk], params, [s for _, _, s in chunk]
                 )
             except Exception as e:
-                if adaptive_batch_size and size > 1 and _is_oom(e):
-                    size = max(1, size // 2)
-                    self._free_memory()
-                    continue
-                raise
+                if not is_out_of_memory(e):
+                    raise
+                if not adaptive_batch_size:
+                    raise out_of_memory_error(f"{self!r}.run()", len(chunk), e) from e
+                if size == 1:
+                    raise
+                size = max(1, size // 2)
+                self._free_memory()
+                continue
             commit({k: v for (k, _, _), v in zip(chunk, values, strict=True)})
             i += len(chunk)
 

@@ -288,11 +288,10 @@ class VLLM(HFTransformers):
         commit: Callable[[dict[str, Any]], None],
         adaptive_batch_size: bool,
     ) -> None:
-        self.check_available()  # before the tokenizer, the engine or any GPU work
-        lengths = {k: len(self._full_prompt(p)) for k, p, _ in items}
-        order = sorted(items, key=lambda it: -lengths[it[0]])
-        for i in range(0, len(order), batch_size):
-            chunk = order[i : i + batch_size]
+        self.check_available()  # before the engine or any GPU work
+        # ``items`` come longest first within each batch_scheduler_buffer_size (LLM.run).
+        for i in range(0, len(items), batch_size):
+            chunk = items[i : i + batch_size]
             values = self._generate_batch(
                 [p for _, p, _ in chunk], params, [s for _, _, s in chunk]
             )

@@ -13,6 +13,7 @@ from functools import cached_property
 from typing import Any
 
 from dreamer_lab.core.fingerprint import hash_value
+from dreamer_lab.core.run_options import RunOptions, collect
 from dreamer_lab.embedders.embedder import Embedder
 from dreamer_lab.retrievers.retriever import Retriever, texts_fingerprint
 from dreamer_lab.task_models.task_model import DEFAULT_BATCH_SIZE
@@ -31,7 +32,8 @@ class EmbeddingRetriever(Retriever):
         index_batch_size: texts per embedder call while indexing.
         index_instruction: prefix for the indexed texts (e.g. ``"passage: "``).
         query_instruction: prefix for queries (e.g. ``"query: "``).
-        cache_folder_path: unused (the embedder's request cache holds the vectors).
+        cache_folder_path: where the vectors of texts and queries are cached (the
+            embedder's request cache file goes there); default: the embedder's own.
         device: unused (numpy search on CPU).
         **kwargs: passed to the embedder's ``run()``.
 
@@ -124,6 +126,7 @@ class EmbeddingRetriever(Retriever):
             truncate=self.truncate,
             instruction=self.index_instruction,
             batch_size=self.index_batch_size,
+            _cache_folder_path=self.cache_folder_path,
             **self.kwargs,
         )
         return _normalize(np.vstack(vectors).astype(np.float32, copy=False))
@@ -184,26 +187,45 @@ class EmbeddingRetriever(Retriever):
 
         Results are sorted best first (``scores`` are cosine similarities); each list
         has ``min(k, len(texts))`` entries. Queries are embedded through the embedder's
-        request cache with ``query_instruction``.
+        request cache with ``query_instruction``; the batching, progress and logging
+        options go to the embedder's ``run()`` (``log_level`` also covers building the
+        index), and ``total_num_queries`` must match the number of queries.
         """
         import numpy as np
 
         if not isinstance(k, int) or isinstance(k, bool) or k < 1:
             raise ValueError(f"k must be a positive int, got {k!r}.")
-        queries = list(queries)
-        _ = self.embeddings  # build (or load) the index before embedding queries
-        if not queries:
-            return self._maybe_gen([], return_generator)
-        vectors = self.embedder.run(
-            queries,
-            truncate=self.truncate,
-            instruction=self.query_instruction,
-            batch_size=batch_size,
-            force=force,
-            cache_only=cache_only,
-            _step=_step,
-            **{**self.kwargs, **kwargs},
-        )
+        where = f"{self!r}.run()"
+        options = RunOptions(
+            batch_size,
+            batch_scheduler_buffer_size,
+            adaptive_batch_size,
+            progress_interval,
+            verbose,
+            log_level,
+        ).checked(where)
+        queries = collect(queries, total_num_queries, "total_num_queries", "queries", where)
+        with options.scope():
+            _ = self.embeddings  # build (or load) the index before embedding queries
+            if not queries:
+                return self._maybe_gen([], return_generator)
+            vectors = self.embedder.run(
+                queries,
+                truncate=self.truncate,
+                instruction=self.query_instruction,
+                batch_size=batch_size,
+                batch_scheduler_buffer_size=batch_scheduler_buffer_size,
+                adaptive_batch_size=adaptive_batch_size,
+                progress_interval=progress_interval,
+                force=force,
+                cache_only=cache_only,
+                verbose=verbose,
+                log_level=log_level,
+                total_num_texts=len(queries),
+                _step=_step,
+                _cache_folder_path=self.cache_folder_path,
+                **{**self.kwargs, **kwargs},
+            )
         scores, indices = self.search(np.vstack(vectors), k)
         texts = self.texts
         results = [

@@ -38,7 +38,8 @@ class Retriever:
          "texts":   [str, ...],   # the texts at those positions
          "scores":  [float, ...]} # relevance, higher is better
 
-    with ``min(k, len(texts))`` entries each.
+    with ``min(k, len(texts))`` entries each. ``cache_folder_path``: where a retriever
+    caches what it computes (default: the workspace).
     """
 
     version: str = "1"

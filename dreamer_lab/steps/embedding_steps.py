@@ -7,7 +7,7 @@
 
 The model objects are arguments, fingerprinted by their identity; every model call
 goes through the request cache, so a rerun with changed rows computes only those rows.
-``lazy`` is accepted for DataDreamer scripts; results are always saved.
+``lazy=True`` (DataDreamer's lazy outputs) is refused: results are always saved.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from dreamer_lab.errors import StepInputError
+from dreamer_lab.steps.operation_base import check_not_lazy
 from dreamer_lab.steps.step import DataCardType, Step
 
 _CARD_SKIP = {"embedder", "retriever", "model", "lazy"}
@@ -129,6 +130,18 @@ def _vectors_array(vectors: list[Any], dims: int | None = None) -> Any:
     return pa.FixedSizeListArray.from_arrays(flat, dims or 0)
 
 
+_LAZY_HELP = "DataDreamer's lazy outputs: not supported yet (lazy=True raises)."
+
+
+class _ModelStep(Step):
+    """A step over a model object: ``lazy=True`` is refused before anything runs."""
+
+    def _bind_args(self, args: dict[str, Any]) -> dict[str, Any]:
+        bound = super()._bind_args(args)
+        check_not_lazy(bound.get("lazy", False), self._where())
+        return bound
+
+
 def _extra(args: dict[str, Any], *pop: str) -> dict[str, Any]:
     rest = dict(args)
     for k in pop:
@@ -136,7 +149,7 @@ def _extra(args: dict[str, Any], *pop: str) -> dict[str, Any]:
     return rest
 
 
-class Embed(Step):
+class Embed(_ModelStep):
     """Embed texts with an :class:`~dreamer_lab.embedders.Embedder`."""
 
     def setup(self) -> None:
@@ -148,7 +161,7 @@ class Embed(Step):
         self.register_arg(
             "instruction", required=False, help="A prefix added to every text (e.g. 'query: ')."
         )
-        self.register_arg("lazy", required=False, default=False, help="Accepted; always saved.")
+        self.register_arg("lazy", required=False, default=False, help=_LAZY_HELP)
         self.register_arg(
             "**kwargs", required=False, help="Passed to the Embedder's run() (e.g. batch_size)."
         )
@@ -184,14 +197,14 @@ class Embed(Step):
         )
 
 
-class Retrieve(Step):
+class Retrieve(_ModelStep):
     """Retrieve the ``k`` best texts for each query with a :class:`Retriever`."""
 
     def setup(self) -> None:
         self.register_input("queries", help="The queries to retrieve results for.")
         self.register_arg("retriever", help="The Retriever to use.")
         self.register_arg("k", required=False, default=5, help="How many results per query.")
-        self.register_arg("lazy", required=False, default=False, help="Accepted; always saved.")
+        self.register_arg("lazy", required=False, default=False, help=_LAZY_HELP)
         self.register_arg("**kwargs", required=False, help="Passed to the Retriever's run().")
         self.register_output("queries", help="The queries.")
         self.register_output(
@@ -223,7 +236,7 @@ class Retrieve(Step):
         return {"queries": queries, "results": list(results)}
 
 
-class RunTaskModel(Step):
+class RunTaskModel(_ModelStep):
     """Run texts through a :class:`~dreamer_lab.task_models.TaskModel` (e.g. a classifier)."""
 
     def setup(self) -> None:
@@ -232,7 +245,7 @@ class RunTaskModel(Step):
         self.register_arg(
             "truncate", required=False, default=False, help="Truncate inputs that are too long."
         )
-        self.register_arg("lazy", required=False, default=False, help="Accepted; always saved.")
+        self.register_arg("lazy", required=False, default=False, help=_LAZY_HELP)
         self.register_arg("**kwargs", required=False, help="Passed to the TaskModel's run().")
         self.register_output("texts", help="The texts processed.")
         self.register_output("results", help="The TaskModel's result per text.")
@@ -258,7 +271,7 @@ class RunTaskModel(Step):
         return {"texts": texts, "results": list(results)}
 
 
-class CosineSimilarity(Step):
+class CosineSimilarity(_ModelStep):
     """Cosine similarity of row pairs ``a[i]``, ``b[i]``.
 
     ``a`` and ``b`` are embeddings (e.g. ``Embed``'s ``embeddings``) or texts, which are
@@ -279,7 +292,7 @@ class CosineSimilarity(Step):
         self.register_arg(
             "embedder", required=False, help="The Embedder for 'a' or 'b' when they are texts."
         )
-        self.register_arg("lazy", required=False, default=False, help="Accepted; always saved.")
+        self.register_arg("lazy", required=False, default=False, help=_LAZY_HELP)
         self.register_arg(
             "**kwargs", required=False, help="Passed to the Embedder's run() (e.g. truncate)."
         )

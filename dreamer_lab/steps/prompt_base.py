@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 from dreamer_lab.core.fingerprint import hash_value
 from dreamer_lab.errors import StepInputError
+from dreamer_lab.steps.operation_base import check_not_lazy
 from dreamer_lab.steps.step import DataCardType, Step
 
 # Keyword arguments a prompting step forwards to ``LLM.run`` (besides its own args).
@@ -83,7 +84,10 @@ class PromptStepBase(Step):
             "post_process", required=False, help="A function applied to each generation."
         )
         self.register_arg(
-            "lazy", required=False, default=False, help="Accepted for compatibility; ignored."
+            "lazy",
+            required=False,
+            default=False,
+            help="DataDreamer's lazy outputs: not supported yet (lazy=True raises).",
         )
 
     # -- binding: generation kwargs, default model, templates -----------------------------
@@ -91,6 +95,7 @@ class PromptStepBase(Step):
         known = {k: v for k, v in args.items() if k in self._arg_specs}
         extra = {k: v for k, v in args.items() if k not in self._arg_specs}
         bound = super()._bind_args(known)
+        check_not_lazy(bound.get("lazy", False), self._where())
         llm = bound.get("llm")
         if llm is None:
             from dreamer_lab.llms import default_llm

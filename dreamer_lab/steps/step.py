@@ -15,13 +15,13 @@ import json
 import logging
 import multiprocessing
 import os
-import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
+from dreamer_lab.core import run_options
 from dreamer_lab.core.context import library_versions, notebook_context
 from dreamer_lab.core.fingerprint import combine, hash_value, is_user_module
 from dreamer_lab.core.memo import Computed, get_or_compute
@@ -602,38 +602,13 @@ def wait(*steps: Step, poll_interval: float = 1.0) -> None:
         s.wait()
 
 
-@contextlib.contextmanager
-def log_level_scope(level: int | str | None) -> Iterator[None]:
+def log_level_scope(level: int | str | None) -> contextlib.AbstractContextManager[None]:
     """Set the ``dreamer_lab`` logger to ``level`` for the duration (``None``: unchanged).
 
     When logging is not configured at all, a stderr handler is added for the duration, so
     ``log_level=logging.INFO`` shows the INFO lines it enables.
     """
-    if level is None:
-        yield
-        return
-    if isinstance(level, str):
-        resolved = logging.getLevelName(level.upper())
-        if not isinstance(resolved, int):
-            raise StepInputError(
-                f"log_level={level!r} is not a logging level; use logging.INFO, 'debug', "
-                "'warning' ..."
-            )
-        level = resolved
-    log = logging.getLogger("dreamer_lab")
-    before = log.level
-    handler = None
-    if not log.handlers and not logging.getLogger().handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("[dreamer_lab] %(message)s"))
-        log.addHandler(handler)
-    log.setLevel(level)
-    try:
-        yield
-    finally:
-        log.setLevel(before)
-        if handler is not None:
-            log.removeHandler(handler)
+    return run_options.log_level_scope(level, StepInputError)
 
 
 def progress_callback(step: Step, total: int | None) -> Callable[[int], None] | None:

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from functools import cached_property
 from typing import Any
 
+from dreamer_lab.core.run_options import RunOptions
 from dreamer_lab.task_models._hf import (
     HF_TRANSFORMERS_CITATION,
     load_error,
@@ -34,10 +35,6 @@ def torch_dtype(dtype: Any) -> Any:
             raise ValueError(f"Unknown dtype {dtype!r}. Use e.g. 'float32', 'bfloat16'.")
         return value
     return dtype
-
-
-def is_oom(err: BaseException) -> bool:
-    return "out of memory" in str(err).lower() or type(err).__name__ == "OutOfMemoryError"
 
 
 class HFClassificationTaskModel(TaskModel):
@@ -228,17 +225,8 @@ class HFClassificationTaskModel(TaskModel):
         )
         device = next(model.parameters()).device
         enc = {k: v.to(device) for k, v in enc.items()}
-        try:
-            with torch.inference_mode():
-                logits = model(**enc).logits.float()
-        except (RuntimeError, MemoryError) as e:
-            if not is_oom(e) or len(texts) == 1:
-                raise
-            # Adaptive batch size: halve the batch on out-of-memory.
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-            half = len(texts) // 2
-            return self._classify(texts[:half]) + self._classify(texts[half:])
+        with torch.inference_mode():
+            logits = model(**enc).logits.float()
         if getattr(self.config, "problem_type", None) == "multi_label_classification":
             probs = torch.sigmoid(logits)
         else:
@@ -267,12 +255,24 @@ class HFClassificationTaskModel(TaskModel):
 
         Texts longer than the model's context raise a ``ValueError`` before any model
         call unless ``truncate=True``. Results come from the request cache when present.
+        Batching, progress and logging options: as ``LLM.run``'s (see
+        :mod:`dreamer_lab.core.run_options`; a batch that runs out of memory is halved
+        unless ``adaptive_batch_size=False``); ``total_num_texts`` must match the number
+        of texts.
         """
         if kwargs:
             raise TypeError(
                 f"HFClassificationTaskModel.run() got unexpected argument(s) {sorted(kwargs)}."
             )
-        items = self._as_text_list(texts)
+        options = RunOptions(
+            batch_size,
+            batch_scheduler_buffer_size,
+            adaptive_batch_size,
+            progress_interval,
+            verbose,
+            log_level,
+        ).checked(f"{self!r}.run()")
+        items = self._as_text_list(texts, total=total_num_texts)
         if not truncate:
             self._check_lengths(items, self.model_max_length)
         # Within the context window, truncate does not change a result: not in the key.
@@ -280,11 +280,13 @@ class HFClassificationTaskModel(TaskModel):
             items,
             {"task": "text-classification"},
             self._classify,
-            batch_size=batch_size,
+            options=options,
+            what="texts",
             sort_key=len,
             force=force,
             cache_only=cache_only,
             step=_step,
+            on_out_of_memory=self._free_memory,
         )
         return self._maybe_generator(results, return_generator)
 

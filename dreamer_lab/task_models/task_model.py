@@ -10,13 +10,12 @@ and a step whose inputs changed only computes the changed rows.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import contextlib
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
 from typing import Any
 
 from dreamer_lab.core.request_cache import RequestCache, request_cache_for, request_key
+from dreamer_lab.core.run_options import RunOptions, adaptive_batches, collect
 
 logger = logging.getLogger("dreamer_lab")
 
@@ -81,14 +80,23 @@ class TaskModel:
     # -- request cache -------------------------------------------------------------
     @property
     def request_cache(self) -> RequestCache:
-        """The request cache this model reads and writes (per workspace, per backend)."""
-        if self.cache_folder_path is not None:
-            cache = self.__dict__.get("_own_cache")
-            if cache is None:
-                path = Path(self.cache_folder_path) / f"{self.backend_name}.sqlite"
-                cache = self.__dict__["_own_cache"] = RequestCache(path)
-            return cache
-        return request_cache_for(self.backend_name)
+        """The request cache this model reads and writes: per backend, in
+        ``cache_folder_path`` when given, else in the workspace."""
+        return self._cache_in(self.cache_folder_path)
+
+    def _cache_in(self, folder: str | None) -> RequestCache:
+        """This backend's request cache in ``folder`` (``None``: the workspace's)."""
+        return request_cache_for(self.backend_name, folder=folder)
+
+    def _free_memory(self) -> None:
+        """Release cached accelerator memory (after a batch ran out of memory)."""
+        import gc
+        import sys
+
+        gc.collect()
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_available():
+            torch.cuda.empty_cache()
 
     def _run_cached(
         self,
@@ -96,7 +104,8 @@ class TaskModel:
         params: dict[str, Any],
         compute: Callable[[list[Any]], list[Any]],
         *,
-        batch_size: int,
+        options: RunOptions,
+        what: str = "inputs",
         encode: Callable[[Any], Any] = lambda v: v,
         decode: Callable[[Any], Any] = lambda v: v,
         sort_key: Callable[[Any], Any] | None = None,
@@ -104,20 +113,25 @@ class TaskModel:
         force: bool = False,
         cache_only: bool = False,
         step: Any = None,
+        cache: RequestCache | None = None,
+        on_out_of_memory: Callable[[], None] | None = None,
     ) -> list[Any]:
         """Results for ``inputs`` in order, computing only the ones not in the cache.
 
         ``compute(batch)`` returns one result per input; ``encode``/``decode`` convert a
-        result to/from JSON. Missing inputs are deduplicated, optionally ordered by
-        ``sort_key`` (less padding), cut into batches of ``batch_size`` and run with up to
-        ``concurrency`` batches in flight; each finished batch is committed at once, so
-        an error or a kill loses at most the batches still running.
+        result to/from JSON. Missing inputs are deduplicated, ordered by ``sort_key`` within
+        each ``batch_scheduler_buffer_size`` (less padding), cut into batches of
+        ``batch_size`` (halved on out-of-memory with ``adaptive_batch_size``) and run with up
+        to ``concurrency`` batches in flight; each finished batch is committed at once, so
+        an error or a kill loses at most the batches still running. ``cache`` replaces
+        :attr:`request_cache`.
         """
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+        where = f"{self!r}.run()"
+        options.checked(where)
+        batch_size = options.batch_size
         identity = self.__dreamer_fingerprint__()
         keys = [request_key(identity, params, x) for x in inputs]
-        cache = self.request_cache
+        cache = cache if cache is not None else self.request_cache
         found = {} if force else cache.get_many(keys)
         results: dict[str, Any] = {k: decode(v) for k, v in found.items()}
         missing: dict[str, Any] = {}
@@ -132,14 +146,12 @@ class TaskModel:
             )
         todo = list(missing.items())
         if sort_key is not None:
-            todo.sort(key=lambda kv: sort_key(kv[1]))
+            todo = options.schedule(todo, lambda kv: sort_key(kv[1]))
         batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
-        total = len(inputs)
-        done = total - len(todo)
-        self._report(step, done, total)
+        compute = adaptive_batches(compute, options.adaptive_batch_size, where, on_out_of_memory)
+        progress = options.progress(len(inputs), repr(self), what, step, len(inputs) - len(todo))
 
         def finish(batch: list[tuple[str, Any]], outputs: list[Any]) -> None:
-            nonlocal done
             if len(outputs) != len(batch):
                 raise RuntimeError(
                     f"{type(self).__name__} returned {len(outputs)} results for a batch of "
@@ -150,14 +162,17 @@ class TaskModel:
             for k, v in encoded.items():
                 results[k] = decode(v)
             self.computed_count += len(batch)
-            done += len(batch)
-            self._report(step, done, total)
+            progress.update(len(batch))
 
-        if concurrency <= 1 or len(batches) <= 1:
-            for batch in batches:
-                finish(batch, compute([x for _, x in batch]))
-        else:
-            self._run_concurrently(batches, compute, finish, concurrency)
+        try:
+            with options.scope():
+                if concurrency <= 1 or len(batches) <= 1:
+                    for batch in batches:
+                        finish(batch, compute([x for _, x in batch]))
+                else:
+                    self._run_concurrently(batches, compute, finish, concurrency)
+        finally:
+            progress.close()
         return [results[k] for k in keys]
 
     @staticmethod
@@ -198,16 +213,16 @@ class TaskModel:
         if error is not None:
             raise error
 
-    @staticmethod
-    def _report(step: Any, done: int, total: int) -> None:
-        if step is not None and total:
-            with contextlib.suppress(Exception):  # progress is best effort
-                step.progress = done / total
-
     # -- helpers for subclasses ------------------------------------------------------
-    @staticmethod
-    def _as_text_list(texts: Iterable[Any], what: str = "texts") -> list[str]:
-        items = list(texts)
+    def _as_text_list(
+        self,
+        texts: Iterable[Any],
+        what: str = "texts",
+        total: int | None = None,
+        total_name: str = "total_num_texts",
+    ) -> list[str]:
+        """``texts`` as a list of str; ``total`` (``total_name=``) must match its length."""
+        items = collect(texts, total, total_name, what, f"{self!r}.run()")
         for i, t in enumerate(items):
             if not isinstance(t, str):
                 raise TypeError(
