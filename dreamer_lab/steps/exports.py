@@ -22,6 +22,20 @@ if TYPE_CHECKING:
 EXPORT_OPTIONS = ("writer_batch_size", "save_num_proc", "save_num_shards")
 
 
+def ready_for_worker_processes() -> None:
+    """Let ``save_to_disk(num_proc=...)`` start its workers from IPython.
+
+    IPython replaces ``sys.modules["__main__"]`` with a module that has no ``__spec__``,
+    and the ``multiprocess`` package datasets uses reads ``__main__.__spec__`` to prepare
+    each worker: it fails with AttributeError. ``None`` is what a plain script has.
+    """
+    import sys
+
+    main = sys.modules.get("__main__")
+    if main is not None and not hasattr(main, "__spec__"):
+        main.__spec__ = None
+
+
 def _export_options(kwargs: dict[str, Any], where: str) -> dict[str, Any]:
     """``save_to_disk`` arguments for DataDreamer's export options; others are refused."""
     unknown = sorted(set(kwargs) - set(EXPORT_OPTIONS))
@@ -33,6 +47,7 @@ def _export_options(kwargs: dict[str, Any], where: str) -> dict[str, Any]:
     out = {}
     if kwargs.get("save_num_proc"):
         out["num_proc"] = kwargs["save_num_proc"]
+        ready_for_worker_processes()
     if kwargs.get("save_num_shards"):
         out["num_shards"] = kwargs["save_num_shards"]
     return out

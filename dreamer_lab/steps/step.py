@@ -29,6 +29,7 @@ from dreamer_lab.core.secrets import is_secret_name, redact, scrub_text
 from dreamer_lab.core.store import Entry
 from dreamer_lab.core.workspace import Workspace, current_workspace
 from dreamer_lab.errors import DreamerError, StepFailedError, StepInputError
+from dreamer_lab.steps.exports import ready_for_worker_processes
 from dreamer_lab.steps.operations import StepOperations
 from dreamer_lab.steps.output import OutputColumn, OutputDataset
 
@@ -460,6 +461,7 @@ class Step(StepOperations):
                 kwargs["num_shards"] = self.save_num_shards
             if self.save_num_proc and self.save_num_proc > 1:
                 kwargs["num_proc"] = self.save_num_proc
+                ready_for_worker_processes()
             if dataset.num_rows == 0:
                 # datasets writes zero shards for an empty dataset, then cannot load it.
                 kwargs = {"num_shards": 1}
