@@ -330,15 +330,21 @@ def test_device_parsing_and_engine_environment():
         engine_environment([1], 2, True, None)
 
 
-def test_import_stays_lazy():
+def test_backend_imports_stay_lazy():
     import subprocess
 
+    names = (
+        "VLLM CTransformers Petals Together MistralAI HFAPIEndpoint OpenAIAssistant "
+        "OpenAICompatible from_spec"
+    )
+    heavy = "torch transformers vllm openai huggingface_hub.inference httpx2 litellm datasets"
     code = (
-        "import sys, dreamer_lab.llms as m; m.VLLM; m.CTransformers; m.Petals; "
-        "print([x for x in ('torch','transformers','vllm','openai') if x in sys.modules])"
+        "import sys, dreamer_lab.llms as m, dreamer_lab.embedders as e; e.TogetherEmbedder; "
+        f"[getattr(m, n) for n in {names.split()!r}]; "
+        f"print([x for x in {heavy.split()!r} if x in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    # VLLM reuses HFTransformers' module, which imports neither torch nor transformers.
+    # The backends' modules import their client libraries only when a model is used.
     assert out.stdout.strip() == "[]"
 
 
