@@ -1,8 +1,9 @@
 """The quickstart notebook on another provider: ``-p llm=<spec>`` switches the whole workflow.
 
 The notebook runs headless (a real kernel) with ``llm=openai:gpt-4o-mini@<local server>``
-(the OpenAI test server, answering like a model that follows the two prompts), then
-again: the second run sends no request. The key is only in the environment and is in
+(the OpenAI test server) and with ``llm=anthropic:...@<local server>`` (Anthropic's
+Messages API through litellm), each answering like a model that follows the two prompts,
+then again: the second run sends no request. The key is only in the environment and is in
 none of the files the runs write. The default (embedded SmolLM2) run is
 tests/test_quickstart.py's.
 """
@@ -36,25 +37,41 @@ def review_model(prompt: str, i: int = 0) -> str:
     return "unexpected prompt"
 
 
+def _openai_server(key: str):
+    return FakeOpenAIServer(api_key=key, latency=0.01, idle_timeout=600), "openai:gpt-4o-mini@"
+
+
+def _anthropic_server(key: str):
+    from provider_servers import AnthropicServer
+
+    server = AnthropicServer(api_key=key, latency=0.01, idle_timeout=600)
+    return server, "anthropic:claude-3-5-haiku-20241022@"
+
+
 @pytest.mark.slow
-def test_quickstart_runs_on_an_openai_compatible_server(tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    "make_server, key_env",
+    [(_openai_server, "OPENAI_API_KEY"), (_anthropic_server, "ANTHROPIC_API_KEY")],
+    ids=["openai-compatible", "anthropic"],
+)
+def test_quickstart_runs_on_another_provider(tmp_path, monkeypatch, make_server, key_env):
     from dreamer_lab.runner import run_notebook
 
     key = fake_key("quickstart-provider")
     shutil.copy(NOTEBOOK, tmp_path / NOTEBOOK.name)
-    monkeypatch.setenv("OPENAI_API_KEY", key)  # the kernel inherits it
+    monkeypatch.setenv(key_env, key)  # the kernel inherits it
     monkeypatch.setenv("DREAMER_LAB_SIGNING_KEY_FILE", str(tmp_path / "signing.key"))
     monkeypatch.delenv("DREAMER_LAB_WORKSPACE", raising=False)
-    with FakeOpenAIServer(api_key=key, latency=0.01, idle_timeout=600) as srv:
+    server, prefix = make_server(key)
+    with server as srv:
         srv.responder = review_model
-        spec = f"openai:gpt-4o-mini@{srv.base_url}"
+        spec = prefix + srv.base_url
         params = {"rows": 8, "epochs": 1, "llm": spec}
         first = run_notebook(tmp_path / NOTEBOOK.name, tmp_path / "run1", parameters=params,
                              verbose=False)  # fmt: skip
         sent = srv.requests
         # 8 reviews, then one judgement per distinct review.
         assert 8 < sent <= 16 and srv.served == sent
-        assert srv.bodies[0]["model"] == "gpt-4o-mini"
         second = run_notebook(tmp_path / NOTEBOOK.name, tmp_path / "run2", parameters=params,
                               verbose=False)  # fmt: skip
         assert srv.requests == sent  # every step (and every request) was cached
