@@ -670,3 +670,37 @@ class AI21Server(FakeOpenAIServer):
         kw.setdefault("api_key", fake_key("ai21"))
         kw.setdefault("models", ("jamba-mini", "jamba-large"))
         super().__init__(latency=latency, idle_timeout=idle_timeout, **kw)
+
+
+SERVERS = {
+    "anthropic": AnthropicServer,
+    "cohere": CohereServer,
+    "gemini": GeminiServer,
+    "bedrock": BedrockServer,
+}
+
+
+def main() -> None:
+    """``python tests/provider_servers.py anthropic --latency 0.2 --api-key KEY`` serves
+    one wire format in this process (for benchmarks) and prints ``PORT <n>``."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("provider", choices=sorted(SERVERS))
+    ap.add_argument("--latency", type=float, default=0.0)
+    ap.add_argument("--idle-timeout", type=float, default=60.0)
+    ap.add_argument("--api-key", required=True, help="the key clients must send")
+    ap.add_argument("--access-key-id", help="Bedrock: the AWS access key id clients sign with")
+    args = ap.parse_args()
+    srv = SERVERS[args.provider](
+        latency=args.latency, idle_timeout=args.idle_timeout, api_key=args.api_key
+    )
+    if args.access_key_id:
+        srv.access_key_id = args.access_key_id
+    srv.start()
+    print(f"PORT {srv.port}", flush=True)
+    srv._stopped.wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -428,6 +428,7 @@ def test_missing_routing_library_names_the_extra(workspace, monkeypatch):
     from dreamer_lab.llms import Bedrock, Cohere, LLMError
 
     real = importlib.util.find_spec
+    monkeypatch.setattr("dreamer_lab.llms.litellm_llms._LITELLM", None)
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name, *a: None if name == "litellm" else real(name, *a)
     )

@@ -14,8 +14,11 @@ a failure is read. Everything else lives here, once:
 * commits into the request cache every ``commit_every`` finished requests (and every
   half second), so a killed run loses at most one batch and the requests in flight;
 * error mapping: a backend's :meth:`APILLM._classify` turns its exceptions into a
-  :class:`Failure` kind, and the messages users see (with the fix) are written here;
-* one HTTP client factory (:func:`async_http_client`) for the backends' connection pools.
+  :class:`Failure` kind, and the messages users see (with the fix) are written here.
+
+Connection pools stay the client libraries' own (``openai`` 3.x on httpx2, litellm on
+aiohttp): handing either a shared httpx client measured 4x (openai) and 2x (litellm)
+slower at concurrency 64 (bench/bench_providers.py).
 
 A backend implements :meth:`APILLM._open_client`, :meth:`APILLM._send`,
 :meth:`APILLM._classify` and :meth:`APILLM._check_credentials`.
@@ -141,21 +144,6 @@ def lookup_model(table: Mapping[str, Any], model: str) -> Any:
         default=None,
     )
     return table[best] if best else None
-
-
-def async_http_client(timeout: float, max_connections: int) -> Any:
-    """The HTTP connection pool of one ``run()`` (an ``httpx.AsyncClient``): every
-    backend that accepts a client gets one from here, sized to its concurrency."""
-    import httpx
-
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-        limits=httpx.Limits(
-            max_connections=max(100, max_connections),
-            max_keepalive_connections=max(20, max_connections),
-        ),
-        follow_redirects=True,
-    )
 
 
 #: Failure kinds that are retried; the others fail at once with the fix in the message.
@@ -506,7 +494,6 @@ __all__ = [
     "Failure",
     "MalformedResponse",
     "RateLimiter",
-    "async_http_client",
     "exception_chain",
     "int_seed",
     "lookup_model",

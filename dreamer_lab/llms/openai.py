@@ -26,7 +26,6 @@ from dreamer_lab.llms.api_llm import (
     CostBudgetExceededError,
     Failure,
     MalformedResponse,
-    async_http_client,
     int_seed,
     retry_after_seconds,
 )
@@ -214,7 +213,6 @@ class OpenAI(ConstrainedOutput, APILLM):
             timeout=self.timeout,
             **self.client_kwargs,
         )
-        kw.setdefault("http_client", async_http_client(self.timeout, self.max_concurrency))
         if self.api_version:
             return AsyncAzureOpenAI(
                 azure_endpoint=self.base_url, api_version=self.api_version, **kw
