@@ -466,3 +466,20 @@ def test_supported_features_match_litellm():
         assert claimed <= params, f"{case.cls} claims {claimed - params}"
         if "repetition_penalty" in cls.supports:
             assert "frequency_penalty" in params
+
+
+def test_the_docs_example_builds_what_it_says(monkeypatch):
+    """docs/providers.md's litellm example runs as written (construction only: no keys)."""
+    import re
+
+    from dreamer_lab.llms import Anthropic, Bedrock, GoogleAIStudio
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "providers.md").read_text()
+    start = text.index("## Commercial providers through litellm")
+    source = re.search(r"```python\n(.*?)```", text[start:], re.DOTALL).group(1)
+    scope: dict[str, Any] = {}
+    exec(source, scope)
+    assert isinstance(scope["claude"], Anthropic) and isinstance(scope["nova"], Bedrock)
+    assert isinstance(scope["gemini"], GoogleAIStudio) and scope["gemini"].max_cost == 5.0
+    assert scope["proxied"]._endpoint() == "http://127.0.0.1:4000"
+    assert scope["nova"]._endpoint() == "https://bedrock-runtime.eu-west-1.amazonaws.com"
