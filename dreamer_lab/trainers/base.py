@@ -30,7 +30,7 @@ from dreamer_lab.core.workspace import Workspace, current_workspace
 from dreamer_lab.errors import DreamerError, StepFailedError, StepInputError
 from dreamer_lab.steps.output import OutputColumn
 from dreamer_lab.steps.step import DataCardType, log_level_scope
-from dreamer_lab.trainers.calls import TrainContext, TrainResult, check_columns
+from dreamer_lab.trainers.calls import TrainCall, TrainContext, TrainResult, check_columns, trains
 from dreamer_lab.trainers.checkpoints import checkpoint_dir, checkpoint_step, last_checkpoint
 from dreamer_lab.trainers.distributed import (
     devices_to_spawn,
@@ -42,7 +42,16 @@ from dreamer_lab.trainers.distributed import (
 )
 from dreamer_lab.trainers.progress import HISTORY, ProgressReporter, read_history
 
-__all__ = ["HISTORY", "ModelCardType", "TrainContext", "TrainResult", "Trainer", "read_history"]
+__all__ = [
+    "HISTORY",
+    "ModelCardType",
+    "TrainCall",
+    "TrainContext",
+    "TrainResult",
+    "Trainer",
+    "read_history",
+    "trains",
+]
 
 logger = logging.getLogger("dreamer_lab")
 
@@ -72,8 +81,11 @@ class ModelCardType(DataCardType):
 class Trainer:
     """Base class of trainers (DataDreamer's ``Trainer``).
 
-    Subclasses call :meth:`_fit` from their ``train...()`` methods with the data columns,
-    the hyperparameters and a function that trains and saves the model.
+    Subclasses declare their ``train...()`` methods with :func:`.calls.trains` (DataDreamer's
+    signature, the function that trains), check a call in :meth:`_prepare` and say which
+    hyperparameters their training function consumes (``consumes``; the rest go to the
+    library's training arguments). :meth:`_fit` is the step below: data columns,
+    hyperparameters and a function that trains and saves the model.
 
     ``verbose=True`` logs every training log entry (step, loss, eval metrics) through the
     ``dreamer_lab`` logger; ``log_level`` is that logger's level while training (INFO when
@@ -85,6 +97,8 @@ class Trainer:
     # Under a distributed launch, whether every process runs the training function (local
     # training with collectives) or only the main one (a remote job).
     trains_in_every_process: ClassVar[bool] = True
+    # Hyperparameters the training functions read themselves (not passed on).
+    consumes: ClassVar[frozenset[str]] = frozenset()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -129,13 +143,29 @@ class Trainer:
         """Model-card fragments of the base model (name, license, citations)."""
         return {}
 
-    def _check_columns(
-        self, train: dict[str, Any], validation: dict[str, Any] | None = None
-    ) -> None:
-        """Columns must be step columns of equal, non-zero length; validation is complete."""
-        check_columns(self._where(), train, validation)
+    def _configs(self) -> dict[str, Any]:
+        """Configuration objects fingerprinted beside the hyperparameters (PEFT ...)."""
+        return {}
 
     # -- the run ----------------------------------------------------------------------------
+    def _prepare(self, call: TrainCall) -> TrainCall:
+        """Check what the column checks cannot (labels, scores, settings) before anything is
+        fingerprinted or loaded; may describe arguments otherwise in ``call.hyperparams``."""
+        return call
+
+    def _train(
+        self, call: TrainCall, run: Callable[[TrainContext, TrainCall], TrainResult]
+    ) -> None:
+        """Check one ``train...()`` call, then load its model or train it with ``run``."""
+        check_columns(self._where(), call.split("train"), call.split("validation"))
+        call = self._prepare(call)
+        self._fit(
+            data=call.data,
+            hyperparams=call.hyperparams,
+            train_fn=lambda ctx: run(ctx, call),
+            configs=self._configs(),
+        )
+
     def _fit(
         self,
         *,
@@ -255,17 +285,7 @@ class Trainer:
         if resume is not None:
             logger.info("Trainer %r resumes from %s", self.name, resume.name)
         started = time.time()
-        result = train_fn(
-            TrainContext(
-                trainer=self,
-                fingerprint=fp,
-                workspace=ws,
-                checkpoint_dir=ckpt,
-                resume_from=resume,
-                final_dir=final,
-                reporter=reporter,
-            )
-        )
+        result = train_fn(TrainContext.of_run(reporter, resume, final))
         finished = time.time()
         history = read_history(ckpt / HISTORY)
         reporter.write(force=True, status="saving")

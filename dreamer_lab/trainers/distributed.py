@@ -112,17 +112,8 @@ def fit_distributed(
         entry, hit = get_or_compute(ws, ws.models, fp, compute, force=True)
     elif trainer.trains_in_every_process:
         own = ckpt / f"final.rank{rank}"
-        train_fn(
-            TrainContext(
-                trainer=trainer,
-                fingerprint=fp,
-                workspace=ws,
-                checkpoint_dir=ckpt,
-                resume_from=Path(resume) if resume else None,
-                final_dir=own,
-                reporter=SilentReporter(trainer, ws, fp, ckpt),
-            )
-        )
+        reporter = SilentReporter(trainer, ws, fp, ckpt)
+        train_fn(TrainContext.of_run(reporter, Path(resume) if resume else None, own))
         shutil.rmtree(own, ignore_errors=True)
     state.wait_for_everyone()  # the main process has committed
     if rank != 0:

@@ -31,6 +31,7 @@ class ProgressReporter:
         self.trainer = trainer
         self.workspace = workspace
         self.fingerprint = fingerprint
+        self.folder = folder  # the run's checkpoint folder
         self.history_path = folder / HISTORY
         self.started = time.time()
         self.first_step: int | None = None

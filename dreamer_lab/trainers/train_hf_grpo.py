@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from dreamer_lab.core.fingerprint import hash_value
 from dreamer_lab.errors import StepInputError
 from dreamer_lab.steps.output import OutputColumn
-from dreamer_lab.trainers.base import TrainContext, Trainer, TrainResult
-from dreamer_lab.trainers.hf_base import CITATIONS, TrainHFBase, model_identity
+from dreamer_lab.trainers.base import TrainCall, TrainContext, Trainer, TrainResult, trains
+from dreamer_lab.trainers.hf_base import CITATIONS, TrainHFBase, max_positions, model_identity
 
 logger = logging.getLogger("dreamer_lab")
 
@@ -47,7 +48,16 @@ class TrainHFGRPO(TrainHFBase):
     """
 
     version = "1"
+    consumes = TrainHFBase.consumes | {
+        "reward_model",
+        "reward_funcs",
+        "max_new_tokens",
+        "num_generations",
+        "max_kl",
+        "generation_kwargs",
+    }
 
+    @trains("_train_grpo")
     def train(
         self,
         train_prompts: OutputColumn,
@@ -75,12 +85,14 @@ class TrainHFGRPO(TrainHFBase):
         **kwargs: Any,
     ) -> TrainHFGRPO:
         """Train on ``train_prompts`` to maximize the reward; returns ``self``."""
-        where = self._where()
-        self._check_columns(
-            {"train_prompts": train_prompts}, {"validation_prompts": validation_prompts}
-        )
-        funcs = _as_list(reward_funcs)
-        if reward_model is None and not funcs:
+
+    # ---------------------------------------------------------------------------------
+    def _prepare(self, call: TrainCall) -> TrainCall:
+        """Check the rewards; fingerprint the reward model by its identity and the reward
+        functions by their code, ``init_kl_coef`` as ``beta``, without the PPO settings."""
+        where, args = self._where(), call.arguments
+        funcs = _as_list(args["reward_funcs"])
+        if args["reward_model"] is None and not funcs:
             raise StepInputError(
                 f"{where}: there is nothing to reward. Pass reward_model= (a trained "
                 "TrainHFRewardModel, a reward-model folder, or a function texts -> scores) "
@@ -92,12 +104,12 @@ class TrainHFGRPO(TrainHFBase):
                     f"{where}: reward_funcs must be functions, got a {type(f).__name__}. Pass "
                     "reward models as reward_model=."
                 )
-        if int(num_generations) < 2:
+        if int(args["num_generations"]) < 2:
             raise StepInputError(
-                f"{where}: num_generations={num_generations}; GRPO compares completions of the "
-                "same prompt, so it needs at least 2 (4 to 16 is typical)."
+                f"{where}: num_generations={args['num_generations']}; GRPO compares completions "
+                "of the same prompt, so it needs at least 2 (4 to 16 is typical)."
             )
-        ignored = sorted(k for k in _PPO_ONLY if kwargs.pop(k, None) is not None)
+        ignored = sorted(k for k in _PPO_ONLY if args.get(k) is not None)
         if ignored:
             logger.warning(
                 "%s: %s are PPO settings; trl removed PPO, this trainer uses GRPO and ignores "
@@ -105,129 +117,77 @@ class TrainHFGRPO(TrainHFBase):
                 where,
                 ", ".join(ignored),
             )
-        if init_kl_coef is not None:
-            beta = float(init_kl_coef)
-        rm_identity = None
-        if reward_model is not None:
-            rm_identity = _reward_model_identity(reward_model, reward_model_tokenizer, where)
-        hyper = dict(
-            reward_model=rm_identity,
+        dropped = {*_PPO_ONLY, "init_kl_coef", "reward_model_tokenizer"}
+        hyper = {k: v for k, v in call.hyperparams.items() if k not in dropped}
+        hyper.update(
+            reward_model=None
+            if args["reward_model"] is None
+            else _reward_model_identity(
+                args["reward_model"], args["reward_model_tokenizer"], where
+            ),
             reward_funcs=[hash_value(f, label=f"reward function of {where}") for f in funcs],
-            max_new_tokens=max_new_tokens,
-            temperature=temperature,
-            top_p=top_p,
-            generation_kwargs=generation_kwargs,
-            num_generations=int(num_generations),
-            truncate=truncate,
-            epochs=epochs,
-            batch_size=batch_size,
-            optim=optim,
-            learning_rate=learning_rate,
-            weight_decay=weight_decay,
-            lr_scheduler_type=lr_scheduler_type,
-            warmup_steps=warmup_steps,
-            beta=beta,
-            max_kl=max_kl,
-            seed=seed,
-            **kwargs,
+            num_generations=int(args["num_generations"]),
         )
-        data = {"train_prompts": train_prompts, "validation_prompts": validation_prompts}
+        if args["init_kl_coef"] is not None:
+            hyper["beta"] = float(args["init_kl_coef"])
+        return super()._prepare(replace(call, hyperparams=hyper))
 
-        def train_fn(ctx: TrainContext) -> TrainResult:
-            return self._train(ctx, data, dict(hyper), reward_model, reward_model_tokenizer, funcs)
-
-        self._fit(data=data, hyperparams=hyper, train_fn=train_fn, configs=self._configs())
-        return self
-
-    # ---------------------------------------------------------------------------------
-    def _prompts(self, tokenizer: Any, col: OutputColumn) -> Any:
+    def _prompts(self, tokenizer: Any) -> Callable[[dict[str, OutputColumn]], Any]:
+        """A builder of prompt datasets (chat turns when the tokenizer has a template)."""
         from datasets import Dataset
 
-        texts = [str(x) for x in col.to_list()]
-        if self.chat_prompt_template is not None and getattr(tokenizer, "chat_template", None):
-            system = (
-                []
-                if self.system_prompt in (None, "auto")
-                else [{"role": "system", "content": str(self.system_prompt)}]
-            )
+        chat = self.uses_chat(tokenizer)
+
+        def build(cols: dict[str, OutputColumn]) -> Any:
+            texts = [str(x) for x in cols["prompts"].to_list()]
             return Dataset.from_dict(
-                {"prompt": [system + [{"role": "user", "content": t}] for t in texts]}
+                {"prompt": [self.user_turn(t) for t in texts] if chat else texts}
             )
-        return Dataset.from_dict({"prompt": texts})
 
-    def _train(
-        self,
-        ctx: TrainContext,
-        data: dict[str, Any],
-        hyper: dict[str, Any],
-        reward_model: Any,
-        reward_model_tokenizer: Any,
-        funcs: list[Callable[..., Any]],
-    ) -> TrainResult:
-        import copy
+        return build
 
+    def _train_grpo(self, ctx: TrainContext, call: TrainCall) -> TrainResult:
         from trl import GRPOConfig, GRPOTrainer
 
         tokenizer = self.load_tokenizer()
         tokenizer.padding_side = "left"
         model = self.load_base_model()
-        train = self._prompts(tokenizer, data["train_prompts"])
-        has_val = data["validation_prompts"] is not None
-        val = self._prompts(tokenizer, data["validation_prompts"]) if has_val else None
-        rewards = list(funcs)
-        if reward_model is not None:
-            rewards.insert(0, _reward_model_func(reward_model, reward_model_tokenizer))
-        n = hyper["num_generations"]
-        core = (
-            "reward_model",
-            "reward_funcs",
-            "max_new_tokens",
-            "num_generations",
-            "truncate",
-            "epochs",
-            "batch_size",
-            "learning_rate",
-            "seed",
-            "max_kl",
-            "generation_kwargs",
-        )
-        kwargs = {k: v for k, v in hyper.items() if k not in core}
-        extra_callbacks = list(kwargs.pop("callbacks", None) or [])
-        if hyper["max_kl"] is not None:
-            extra_callbacks.append(_max_kl_callback(float(hyper["max_kl"])))
-        max_prompt = getattr(model.config, "max_position_embeddings", None)
-        args = self.training_args(
+        rewards = _as_list(call.arguments["reward_funcs"])
+        if call.arguments["reward_model"] is not None:
+            rm, rm_tokenizer = (
+                call.arguments[k] for k in ("reward_model", "reward_model_tokenizer")
+            )
+            rewards.insert(0, _reward_model_func(rm, rm_tokenizer))
+        n = call["num_generations"]
+        args = self.args_for(
             GRPOConfig,
             ctx,
-            has_validation=has_val,
-            epochs=hyper["epochs"],
-            batch_size=hyper["batch_size"] * n,
-            learning_rate=hyper["learning_rate"],
-            seed=hyper["seed"],
-            kwargs=kwargs,
+            call,
+            batch_size=call["batch_size"] * n,
             num_generations=n,
-            max_completion_length=hyper["max_new_tokens"] or 128,
-            generation_kwargs=hyper["generation_kwargs"],
+            max_completion_length=call["max_new_tokens"] or 128,
+            generation_kwargs=call["generation_kwargs"],
             metric_for_best_model="eval_reward",
             greater_is_better=True,
         )
-        if hyper["truncate"] and isinstance(max_prompt, int):
+        max_prompt = max_positions(model)
+        if call["truncate"] and max_prompt is not None:
             tokenizer.model_max_length = min(tokenizer.model_max_length, max_prompt)
-        peft = None
-        if self.peft_config is not None:
-            peft = copy.deepcopy(self.peft_config)
-            peft.task_type = "CAUSAL_LM"
-        trainer = GRPOTrainer(
+        max_kl = call["max_kl"]
+        stop = () if max_kl is None else (_max_kl_callback(float(max_kl)),)
+        metrics = self.run_hf_trainer(
+            GRPOTrainer,
+            ctx,
+            call,
+            args,
+            call.datasets(self._prompts(tokenizer)),
+            callbacks=stop,
             model=model,
             reward_funcs=rewards,
-            args=args,
-            train_dataset=train,
-            eval_dataset=val,
             processing_class=tokenizer,
-            peft_config=peft,
-            callbacks=self.callbacks(ctx, extra_callbacks),
+            peft_config=self.peft_for("CAUSAL_LM"),
         )
-        return TrainResult(metrics=self.run_hf_trainer(trainer, ctx))
+        return TrainResult(metrics=metrics)
 
     def _citations(self) -> list[str]:
         return [*super()._citations(), CITATIONS["trl"], GRPO_CITATION]

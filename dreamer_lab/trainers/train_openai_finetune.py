@@ -29,10 +29,12 @@ from dreamer_lab.steps.output import OutputColumn
 from dreamer_lab.trainers.base import (
     HISTORY,
     ModelCardType,
+    TrainCall,
     TrainContext,
     Trainer,
     TrainResult,
     read_history,
+    trains,
 )
 from dreamer_lab.trainers.hf_base import CITATIONS
 
@@ -70,6 +72,9 @@ class TrainOpenAIFineTune(Trainer):
     kind = "TrainOpenAIFineTune"
     version = "1"
     trains_in_every_process = False  # one job, created by the main process
+    consumes = frozenset(
+        {"truncate", "epochs", "batch_size", "learning_rate_multiplier", "seed", "callbacks"}
+    )
 
     def __init__(
         self,
@@ -157,6 +162,7 @@ class TrainOpenAIFineTune(Trainer):
         return key
 
     # -- training -------------------------------------------------------------------------
+    @trains("_run_job")
     def train(
         self,
         train_input: OutputColumn,
@@ -176,41 +182,20 @@ class TrainOpenAIFineTune(Trainer):
         ``"auto"``; ``truncate`` is accepted for DataDreamer compatibility (the API
         truncates over-long examples itself).
         """
-        where = self._where()
-        data = {
-            "train_input": train_input,
-            "train_output": train_output,
-            "validation_input": validation_input,
-            "validation_output": validation_output,
-        }
-        self._check_columns(
-            {"train_input": train_input, "train_output": train_output},
-            {"validation_input": validation_input, "validation_output": validation_output},
-        )
-        if len(train_input) < MIN_EXAMPLES:
+
+    def _prepare(self, call: TrainCall) -> TrainCall:
+        rows = len(call.data["train_input"])  # type: ignore[arg-type]
+        if rows < MIN_EXAMPLES:
             raise StepInputError(
-                f"{where}: OpenAI fine-tuning needs at least {MIN_EXAMPLES} training examples; "
-                f"got {len(train_input)}. Generate more rows before training."
+                f"{self._where()}: OpenAI fine-tuning needs at least {MIN_EXAMPLES} training "
+                f"examples; got {rows}. Generate more rows before training."
             )
         self._key()  # fail before any upload when there is no key
-        hyper = dict(
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate_multiplier=learning_rate_multiplier,
-            seed=seed,
-            truncate=truncate,
-            **kwargs,
-        )
+        return call
 
-        def train_fn(ctx: TrainContext) -> TrainResult:
-            return self._run_job(ctx, data, hyper)
-
-        self._fit(data=data, hyperparams=hyper, train_fn=train_fn)
-        return self
-
-    def _examples(self, inputs: OutputColumn, outputs: OutputColumn) -> bytes:
+    def _examples(self, cols: dict[str, OutputColumn]) -> bytes:
         lines = []
-        for x, y in zip(inputs.to_list(), outputs.to_list(), strict=True):
+        for x, y in zip(cols["input"].to_list(), cols["output"].to_list(), strict=True):
             messages = (
                 []
                 if self.system_prompt is None
@@ -235,15 +220,13 @@ class TrainOpenAIFineTune(Trainer):
             **self.client_kwargs,
         )
 
-    def _run_job(
-        self, ctx: TrainContext, data: dict[str, Any], hyper: dict[str, Any]
-    ) -> TrainResult:
+    def _run_job(self, ctx: TrainContext, call: TrainCall) -> TrainResult:
         state_path = ctx.checkpoint_dir / STATE
         state = _read_json(state_path)
         client = self._client()
         try:
             if not state.get("job_id"):
-                state = self._create_job(client, data, hyper, state, state_path)
+                state = self._create_job(client, call, state, state_path)
                 _write_json(state_path, state)  # before polling: a restart resumes this job
             job = self._poll(client, ctx, state, state_path)
         except DreamerError:
@@ -278,12 +261,7 @@ class TrainOpenAIFineTune(Trainer):
         return TrainResult(metrics=metrics, extra={"openai": info})
 
     def _create_job(
-        self,
-        client: Any,
-        data: dict[str, Any],
-        hyper: dict[str, Any],
-        state: dict[str, Any],
-        state_path: Path,
+        self, client: Any, call: TrainCall, state: dict[str, Any], state_path: Path
     ) -> dict:
         """Upload the files and create the job, saving each id as it arrives; ``state`` is
         what an interrupted earlier attempt saved (reused, so nothing is paid twice)."""
@@ -291,59 +269,36 @@ class TrainOpenAIFineTune(Trainer):
         if not resuming:
             state = {"request": uuid.uuid4().hex, "training_file": None, "validation_file": None}
             _write_json(state_path, state)
-        if not state.get("training_file"):
-            train = client.files.create(
-                file=("train.jsonl", self._examples(data["train_input"], data["train_output"])),
-                purpose="fine-tune",
-            )
-            state["training_file"] = train.id
-            _write_json(state_path, state)
-        if data["validation_input"] is not None and not state.get("validation_file"):
-            val = client.files.create(
-                file=(
-                    "validation.jsonl",
-                    self._examples(data["validation_input"], data["validation_output"]),
-                ),
-                purpose="fine-tune",
-            )
-            state["validation_file"] = val.id
-            _write_json(state_path, state)
+        for split, key in (("train", "training_file"), ("validation", "validation_file")):
+            cols = call.columns(split)
+            if cols is not None and not state.get(key):
+                upload = client.files.create(
+                    file=(f"{split}.jsonl", self._examples(cols)), purpose="fine-tune"
+                )
+                state[key] = upload.id
+                _write_json(state_path, state)
         job = self._find_job(client, state["request"]) if resuming else None
-        if job is not None:
-            state.update(job_id=job.id, created=time.time(), seen_events=[])
-            return state
-        hp = {
-            k: v
-            for k, v in (
-                ("n_epochs", hyper["epochs"]),
-                ("batch_size", hyper["batch_size"]),
-                ("learning_rate_multiplier", hyper["learning_rate_multiplier"]),
+        if job is None:
+            hp = {
+                k: v
+                for k, v in (
+                    ("n_epochs", call["epochs"]),
+                    ("batch_size", call["batch_size"]),
+                    ("learning_rate_multiplier", call["learning_rate_multiplier"]),
+                )
+                if v is not None
+            }
+            extra = call.options(self.consumes)
+            job = client.fine_tuning.jobs.create(
+                model=self.model_name,
+                training_file=state["training_file"],
+                validation_file=state["validation_file"],
+                method={"type": "supervised", "supervised": {"hyperparameters": hp}},
+                suffix=self.suffix,
+                seed=call["seed"],
+                metadata={**(extra.pop("metadata", None) or {}), REQUEST_KEY: state["request"]},
+                **extra,
             )
-            if v is not None
-        }
-        extra = {
-            k: v
-            for k, v in hyper.items()
-            if k
-            not in (
-                "epochs",
-                "batch_size",
-                "learning_rate_multiplier",
-                "seed",
-                "truncate",
-                "callbacks",
-            )
-        }
-        job = client.fine_tuning.jobs.create(
-            model=self.model_name,
-            training_file=state["training_file"],
-            validation_file=state["validation_file"],
-            method={"type": "supervised", "supervised": {"hyperparameters": hp}},
-            suffix=self.suffix,
-            seed=hyper["seed"],
-            metadata={**(extra.pop("metadata", None) or {}), REQUEST_KEY: state["request"]},
-            **extra,
-        )
         state.update(job_id=job.id, created=time.time(), seen_events=[])
         return state
 

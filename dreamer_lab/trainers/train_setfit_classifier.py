@@ -16,9 +16,10 @@ from typing import Any
 from dreamer_lab.core.fingerprint import hash_value
 from dreamer_lab.errors import StepInputError
 from dreamer_lab.steps.output import OutputColumn
-from dreamer_lab.trainers.base import TrainContext, TrainResult
-from dreamer_lab.trainers.hf_base import TrainHFBase, _plain, resolve_device
-from dreamer_lab.trainers.train_hf_classifier import TrainHFClassifier
+from dreamer_lab.trainers.base import TrainCall, TrainContext, TrainResult, trains
+from dreamer_lab.trainers.hf_base import TrainHFBase, resolve_device
+from dreamer_lab.trainers.progress import jsonable
+from dreamer_lab.trainers.train_hf_classifier import TrainHFClassifier, accuracy_f1, label_targets
 from dreamer_lab.trainers.train_sentence_transformer import SBERT_CITATION
 
 SETFIT_CITATION = (
@@ -78,17 +79,16 @@ class TrainSetFitClassifier(TrainHFClassifier):
                 "(SetFit bodies are small; train the full body, or use TrainHFClassifier or "
                 "TrainSentenceTransformer with a peft_config)."
             )
+        options = dict(
+            device=device, dtype=dtype, force=force, verbose=verbose, log_level=log_level
+        )
         TrainHFBase.__init__(
             self,
             name,
             model_name,
             chat_prompt_template=None,
             system_prompt=None,
-            device=device,
-            dtype=dtype,
-            force=force,
-            verbose=verbose,
-            log_level=log_level,
+            **options,
             **kwargs,
         )
         self.multi_target_strategy = multi_target_strategy
@@ -104,6 +104,23 @@ class TrainSetFitClassifier(TrainHFClassifier):
     def _citations(self) -> list[str]:
         return [*super()._citations(), SBERT_CITATION, SETFIT_CITATION]
 
+    consumes = frozenset(
+        {
+            "truncate",
+            "sampling_strategy",
+            "end_to_end",
+            "epochs",
+            "batch_size",
+            "body_learning_rate",
+            "head_learning_rate",
+            "weight_decay",
+            "warmup_steps",
+            "seed",
+            "callbacks",
+        }
+    )
+
+    @trains("_train_setfit")
     def train(  # type: ignore[override]
         self,
         train_input: OutputColumn,
@@ -123,178 +140,48 @@ class TrainSetFitClassifier(TrainHFClassifier):
         **kwargs: Any,
     ) -> TrainSetFitClassifier:
         """Train on ``train_input`` (text) -> ``train_output`` (labels); returns ``self``."""
+
+    # ---------------------------------------------------------------------------------
+    def _prepare(self, call: TrainCall) -> TrainCall:
         _import_setfit()
-        data = {
-            "train_input": train_input,
-            "train_output": train_output,
-            "validation_input": validation_input,
-            "validation_output": validation_output,
-        }
-        self._check_columns(
-            {"train_input": train_input, "train_output": train_output},
-            {"validation_input": validation_input, "validation_output": validation_output},
-        )
-        labels, multi = self._label_set(train_output, validation_output)
-        if sampling_strategy not in ("oversampling", "undersampling", "unique"):
+        call = super()._prepare(call)  # the labels
+        if call["sampling_strategy"] not in ("oversampling", "undersampling", "unique"):
             raise StepInputError(
-                f"{self._where()}: sampling_strategy={sampling_strategy!r} is not one of "
-                "'oversampling', 'undersampling', 'unique'."
+                f"{self._where()}: sampling_strategy={call['sampling_strategy']!r} is not one "
+                "of 'oversampling', 'undersampling', 'unique'."
             )
-        if isinstance(kwargs.get("metric"), str):
+        if isinstance(call.get("metric"), str):
             raise StepInputError(
-                f"{self._where()}: metric={kwargs['metric']!r} would download an `evaluate` "
+                f"{self._where()}: metric={call['metric']!r} would download an `evaluate` "
                 "metric from the Hub. Pass a function metric(y_pred, y_true) -> dict instead "
                 "(accuracy and F1 are computed by default)."
             )
-        hyper = dict(
-            truncate=truncate,
-            sampling_strategy=sampling_strategy,
-            end_to_end=end_to_end,
-            epochs=epochs,
-            batch_size=batch_size,
-            body_learning_rate=body_learning_rate,
-            head_learning_rate=head_learning_rate,
-            weight_decay=weight_decay,
-            warmup_steps=warmup_steps,
-            seed=seed,
-            **kwargs,
-        )
+        return call
 
-        def train_fn(ctx: TrainContext) -> TrainResult:
-            return self._train_setfit(ctx, data, dict(hyper), labels, multi)
-
-        self._fit(data=data, hyperparams=hyper, train_fn=train_fn, configs=self._configs())
-        return self
-
-    # ---------------------------------------------------------------------------------
-    def _train_setfit(
-        self,
-        ctx: TrainContext,
-        data: dict[str, Any],
-        hyper: dict[str, Any],
-        labels: list[Any],
-        multi: bool,
-    ) -> TrainResult:
-        import torch
-        from datasets import Dataset
-        from setfit import SetFitModel, TrainingArguments
+    def _train_setfit(self, ctx: TrainContext, call: TrainCall) -> TrainResult:
         from setfit import Trainer as SetFitTrainer
-        from transformers import set_seed
         from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
+        labels, multi = self._label_set(call)
         label2id = {str(label): i for i, label in enumerate(labels)}
-        strategy = self.multi_target_strategy
-        if strategy == "auto":
-            strategy = "one-vs-rest" if multi else None
-        device = resolve_device(self.device)
-        set_seed(hyper["seed"])
-        model = SetFitModel.from_pretrained(
-            self.model_name,
-            device=device,
-            multi_target_strategy=strategy,
-            use_differentiable_head=True,
-            head_params={"out_features": len(labels)},
-            labels=list(label2id),
-            **self.kwargs,
-        )
-        if self.dtype is not None:
-            dtype = getattr(torch, self.dtype) if isinstance(self.dtype, str) else self.dtype
-            model.model_body = model.model_body.to(dtype)
-            model.model_head = model.model_head.to(dtype)
-
-        def rows(inputs: OutputColumn, outputs: OutputColumn) -> Any:
-            texts = [str(x) for x in inputs.to_list()]
-            if multi:
-                y: list[Any] = []
-                for row in outputs.to_list():
-                    vec = [0] * len(labels)
-                    for x in row:
-                        vec[label2id[str(x)]] = 1
-                    y.append(vec)
-            else:
-                y = [label2id[str(x)] for x in outputs.to_list()]
-            return Dataset.from_dict({"text": texts, "label": y})
-
-        train = rows(data["train_input"], data["train_output"])
-        has_val = data["validation_input"] is not None
-        val = rows(data["validation_input"], data["validation_output"]) if has_val else None
-        max_length = self._max_length(
-            model,
-            list(train["text"]) + (list(val["text"]) if val is not None else []),
-            hyper["truncate"],
-        )
-
-        kwargs = {
-            k: v
-            for k, v in hyper.items()
-            if k
-            not in (
-                "truncate",
-                "sampling_strategy",
-                "end_to_end",
-                "epochs",
-                "batch_size",
-                "body_learning_rate",
-                "head_learning_rate",
-                "weight_decay",
-                "warmup_steps",
-                "seed",
-            )
-        }
-        extra_callbacks = kwargs.pop("callbacks", None)
-        metric = kwargs.pop("metric", None) or _metric_fn(multi)
-        metric_kwargs = kwargs.pop("metric_kwargs", None)
-        patience = kwargs.pop("early_stopping_patience", 5 if has_val else None)
-        threshold = kwargs.pop("early_stopping_threshold", 0.0)
-        save_strategy = kwargs.pop("save_strategy", "epoch" if has_val else "no")
-        eval_strategy = kwargs.pop("eval_strategy", "epoch" if has_val else "no")
-        best_at_end = bool(has_val and save_strategy != "no" and eval_strategy != "no")
-        self._early_stopping = (patience, threshold) if best_at_end and patience else None
+        model, strategy = self._load_setfit(label2id, multi, call["seed"])
+        train, val = call.datasets(lambda cols: self._rows(cols, label2id, multi))
         # SetFit checkpoints cannot be resumed: keep them apart from the base class's
         # ``checkpoint-N`` scan and start fresh each time.
         out_dir = ctx.checkpoint_dir / "setfit"
         shutil.rmtree(out_dir, ignore_errors=True)
-        emb_epochs, clf_epochs = _pair(hyper["epochs"])
-        emb_batch, clf_batch = _pair(hyper["batch_size"])
-        args = TrainingArguments(
-            output_dir=str(out_dir),
-            num_epochs=(emb_epochs, max(1, math.ceil(clf_epochs))),
-            batch_size=(int(emb_batch), int(clf_batch)),
-            body_learning_rate=_pair(hyper["body_learning_rate"]),
-            head_learning_rate=hyper["head_learning_rate"],
-            l2_weight=hyper["weight_decay"],
-            sampling_strategy=hyper["sampling_strategy"],
-            end_to_end=hyper["end_to_end"],
-            # The classifier phase pads every batch to max_length: the longest text, not 256.
-            max_length=max_length,
-            warmup_proportion=0.0,
-            seed=hyper["seed"],
-            report_to=kwargs.pop("report_to", "none"),
-            run_name=f"dreamer_lab - {self.name}",
-            show_progress_bar=False,
-            logging_strategy="steps",
-            logging_steps=kwargs.pop("logging_steps", 1),
-            eval_strategy=eval_strategy,
-            save_strategy=save_strategy,
-            save_total_limit=kwargs.pop("save_total_limit", 1),
-            load_best_model_at_end=best_at_end,
-            **kwargs,
+        texts = list(train["text"]) + (list(val["text"]) if val is not None else [])
+        args, options = self._setfit_args(
+            call, out_dir, len(train), self._max_length(model, texts, call["truncate"])
         )
-        if hyper["warmup_steps"]:
-            total = args.max_steps if args.max_steps > 0 else None
-            if total is None:
-                n = len(train)
-                pairs = n * n if args.num_iterations is None else 2 * n * args.num_iterations
-                total = max(1, math.ceil(pairs / args.embedding_batch_size) * emb_epochs)
-            args.warmup_proportion = min(1.0, hyper["warmup_steps"] / total)
         trainer = SetFitTrainer(
             model=model,
             args=args,
             train_dataset=train,
             eval_dataset=val,
-            metric=metric,
-            metric_kwargs=metric_kwargs,
-            callbacks=self.callbacks(ctx, extra_callbacks),
+            metric=options.pop("metric", None) or _metric_fn(multi),
+            metric_kwargs=options.pop("metric_kwargs", None),
+            callbacks=self.callbacks(ctx, call),
         )
         for cb in (PrinterCallback, ProgressCallback):
             trainer.remove_callback(cb)
@@ -308,23 +195,105 @@ class TrainSetFitClassifier(TrainHFClassifier):
         ctx.reporter.log({"phase": "classifier", **metrics})
         ctx.final_dir.mkdir(parents=True, exist_ok=True)
         model.save_pretrained(str(ctx.final_dir))
+        meta = {"labels": list(label2id), "multi_label": multi}
         (ctx.final_dir / "dreamer_lab.json").write_text(
             json.dumps(
                 {
                     "base_model": self.model_name,
                     "adapter": False,
                     "auto_cls": self.auto_cls_name,
-                    "labels": list(label2id),
-                    "multi_label": multi,
+                    **meta,
                     "multi_target_strategy": strategy,
                 }
             )
         )
         shutil.rmtree(out_dir, ignore_errors=True)
-        return TrainResult(
-            metrics={k: _plain(v) for k, v in metrics.items()},
-            extra={"labels": list(label2id), "multi_label": multi},
+        return TrainResult(metrics={k: jsonable(v) for k, v in metrics.items()}, extra=meta)
+
+    def _load_setfit(self, label2id: dict[str, int], multi: bool, seed: int) -> tuple[Any, Any]:
+        """The SetFit model to train (seeded: its head starts random) and its strategy."""
+        import torch
+        from setfit import SetFitModel
+        from transformers import set_seed
+
+        strategy = self.multi_target_strategy
+        if strategy == "auto":
+            strategy = "one-vs-rest" if multi else None
+        set_seed(seed)
+        model = SetFitModel.from_pretrained(
+            self.model_name,
+            device=resolve_device(self.device),
+            multi_target_strategy=strategy,
+            use_differentiable_head=True,
+            head_params={"out_features": len(label2id)},
+            labels=list(label2id),
+            **self.kwargs,
         )
+        if self.dtype is not None:
+            dtype = getattr(torch, self.dtype) if isinstance(self.dtype, str) else self.dtype
+            model.model_body = model.model_body.to(dtype)
+            model.model_head = model.model_head.to(dtype)
+        return model, strategy
+
+    @staticmethod
+    def _rows(cols: dict[str, OutputColumn], label2id: dict[str, int], multi: bool) -> Any:
+        from datasets import Dataset
+
+        texts = [str(x) for x in cols["input"].to_list()]
+        y = label_targets(cols["output"].to_list(), label2id, multi, 1)
+        return Dataset.from_dict({"text": texts, "label": y})
+
+    def _setfit_args(
+        self, call: TrainCall, out_dir: Path, rows: int, max_length: int | None
+    ) -> tuple[Any, dict[str, Any]]:
+        """SetFit's ``TrainingArguments`` of the call, and the options left for its trainer
+        (``metric``, ``metric_kwargs``)."""
+        from setfit import TrainingArguments
+
+        options = call.options(self.consumes)
+        has_val = call.has_validation
+        patience = options.pop("early_stopping_patience", 5 if has_val else None)
+        threshold = options.pop("early_stopping_threshold", 0.0)
+        save_strategy = options.pop("save_strategy", "epoch" if has_val else "no")
+        eval_strategy = options.pop("eval_strategy", "epoch" if has_val else "no")
+        best_at_end = bool(has_val and save_strategy != "no" and eval_strategy != "no")
+        self._early_stopping = (patience, threshold) if best_at_end and patience else None
+        trainer_options = {k: options.pop(k) for k in ("metric", "metric_kwargs") if k in options}
+        emb_epochs, clf_epochs = _pair(call["epochs"])
+        emb_batch, clf_batch = _pair(call["batch_size"])
+        args = TrainingArguments(
+            output_dir=str(out_dir),
+            num_epochs=(emb_epochs, max(1, math.ceil(clf_epochs))),
+            batch_size=(int(emb_batch), int(clf_batch)),
+            body_learning_rate=_pair(call["body_learning_rate"]),
+            head_learning_rate=call["head_learning_rate"],
+            l2_weight=call["weight_decay"],
+            sampling_strategy=call["sampling_strategy"],
+            end_to_end=call["end_to_end"],
+            # The classifier phase pads every batch to max_length: the longest text, not 256.
+            max_length=max_length,
+            warmup_proportion=0.0,
+            seed=call["seed"],
+            report_to=options.pop("report_to", "none"),
+            run_name=f"dreamer_lab - {self.name}",
+            show_progress_bar=False,
+            logging_strategy="steps",
+            logging_steps=options.pop("logging_steps", 1),
+            eval_strategy=eval_strategy,
+            save_strategy=save_strategy,
+            save_total_limit=options.pop("save_total_limit", 1),
+            load_best_model_at_end=best_at_end,
+            **options,
+        )
+        if call["warmup_steps"]:
+            total = args.max_steps if args.max_steps > 0 else None
+            if total is None:
+                pairs = (
+                    rows * rows if args.num_iterations is None else 2 * rows * args.num_iterations
+                )
+                total = max(1, math.ceil(pairs / args.embedding_batch_size) * emb_epochs)
+            args.warmup_proportion = min(1.0, call["warmup_steps"] / total)
+        return args, trainer_options
 
     def _max_length(self, model: Any, texts: list[str], truncate: bool) -> int | None:
         """Token length of the longest text, capped at the body's limit (None: unknown).
@@ -383,19 +352,6 @@ def _metric_fn(multi: bool) -> Any:
     """Accuracy and macro F1, computed locally (SetFit's string metrics download)."""
 
     def metric(y_pred: Any, y_true: Any, **_: Any) -> dict[str, float]:
-        import numpy as np
-
-        p = np.asarray(y_pred).astype(int)
-        y = np.asarray(y_true).astype(int)
-        if multi:
-            tp = (p & y).sum(0)
-            f1 = 2 * tp / np.maximum(p.sum(0) + y.sum(0), 1)
-            return {"accuracy": float((p == y).all(1).mean()), "f1": float(f1.mean())}
-        f1s = []
-        for c in sorted(set(y.tolist()) | set(p.tolist())):
-            tp = int(((p == c) & (y == c)).sum())
-            denom = int((p == c).sum() + (y == c).sum())
-            f1s.append(2 * tp / denom if denom else 0.0)
-        return {"accuracy": float((p == y).mean()), "f1": float(np.mean(f1s))}
+        return accuracy_f1(y_pred, y_true, multi)
 
     return metric

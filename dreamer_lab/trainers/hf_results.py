@@ -1,0 +1,158 @@
+"""The trained model of a Hugging Face trainer: saving, loading, export, Hub upload, a card."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from dreamer_lab.errors import StepInputError
+from dreamer_lab.trainers.base import ModelCardType
+
+
+class TrainedHFModel:
+    """What :class:`~dreamer_lab.trainers.hf_base.TrainHFBase` offers once trained.
+
+    Expects the trainer's ``model_path``, ``record``, ``name``, ``model_name``,
+    ``peft_config``, ``auto_cls_name``, ``load_base_model()`` and ``_torch_dtype()``.
+    """
+
+    _model: Any = None
+    model_path: Path
+    record: dict[str, Any]
+    name: str
+    model_name: str
+    peft_config: Any
+    auto_cls_name: str
+
+    def save_trained(self, hf_trainer: Any, folder: Path) -> None:
+        """Save the trained model, its tokenizer and how to load it (``dreamer_lab.json``)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        hf_trainer.save_model(str(folder))
+        tok = getattr(hf_trainer, "processing_class", None)
+        if tok is not None:
+            tok.save_pretrained(str(folder))
+        (folder / "dreamer_lab.json").write_text(
+            json.dumps(
+                {
+                    "base_model": self.model_name,
+                    "adapter": self.peft_config is not None,
+                    "auto_cls": self.auto_cls_name,
+                    "load_kwargs": getattr(self, "_load_kwargs", {}),
+                }
+            )
+        )
+
+    @property
+    def is_adapter(self) -> bool:
+        return (self.model_path / "adapter_config.json").is_file()
+
+    @property
+    def model(self) -> Any:
+        """The trained model, loaded from ``model_path`` (adapters applied)."""
+        if self._model is None:
+            self._model = self._load_trained()
+        return self._model
+
+    @property
+    def tokenizer(self) -> Any:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(str(self.model_path))
+
+    def _load_trained(self) -> Any:
+        import transformers
+
+        auto_cls = getattr(transformers, self.auto_cls_name)
+        if self.is_adapter:
+            from peft import PeftModel
+
+            meta = json.loads((self.model_path / "dreamer_lab.json").read_text())
+            base = self.load_base_model(auto_cls, **meta.get("load_kwargs", {}))
+            return PeftModel.from_pretrained(base, str(self.model_path))
+        return auto_cls.from_pretrained(str(self.model_path), dtype=self._torch_dtype())
+
+    def unload_model(self) -> None:
+        self._model = None
+
+    def export_to_disk(self, path: str | Path, adapter_only: bool = False) -> Any:
+        """Write the trained model to ``path``: a merged full model, or only the adapter."""
+        path = Path(path)
+        if adapter_only and not self.is_adapter:
+            raise StepInputError(
+                f"{self._where()}: adapter_only=True, but this model was trained without a "
+                "peft_config, so there is no adapter. Use adapter_only=False."
+            )
+        if adapter_only or not self.is_adapter:
+            shutil.copytree(self.model_path, path, dirs_exist_ok=True)
+            return self.model
+        merged = self._load_trained().merge_and_unload()
+        merged.save_pretrained(str(path))
+        self.tokenizer.save_pretrained(str(path))
+        return merged
+
+    def publish_to_hf_hub(
+        self,
+        repo_id: str,
+        branch: str | None = None,
+        private: bool = False,
+        token: str | None = None,
+        adapter_only: bool = False,
+        is_synthetic: bool = True,
+        **kwargs: Any,
+    ) -> str:
+        """Upload the trained model (and a model card from the record) to the Hub.
+
+        Other keyword arguments (``commit_message``, ``allow_patterns`` ...) go to
+        ``HfApi.upload_folder``.
+        """
+        import tempfile
+
+        from huggingface_hub import HfApi
+
+        api = HfApi(token=token)
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        if branch:
+            api.create_branch(repo_id, branch=branch, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            self.export_to_disk(tmp, adapter_only=adapter_only)
+            (Path(tmp) / "README.md").write_text(self.model_card_markdown(is_synthetic))
+            api.upload_folder(repo_id=repo_id, folder_path=tmp, revision=branch, **kwargs)
+        return f"https://huggingface.co/{repo_id}"
+
+    def model_card_markdown(self, is_synthetic: bool = True) -> str:
+        """A minimal model card from the record (the cards module renders richer ones)."""
+        rec = self.record
+        card = rec.get("card") or {}
+        lic = (card.get(ModelCardType.LICENSE) or ["other"])[0]
+        lines = [
+            "---",
+            f"license: {lic}",
+            "tags: [dreamer_lab" + (", synthetic-data" if is_synthetic else "") + "]",
+            "---",
+            f"# {self.name}",
+            "",
+            f"Fine-tuned from `{self.model_name}` with {rec.get('kind')} (dreamer_lab).",
+            "",
+            "## Training data",
+        ]
+        for arg, src in (rec.get("inputs") or {}).items():
+            lines.append(f"- {arg}: step `{src['name']}` column `{src['column']}`")
+        lines += [
+            "",
+            "## Hyperparameters",
+            "```json",
+            json.dumps(rec.get("hyperparams"), indent=1),
+            "```",
+            "",
+            "## Metrics",
+            "```json",
+            json.dumps(rec.get("metrics"), indent=1),
+            "```",
+            "",
+            "## Citations",
+            "",
+        ]
+        lines += [f"```bibtex\n{c}\n```" for c in card.get(ModelCardType.CITATION, [])]
+        return "\n".join(lines) + "\n"
