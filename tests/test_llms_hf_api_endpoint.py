@@ -155,3 +155,19 @@ def test_kill_resume_rerun(tmp_path, monkeypatch):
             secrets=[token],
             env={"HF_TOKEN": token},
         )
+
+
+def test_token_is_redacted_and_never_pickled(workspace):
+    import pickle
+
+    import secrets
+
+    from dreamer_lab.core.secrets import scrub_text
+    from dreamer_lab.llms import HFAPIEndpoint
+
+    token = f"plain{secrets.token_hex(10)}"  # not key-shaped: only registration redacts it
+    llm = HFAPIEndpoint("http://127.0.0.1:9/", "tiny", token=token)
+    assert token not in scrub_text(f"request failed with token {token}")
+    data = pickle.dumps(llm)
+    assert token.encode() not in data
+    assert pickle.loads(data)._token == token  # the same process gets it back

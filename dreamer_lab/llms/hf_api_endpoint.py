@@ -19,6 +19,7 @@ import inspect
 import os
 from typing import Any
 
+from dreamer_lab.core.secrets import drop_secret, register_secret, restore_secret
 from dreamer_lab.errors import StepInputError
 from dreamer_lab.llms.api_llm import (
     APILLM,
@@ -101,6 +102,7 @@ class HFAPIEndpoint(APILLM):
         self.revision = revision
         self.trust_remote_code = trust_remote_code
         self._token = token
+        register_secret(token)  # redacted wherever it could show up
         self.client_kwargs = kwargs
 
     # -- identity ---------------------------------------------------------------------------
@@ -128,9 +130,12 @@ class HFAPIEndpoint(APILLM):
         return f"https://huggingface.co/{self.model_name}" if "/" in self.model_name else None
 
     def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_token"] = None  # never the token; read from $HF_TOKEN again
-        return state
+        # Never the token: a process-local reference (same process) or $HF_TOKEN again.
+        return drop_secret(self.__dict__, "_token")
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        restore_secret(state, "_token")
+        self.__dict__.update(state)
 
     # -- prompts ----------------------------------------------------------------------------
     def _full_prompt(self, prompt: str) -> str:
