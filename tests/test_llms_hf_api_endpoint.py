@@ -159,7 +159,6 @@ def test_kill_resume_rerun(tmp_path, monkeypatch):
 
 def test_token_is_redacted_and_never_pickled(workspace):
     import pickle
-
     import secrets
 
     from dreamer_lab.core.secrets import scrub_text
