@@ -5,10 +5,12 @@ request cache) at ``https://api.together.xyz/v1``."""
 from __future__ import annotations
 
 import os
+import warnings
 from functools import cached_property
 from typing import Any, ClassVar
 
 from dreamer_lab.embedders.openai_embedder import OpenAIEmbedder
+from dreamer_lab.llms.token_counter import TokenCounter
 
 TOGETHER_BASE_URL = "https://api.together.xyz/v1"
 
@@ -31,9 +33,12 @@ class TogetherEmbedder(OpenAIEmbedder):
         model_name: e.g. ``"BAAI/bge-large-en-v1.5"``.
         api_key: defaults to ``$TOGETHER_API_KEY``; never stored in records or pickles.
         max_context_length: input limit in tokens (default: known for Together's models).
-        tokenizer_model_name, tokenizer_revision, tokenizer_trust_remote_code,
-        warn_tokenizer_model_name, warn_max_context_length: accepted for DataDreamer
-            compatibility; token counts are offline estimates (UTF-8 bytes / 4).
+        tokenizer_model_name, tokenizer_revision, tokenizer_trust_remote_code: a Hugging
+            Face tokenizer that counts tokens (loaded from a local folder or the cache);
+            without one, counts are estimates (UTF-8 bytes / 4).
+        warn_tokenizer_model_name: warn once when counts are estimates.
+        warn_max_context_length: warn once when the model's input limit is unknown (texts
+            are then sent whole and the endpoint judges their length).
         base_url: another endpoint (a proxy, a local test server).
         **kwargs: :class:`OpenAIEmbedder` options (``max_concurrency``, ``max_retries``,
             ``timeout``, ``dimensions``).
@@ -81,7 +86,25 @@ class TogetherEmbedder(OpenAIEmbedder):
             max_context_length=max_context_length,
             **kwargs,
         )
-        self.tokenizer_model_name = tokenizer_model_name
+        self._token_counter = TokenCounter(
+            tokenizer_model_name, tokenizer_revision, tokenizer_trust_remote_code
+        )
+        self._warn = {
+            "tokenizer": bool(warn_tokenizer_model_name),
+            "limit": bool(warn_max_context_length),
+        }
+
+    def count_tokens(self, value: str) -> int:
+        """Tokens in ``value``: exact with ``tokenizer_model_name``, else an estimate."""
+        if not self._token_counter.exact and self._warn["tokenizer"]:
+            self._warn["tokenizer"] = False
+            warnings.warn(
+                f"TogetherEmbedder {self.model_name!r}: token counts are estimates (UTF-8 "
+                "bytes / 4); pass tokenizer_model_name=... for exact counts, or "
+                "warn_tokenizer_model_name=False.",
+                stacklevel=2,
+            )
+        return self._token_counter.count(value)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
@@ -101,6 +124,13 @@ class TogetherEmbedder(OpenAIEmbedder):
         if self._max_context_length is not None:
             return self._max_context_length
         known = _MODELS.get(self.model_name)
+        if known is None and self._warn["limit"]:
+            self._warn["limit"] = False
+            warnings.warn(
+                f"TogetherEmbedder {self.model_name!r}: its input limit is unknown, so texts are "
+                "sent whole; pass max_context_length=... (or warn_max_context_length=False).",
+                stacklevel=2,
+            )
         return known[1] if known else None
 
     @cached_property

@@ -30,6 +30,7 @@ from dreamer_lab.llms.api_llm import (
     retry_after_seconds,
 )
 from dreamer_lab.llms.base import AUTO, truncate_at_stop
+from dreamer_lab.llms.token_counter import TokenCounter
 
 _API_ARGS = set(inspect.signature(APILLM.__init__).parameters) - {"self", "model_name"}
 
@@ -49,7 +50,8 @@ class HFAPIEndpoint(APILLM):
         token: Hugging Face token (default ``$HF_TOKEN``; none for a local TGI); never
             stored in records, fingerprints or pickles.
         revision: the model revision the endpoint serves (identity only).
-        trust_remote_code: accepted for DataDreamer compatibility (unused: nothing runs here).
+        trust_remote_code: passed when loading the model's tokenizer to count tokens (from a
+            local folder or the Hugging Face cache only; otherwise counts are estimates).
         **kwargs: the shared API options (``max_concurrency``, ``requests_per_minute``,
             ``max_retries``, ``timeout``, ``max_cost``, ``max_context_length`` ...);
             any others (``headers``, ``cookies``, ``bill_to``) go to ``InferenceClient``.
@@ -101,6 +103,11 @@ class HFAPIEndpoint(APILLM):
         self.chat_prompt_template = chat_prompt_template
         self.revision = revision
         self.trust_remote_code = trust_remote_code
+        # The served model's tokenizer counts tokens when it is a local folder or already in
+        # the Hugging Face cache (never downloaded here); otherwise counts are estimates.
+        self._token_counter = TokenCounter(
+            model_name, revision, trust_remote_code, local_files_only=True, quiet=True
+        )
         self._token = token
         register_secret(token)  # redacted wherever it could show up
         self.client_kwargs = kwargs
@@ -136,6 +143,12 @@ class HFAPIEndpoint(APILLM):
     def __setstate__(self, state: dict[str, Any]) -> None:
         restore_secret(state, "_token")
         self.__dict__.update(state)
+
+    def count_tokens(self, value: str) -> int:
+        """Exact with the model's local or cached tokenizer, else an offline estimate."""
+        if self._token_counter.exact:
+            return self._token_counter.count(value)
+        return super().count_tokens(value)
 
     # -- prompts ----------------------------------------------------------------------------
     def _full_prompt(self, prompt: str) -> str:
