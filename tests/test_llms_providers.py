@@ -327,7 +327,10 @@ def test_kill_halfway_then_resume_and_rerun_and_no_key_on_disk(case, tmp_path):
             llm = make(case, srv, tmp_path, max_concurrency=8)
             step = Prompt("generate", inputs={"prompts": src.output["p"]}, args={"llm": llm})
             gens = step.output["generations"].to_list()
-            assert srv.requests - first_run == 200 - cached  # only the missing ones
+            # Only the missing ones are sent (plus any retry of a transient failure).
+            assert llm.last_usage.requests == 200 - cached
+            assert srv.requests - first_run == 200 - cached + llm.last_usage.retries
+            assert llm.last_usage.retries <= 2
             assert gens == [srv.reply_for(p) for p in prompts]
             assert sum(srv.prompts.values()) - 200 <= 8 + 16  # paid twice at most
             # A rerun is a cache hit: the step's and the requests'.
@@ -483,3 +486,54 @@ def test_the_docs_example_builds_what_it_says(monkeypatch):
     assert isinstance(scope["gemini"], GoogleAIStudio) and scope["gemini"].max_cost == 5.0
     assert scope["proxied"]._endpoint() == "http://127.0.0.1:4000"
     assert scope["nova"]._endpoint() == "https://bedrock-runtime.eu-west-1.amazonaws.com"
+
+
+def test_credentials_in_litellm_kwargs_stay_out_of_identity_and_pickles(workspace, tmp_path):
+    token = fake_key("gateway")
+    with AnthropicServer() as srv:
+        kw = {"extra_headers": {"Authorization": f"Bearer {token}", "X-Team": "blue"}}
+        llm = make(CASES["anthropic"], srv, tmp_path, litellm_kwargs=kw)
+        assert llm.run(["via gateway"], verbose=False) == ["echo: via gateway"]
+        sent = {k.lower(): v for k, v in srv.headers[-1].items()}
+        assert sent["authorization"] == f"Bearer {token}" and sent["x-team"] == "blue"
+        ident = json.dumps(llm._identity())
+        assert token not in ident and "blue" in ident  # what shapes requests keys the cache
+        plain = make(CASES["anthropic"], srv, tmp_path)
+        assert plain.__dreamer_fingerprint__() != llm.__dreamer_fingerprint__()
+        data = pickle.dumps(llm)
+        assert token.encode() not in data
+        assert pickle.loads(data).litellm_kwargs == kw  # same process: restored
+    for path in workspace.rglob("*"):
+        if path.is_file():
+            assert token.encode() not in path.read_bytes()
+
+
+def test_tokenizer_model_name_counts_exactly(tmp_path):
+    from tiny_models import build_tokenizer
+
+    from dreamer_lab.llms import Anthropic
+
+    folder = tmp_path / "tok"
+    tok = build_tokenizer()
+    tok.save_pretrained(folder)
+    llm = Anthropic(
+        "claude-3-5-haiku-20241022", api_key=fake_key("x"), tokenizer_model_name=str(folder)
+    )
+    text = "the quick brown fox jumps over the lazy dog"
+    assert llm.count_tokens(text) == len(tok.encode(text, add_special_tokens=False))
+
+
+def test_requests_per_minute_spaces_litellm_requests(workspace, tmp_path, monkeypatch):
+    from dreamer_lab.llms import api_llm
+
+    class ShortWindow(api_llm.RateLimiter):
+        def __init__(self, rpm, tpm, window=0.5):
+            super().__init__(rpm, tpm, window=0.5)
+
+    monkeypatch.setattr(api_llm, "RateLimiter", ShortWindow)
+    with GeminiServer() as srv:
+        llm = make(CASES["gemini"], srv, tmp_path, requests_per_minute=2, max_concurrency=8)
+        t0 = time.monotonic()
+        llm.run([f"q{i}" for i in range(5)], verbose=False)
+        assert time.monotonic() - t0 >= 1.0  # 2 per window: the 5th starts in the third
+        assert srv.requests == 5

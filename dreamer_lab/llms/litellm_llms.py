@@ -28,7 +28,7 @@ import os
 import warnings
 from typing import Any, ClassVar
 
-from dreamer_lab.core.secrets import drop_secret, register_secret, restore_secret
+from dreamer_lab.core.secrets import drop_secret, redact, register_secret, restore_secret
 from dreamer_lab.errors import StepInputError
 from dreamer_lab.llms.api_llm import (
     APILLM,
@@ -165,7 +165,7 @@ class LiteLLM(ConstrainedOutput, APILLM):
         tokenizer_revision: str | None = None,
         tokenizer_trust_remote_code: bool = False,
         aws_session_token: str | None = None,
-        vertex_credentials: str | None = None,
+        vertex_credentials: str | dict[str, Any] | None = None,
         litellm_kwargs: dict[str, Any] | None = None,
     ):
         name = type(self).__name__
@@ -211,6 +211,10 @@ class LiteLLM(ConstrainedOutput, APILLM):
         self.tokenizer_revision = tokenizer_revision
         self.tokenizer_trust_remote_code = tokenizer_trust_remote_code
         self.litellm_kwargs = dict(litellm_kwargs or {})
+        # Headers such as Authorization: redacted in the identity, never pickled.
+        self._kwargs_hold_secret = redact(self.litellm_kwargs) != self.litellm_kwargs
+        if self._kwargs_hold_secret:
+            register_secret(self.litellm_kwargs)
         bad = sorted(k for k in self.litellm_kwargs if k in _RESERVED_KWARGS)
         if bad:
             raise StepInputError(
@@ -226,6 +230,7 @@ class LiteLLM(ConstrainedOutput, APILLM):
             "provider": self.provider,
             "endpoint": self._endpoint(),
             "system_prompt": self.system_prompt,
+            "litellm_kwargs": redact(self.litellm_kwargs) or None,
         }
 
     def _endpoint(self) -> str:
@@ -259,14 +264,21 @@ class LiteLLM(ConstrainedOutput, APILLM):
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_tokenizer"] = None
-        for attr in _SECRET_ATTRS:
+        for attr in self._secret_attrs():
             state = drop_secret(state, attr)
         return state
+
+    def _secret_attrs(self) -> tuple[str, ...]:
+        extra = ("litellm_kwargs",) if self.__dict__.get("_kwargs_hold_secret") else ()
+        return _SECRET_ATTRS + extra
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         lost = False
         for attr in _SECRET_ATTRS:
             lost |= restore_secret(state, attr)
+        if state.get("_kwargs_hold_secret"):
+            state["_kwargs_lost"] = restore_secret(state, "litellm_kwargs")
+            state["litellm_kwargs"] = state["litellm_kwargs"] or {}
         state["_keys_not_restored"] = lost
         self.__dict__.update(state)
 
@@ -303,6 +315,14 @@ class LiteLLM(ConstrainedOutput, APILLM):
         super()._validate_params(params)
 
     # -- credentials ------------------------------------------------------------------------
+    def _preflight(self) -> None:
+        if self.__dict__.get("_kwargs_lost"):
+            raise LLMError(
+                f"{self!r} was restored from a saved copy, and its litellm_kwargs held "
+                "credentials, which are never saved. Create the object again."
+            )
+        super()._preflight()
+
     def _key(self) -> str:
         key = self._api_key or _env(self.key_envs)
         envs = " or ".join(self.key_envs)
