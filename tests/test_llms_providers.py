@@ -537,3 +537,28 @@ def test_requests_per_minute_spaces_litellm_requests(workspace, tmp_path, monkey
         llm.run([f"q{i}" for i in range(5)], verbose=False)
         assert time.monotonic() - t0 >= 1.0  # 2 per window: the 5th starts in the third
         assert srv.requests == 5
+
+
+def test_no_cloud_credentials_found_says_how_to_set_them(workspace, tmp_path, monkeypatch):
+    from dreamer_lab.llms import Bedrock, LLMError, VertexAI
+
+    for name in list(os.environ):
+        if name.startswith(("AWS_", "GOOGLE_", "CLOUDSDK_")):
+            monkeypatch.delenv(name)
+    # No shared files, no instance metadata (unreachable here anyway): fail fast.
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
+    monkeypatch.setenv("GCE_METADATA_HOST", "127.0.0.1:9")
+    monkeypatch.setenv("GCE_METADATA_IP", "127.0.0.1:9")
+    with BedrockServer() as b, GeminiServer() as g:
+        with pytest.raises(LLMError, match="found no credentials .* AWS_ACCESS_KEY_ID"):
+            Bedrock("meta.llama3-8b-instruct-v1:0", base_url=b.base_url).run(["x"], verbose=False)
+        with pytest.raises(
+            LLMError, match="found no credentials .* GOOGLE_APPLICATION_CREDENTIALS"
+        ):
+            VertexAI("gemini-2.0-flash", vertex_project=g.project, base_url=g.vertex_base_url).run(
+                ["x"], verbose=False
+            )
+        assert b.requests == 0 and g.requests == 0

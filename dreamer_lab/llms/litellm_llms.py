@@ -462,6 +462,11 @@ class LiteLLM(ConstrainedOutput, APILLM):
                 f"{self._where()}: a package {self.provider_name} needs is missing "
                 f'({missing}). Install it with: pip install "dreamer-lab[{self.extra}]".'
             ) from None
+        missing_creds = _missing_credentials(chain)
+        if missing_creds:
+            raise LLMError(
+                f"{self._where()}: found no credentials ({missing_creds}). {self._key_hint()}"
+            ) from None
         if _is_credentials_error(chain):
             return Failure("auth", detail=text[:300], error=name)
         status = getattr(e, "status_code", None)
@@ -546,15 +551,23 @@ def _is_connection_error(chain: list[BaseException]) -> bool:
     return False
 
 
-def _is_credentials_error(chain: list[BaseException]) -> bool:
+def _missing_credentials(chain: list[BaseException]) -> str | None:
+    """The name of a cloud SDK's "no credentials found" error in ``chain``, if any."""
     for c in chain:
-        mod = type(c).__module__
-        name = type(c).__name__
-        if mod.startswith("google.auth") and name in ("DefaultCredentialsError", "RefreshError"):
-            return True
+        mod, name = type(c).__module__, type(c).__name__
+        if mod.startswith("google.auth") and name == "DefaultCredentialsError":
+            return name
         if mod.startswith("botocore") and name in ("NoCredentialsError", "PartialCredentialsError"):
-            return True
-    return False
+            return name
+    return None
+
+
+def _is_credentials_error(chain: list[BaseException]) -> bool:
+    """A cloud SDK refused the credentials (e.g. a service account's token request)."""
+    return any(
+        type(c).__module__.startswith("google.auth") and type(c).__name__ == "RefreshError"
+        for c in chain
+    )
 
 
 class Anthropic(LiteLLM):

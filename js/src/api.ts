@@ -1,53 +1,23 @@
-/** The one helper that calls the server extension's REST routes. */
+/**
+ * The one helper that calls the server extension's REST routes, and one typed function per
+ * route. The payload types are generated from the server's JSON Schemas
+ * (dreamer_lab/server/schema/*.json) into ./generated/payloads.ts: never declare them here.
+ */
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-export type Status = 'fresh' | 'stale' | 'running' | 'failed';
+import type { ApiError, Card, Lineage, StepDetail, Workspaces } from './generated/payloads';
 
-export interface ILineageNode {
-  fingerprint: string;
-  name: string;
-  kind: string;
-  status: Status;
-  stale_reason: string | null;
-  rows: number | null;
-  seconds: number | null;
-  created: number | null;
-  progress?: number | null;
-  error?: string | null;
-  cell_id: string | null;
-  notebook: string | null;
-}
-
-export interface ILineage {
-  workspace: string;
-  nodes: ILineageNode[];
-  edges: { source: string; target: string }[];
-  running: number;
-}
-
-export interface IWorkspaces {
-  workspaces: string[];
-  near: string[];
-}
-
-export interface IStepDetail {
-  fingerprint: string;
-  name: string;
-  kind: string;
-  args: Record<string, unknown>;
-  columns: string[] | null;
-  rows: number | null;
-  cell_id: string | null;
-  notebook: string | null;
-  sample: { rows: Record<string, unknown>[]; error: string | null };
-}
-
-export interface ICard {
-  format: string;
-  markdown?: string;
-  fragments: Record<string, unknown>;
-}
+export type {
+  ApiError,
+  Card,
+  Lineage,
+  LineageEdge,
+  LineageNode,
+  StepDetail,
+  StepStatus,
+  Workspaces
+} from './generated/payloads';
 
 /** GET ``/dreamer-lab/api/<endpoint>`` with the server's auth; throws on errors. */
 export async function requestAPI<T>(
@@ -60,14 +30,36 @@ export async function requestAPI<T>(
     URLExt.join(settings.baseUrl, 'dreamer-lab', 'api', endpoint) + (search ? `?${search}` : '');
   const response = await ServerConnection.makeRequest(url, {}, settings);
   const text = await response.text();
-  let data: any = null;
+  let data: unknown = null;
   try {
     data = text ? JSON.parse(text) : null;
   } catch {
     data = { message: text };
   }
   if (!response.ok) {
-    throw new ServerConnection.ResponseError(response, data?.message ?? response.statusText);
+    const error = data as Partial<ApiError> | null;
+    throw new ServerConnection.ResponseError(response, error?.message ?? response.statusText);
   }
+  // The server's answer, described by the route's schema (validated by its tests).
   return data as T;
+}
+
+/** ``workspaces``: the workspaces under the server root, those under ``near`` first. */
+export function getWorkspaces(near: string): Promise<Workspaces> {
+  return requestAPI<Workspaces>('workspaces', { near });
+}
+
+/** ``lineage``: the lineage graph of ``workspace``. */
+export function getLineage(workspace: string): Promise<Lineage> {
+  return requestAPI<Lineage>('lineage', { workspace });
+}
+
+/** ``steps/<fp>``: a step's record and its first ``limit`` rows. */
+export function getStep(workspace: string, fp: string, limit: number): Promise<StepDetail> {
+  return requestAPI<StepDetail>(`steps/${fp}`, { workspace, limit: String(limit) });
+}
+
+/** ``steps/<fp>/card``: a step's card. */
+export function getCard(workspace: string, fp: string): Promise<Card> {
+  return requestAPI<Card>(`steps/${fp}/card`, { workspace });
 }

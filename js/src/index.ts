@@ -8,7 +8,7 @@ import { ICommandPalette, ISessionContextDialogs } from '@jupyterlab/apputils';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { LabIcon } from '@jupyterlab/ui-components';
 
-import type { ILineageNode } from './api';
+import type { LineageNode } from './api';
 import { listenForInsertCell } from './insertCell';
 import { LineageModel } from './model';
 import { LineageSidebar } from './view';
@@ -27,17 +27,25 @@ interface IStamp {
   step?: string;
 }
 
+/**
+ * The part of a code cell's model that findCell reads (ICodeCellModel's outputs; its
+ * package, @jupyterlab/cells, is not a direct dependency of this extension).
+ */
+interface ICellOutputs {
+  outputs?: { length: number; get(index: number): { metadata?: Record<string, unknown> } };
+}
+
 /** The cell whose outputs carry the step's stamp, else the cell id from its record. */
-function findCell(panel: NotebookPanel, node: ILineageNode): number {
+function findCell(panel: NotebookPanel, node: LineageNode): number {
   const cells = panel.content.widgets;
   for (let i = 0; i < cells.length; i++) {
     const model = cells[i].model;
     if (model.type !== 'code') {
       continue;
     }
-    const outputs = (model as any).outputs;
+    const outputs = (model as unknown as ICellOutputs).outputs;
     for (let j = 0; j < (outputs?.length ?? 0); j++) {
-      const stamp = (outputs.get(j).metadata?.dreamer_lab ?? {}) as IStamp;
+      const stamp = (outputs?.get(j).metadata?.dreamer_lab ?? {}) as IStamp;
       if (stamp.fingerprint === node.fingerprint) {
         return i;
       }
@@ -63,7 +71,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     listenForInsertCell(tracker, dialogs);
     const model = new LineageModel();
 
-    const goToCell = async (node: ILineageNode): Promise<boolean> => {
+    const goToCell = async (node: LineageNode): Promise<boolean> => {
       const panels: NotebookPanel[] = [];
       if (tracker.currentWidget) {
         panels.push(tracker.currentWidget);

@@ -1,13 +1,13 @@
 /** Layered DAG layout with dagre: pure data in, positions out (no DOM). */
 import * as dagre from '@dagrejs/dagre';
 
-import type { ILineage, ILineageNode } from './api';
+import type { Lineage, LineageNode } from './api';
 
 export const NODE_W = 170;
 export const NODE_H = 46;
 
 export interface IPlacedNode {
-  node: ILineageNode;
+  node: LineageNode;
   x: number;
   y: number;
   hidden: number;
@@ -27,7 +27,7 @@ export interface ILayout {
 }
 
 /** Fingerprints hidden below the collapsed nodes (their descendants). */
-export function hiddenBelow(lineage: ILineage, collapsed: Set<string>): Map<string, number> {
+export function hiddenBelow(lineage: Lineage, collapsed: Set<string>): Map<string, number> {
   const children = new Map<string, string[]>();
   for (const e of lineage.edges) {
     const list = children.get(e.source) ?? [];
@@ -63,7 +63,7 @@ export function hiddenBelow(lineage: ILineage, collapsed: Set<string>): Map<stri
 }
 
 /** Positions for the visible nodes (collapsed subtrees left out), top to bottom. */
-export function layoutLineage(lineage: ILineage, collapsed: Set<string> = new Set()): ILayout {
+export function layoutLineage(lineage: Lineage, collapsed: Set<string> = new Set()): ILayout {
   const hidden = hiddenBelow(lineage, collapsed);
   const g = new dagre.graphlib.Graph();
   g.setGraph({ rankdir: 'TB', nodesep: 24, ranksep: 36, marginx: 12, marginy: 12 });

@@ -1,7 +1,7 @@
 /** The sidebar's model: which workspace, its lineage, and when to fetch it again. */
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { ILineage, IWorkspaces, requestAPI } from './api';
+import { getLineage, getWorkspaces, type Lineage, type Workspaces } from './api';
 
 const RUNNING_MIN_MS = 1000;
 const RUNNING_MAX_MS = 10000;
@@ -12,10 +12,12 @@ const SETTLE_POLLS = 3;
 export class LineageModel {
   workspace: string | null = null;
   workspaces: string[] = [];
-  lineage: ILineage | null = null;
+  lineage: Lineage | null = null;
   error: string | null = null;
   /** The folder of the notebook the sidebar follows ('' for the server root). */
   private _near: string | null = null;
+  /** The server's default workspace name (``default_name`` of the workspaces route). */
+  private _defaultName: string | null = null;
   private _pinned = false;
   private _timer: number | null = null;
   private _delay = RUNNING_MIN_MS;
@@ -39,14 +41,32 @@ export class LineageModel {
     await this.discover();
   }
 
-  /** List workspaces and choose the notebook's own (``<dir>/dreamer_workspace`` first). */
+  /**
+   * The workspace a notebook in the followed folder gets by default:
+   * ``<dir>/<default_name>``, the name the server sends (null before it answered).
+   */
+  get ownWorkspace(): string | null {
+    if (this._defaultName === null) {
+      return null;
+    }
+    return this._near ? `${this._near}/${this._defaultName}` : this._defaultName;
+  }
+
+  /** Ask the server for the workspaces (near the followed notebook first). */
+  private async _list(): Promise<Workspaces> {
+    const found = await getWorkspaces(this._near ?? '');
+    this.workspaces = found.workspaces;
+    this._defaultName = found.default_name;
+    return found;
+  }
+
+  /** List workspaces and choose the notebook's own (its folder's default workspace first). */
   async discover(): Promise<void> {
     try {
-      const found = await requestAPI<IWorkspaces>('workspaces', { near: this._near ?? '' });
-      this.workspaces = found.workspaces;
+      const found = await this._list();
       if (!this._pinned || !this.workspace || !found.workspaces.includes(this.workspace)) {
-        const own = this._near ? `${this._near}/dreamer_workspace` : 'dreamer_workspace';
-        this.workspace = found.near.includes(own)
+        const own = this.ownWorkspace;
+        this.workspace = own !== null && found.near.includes(own)
           ? own
           : (found.near[0] ?? found.workspaces[0] ?? null);
       }
@@ -100,14 +120,14 @@ export class LineageModel {
     if (this._disposed) {
       return;
     }
-    const own = this._near ? `${this._near}/dreamer_workspace` : 'dreamer_workspace';
+    const own = this.ownWorkspace;
     if (this._near !== null && this.workspace && this.workspace !== own && !this._pinned) {
       // Showing another workspace until the notebook's own exists: switch once it appears.
       try {
-        const found = await requestAPI<IWorkspaces>('workspaces', { near: this._near ?? '' });
-        this.workspaces = found.workspaces;
-        if (found.near.includes(own) || found.workspaces.includes(own)) {
-          this.workspace = own;
+        const found = await this._list();
+        const mine = this.ownWorkspace;
+        if (mine !== null && (found.near.includes(mine) || found.workspaces.includes(mine))) {
+          this.workspace = mine;
         }
       } catch {
         // keep the current workspace
@@ -116,8 +136,7 @@ export class LineageModel {
     if (!this.workspace) {
       if (!this.workspaces.length) {
         try {
-          const found = await requestAPI<IWorkspaces>('workspaces', { near: this._near ?? '' });
-          this.workspaces = found.workspaces;
+          const found = await this._list();
           this.workspace = found.near[0] ?? found.workspaces[0] ?? null;
         } catch {
           // reported below as "no workspace"
@@ -131,7 +150,7 @@ export class LineageModel {
       }
     }
     try {
-      this.lineage = await requestAPI<ILineage>('lineage', { workspace: this.workspace });
+      this.lineage = await getLineage(this.workspace);
       this.error = null;
     } catch (e) {
       this.error = `Could not load the lineage: ${(e as Error).message}`;

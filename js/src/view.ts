@@ -5,11 +5,14 @@
  */
 import { Widget } from '@lumino/widgets';
 
-import { ICard, ILineageNode, IStepDetail, requestAPI } from './api';
+import { getCard, getStep, type LineageNode, type StepDetail, type StepStatus } from './api';
 import { ILayout, layoutLineage, NODE_H, NODE_W } from './layout';
 import { LineageModel } from './model';
 
 const SVG = 'http://www.w3.org/2000/svg';
+
+/** The legend, one entry per status of the lineage schema (the compiler checks it is all). */
+const LEGEND: Record<StepStatus, true> = { fresh: true, stale: true, running: true, failed: true };
 
 function el<K extends keyof HTMLElementTagNameMap>(
   tag: K,
@@ -45,7 +48,7 @@ function show(value: unknown): string {
 export interface ISidebarOptions {
   model: LineageModel;
   /** Scroll to and select the cell that produced ``node``; false if none was found. */
-  goToCell: (node: ILineageNode) => Promise<boolean>;
+  goToCell: (node: LineageNode) => Promise<boolean>;
 }
 
 export class LineageSidebar extends Widget {
@@ -91,7 +94,7 @@ export class LineageSidebar extends Widget {
       bar.append(b);
     }
     const legend = el('div', 'dl-legend');
-    for (const s of ['fresh', 'stale', 'running', 'failed']) {
+    for (const s of Object.keys(LEGEND) as StepStatus[]) {
       const item = el('span', `dl-legend-item dl-status-${s}`, s);
       legend.append(item);
     }
@@ -330,8 +333,8 @@ export class LineageSidebar extends Widget {
     d.append(el('h4', undefined, 'Sample rows'), sample, el('h4', undefined, 'Card'), card);
     try {
       const [detail, cardData] = await Promise.all([
-        requestAPI<IStepDetail>(`steps/${fp}`, { workspace: ws, limit: '5' }),
-        requestAPI<ICard>(`steps/${fp}/card`, { workspace: ws })
+        getStep(ws, fp, 5),
+        getCard(ws, fp)
       ]);
       if (this._selected !== fp) {
         return;
@@ -344,7 +347,7 @@ export class LineageSidebar extends Widget {
     }
   }
 
-  private async _goTo(node: ILineageNode): Promise<void> {
+  private async _goTo(node: LineageNode): Promise<void> {
     const note = this._details.querySelector('.dl-cell-note');
     const found = await this._goToCell(node);
     if (note) {
@@ -352,7 +355,7 @@ export class LineageSidebar extends Widget {
     }
   }
 
-  private _table(detail: IStepDetail): HTMLElement {
+  private _table(detail: StepDetail): HTMLElement {
     if (detail.sample.error) {
       return el('div', 'dl-error', detail.sample.error);
     }

@@ -2,23 +2,23 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import type { ILineage, ILineageNode } from '../src/api';
+import type { Lineage, LineageEdge, LineageNode } from '../src/api';
 import { hiddenBelow, layoutLineage } from '../src/layout';
 
-function lineage(n: number, fanout: number): ILineage {
-  const nodes: ILineageNode[] = [];
-  const edges: { source: string; target: string }[] = [];
+function lineage(n: number, fanout: number): Lineage {
+  const nodes: LineageNode[] = [];
+  const edges: LineageEdge[] = [];
   for (let i = 0; i < n; i++) {
     const fp = i.toString(16).padStart(16, '0');
     nodes.push({
       fingerprint: fp, name: `step ${i}`, kind: 'map', status: 'fresh', stale_reason: null,
-      rows: i, seconds: 0.1, created: i, cell_id: null, notebook: null
+      rows: i, seconds: 0.1, created: i, area: 'steps', cell_id: null, notebook: null
     });
     if (i > 0) {
       edges.push({ source: nodes[Math.floor((i - 1) / fanout)].fingerprint, target: fp });
     }
   }
-  return { workspace: 'ws', nodes, edges, running: 0 };
+  return { workspace: 'ws', nodes, edges, running: 0, index_warning: null };
 }
 
 test('parents are placed above their children', () => {
