@@ -10,6 +10,8 @@ import importlib
 from typing import Any
 
 from dreamer_lab._version import __version__
+from dreamer_lab.core.context import register_context_provider
+from dreamer_lab.core.hooks import register_model_card_renderer
 
 _LAZY = {
     "DataDreamer": "dreamer_lab.datadreamer",
@@ -44,6 +46,29 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(__all__)
+
+
+def _kernel_context() -> Any:
+    # The notebook layer tells core where code runs (core is Jupyter-free). Registered
+    # here, at import, so a kernel without ``%load_ext dreamer_lab`` records cell ids too.
+    import sys
+
+    if "IPython" not in sys.modules:
+        return None
+    from dreamer_lab.notebook.kernel import kernel_context
+
+    return kernel_context()
+
+
+def _hub_model_card(trainer: Any, is_synthetic: bool) -> str:
+    # Trainers (rank 2) publish with the cards layer's (rank 3) model card: see core.hooks.
+    from dreamer_lab.cards.model_card import hub_model_card
+
+    return hub_model_card(trainer, is_synthetic)
+
+
+register_context_provider(_kernel_context)
+register_model_card_renderer(_hub_model_card)
 
 
 def load_ipython_extension(ipython: Any) -> None:

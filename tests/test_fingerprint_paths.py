@@ -158,9 +158,9 @@ def test_same_workflow_in_two_folders_has_the_same_fingerprints(tmp_path, models
 
 
 def test_local_model_identities_ignore_the_folder(tmp_path, models):
+    from dreamer_lab.core.hf_source import resolve_model
     from dreamer_lab.embedders import SentenceTransformersEmbedder
     from dreamer_lab.llms import HFTransformers
-    from dreamer_lab.task_models._hf import resolve_model
 
     a = make_project(tmp_path / "a", models) / "models"
     b = make_project(tmp_path / "b" / "nested", models) / "models"

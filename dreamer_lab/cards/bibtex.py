@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from dreamer_lab.core import citations
+
 _TYPE = re.compile(r"@\s*([A-Za-z]+)\s*([{(])")
 _KEY = re.compile(r"\s*([^\s,{}()\"#%'=~\\]+)\s*,")
 _NAME = re.compile(r"\s*([A-Za-z][A-Za-z0-9_\-:.+/]*)\s*=\s*")
@@ -208,15 +210,5 @@ def validate_bibtex(text: str) -> list[BibEntry]:
     return entries
 
 
-DATADREAMER_CITATION = BibEntry(
-    type="inproceedings",
-    key="patel-etal-2024-datadreamer",
-    fields={
-        "title": "DataDreamer: A Tool for Synthetic Data Generation and Reproducible LLM Workflows",
-        "author": "Patel, Ajay and Raffel, Colin and Callison-Burch, Chris",
-        "booktitle": "Proceedings of the 62nd Annual Meeting of the Association for "
-        "Computational Linguistics (Volume 1: Long Papers)",
-        "year": "2024",
-        "url": "https://aclanthology.org/2024.acl-long.208",
-    },
-)
+# The one DataDreamer citation (core.citations), parsed.
+DATADREAMER_CITATION = parse_bibtex(citations.DATADREAMER_CITATION)[0]

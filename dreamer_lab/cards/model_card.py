@@ -52,12 +52,14 @@ def model_card(
     *,
     intended_use: str | None = None,
     limitations: str | None = None,
+    synthetic: bool | None = None,
 ) -> Card:
     """The model card of a trained model (a trainer, a fingerprint or the trainer's name).
 
     Covers the base model, train and validation lineage (every upstream step, as in data
     cards), hyperparameters, metrics, the loss curve (inline SVG and a table), licenses,
-    checked BibTeX citations and editable intended use and limitations.
+    checked BibTeX citations and editable intended use and limitations. ``synthetic``
+    (notice and tag): from the lineage when None.
     """
     from huggingface_hub import ModelCard, ModelCardData
 
@@ -82,7 +84,8 @@ def model_card(
         base_name = str(base.get("name") or (card_names or ["unknown"])[0])
     licenses = fragments(nodes, "License Information")
     datasets = fragments([target], "Dataset Name")
-    synthetic = any(is_synthetic(n) for n in data_nodes)
+    if synthetic is None:
+        synthetic = any(is_synthetic(n) for n in data_nodes)
     entries, other = citations(nodes)
     edge_list = edges(nodes)
     mermaid = to_mermaid(diagram_nodes(nodes), edge_list)
@@ -195,3 +198,11 @@ def model_card(
         "front_matter": front.to_dict(),
     }
     return Card(kind="model", markdown=markdown, data=redact(data))
+
+
+def hub_model_card(trainer: Any, is_synthetic: bool = True) -> str:
+    """The README.md that ``publish_to_hf_hub`` uploads: this module's model card.
+
+    ``is_synthetic`` (DataDreamer's argument) marks the model synthetic; False leaves it to
+    the lineage."""
+    return model_card(trainer, synthetic=True if is_synthetic else None).markdown

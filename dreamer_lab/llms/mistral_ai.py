@@ -6,19 +6,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from dreamer_lab.core.citations import MISTRAL_CITATION
 from dreamer_lab.errors import StepInputError
 from dreamer_lab.llms.openai import OpenAI
 from dreamer_lab.llms.openai_compatible import OpenAICompatible
 
 MISTRAL_BASE_URL = "https://api.mistral.ai/v1"
-_CITATION = """@article{jiang2023mistral,
-  title = {Mistral 7B},
-  author = {Jiang, Albert Q. and Sablayrolles, Alexandre and Mensch, Arthur and
-    Bamford, Chris and Chaplot, Devendra Singh and de las Casas, Diego and Bressand, Florian
-    and Lengyel, Gianna and Lample, Guillaume and Saulnier, Lucile and others},
-  journal = {arXiv preprint arXiv:2310.06825},
-  year = {2023}
-}"""
 
 
 class MistralAI(OpenAICompatible):
@@ -88,7 +81,7 @@ class MistralAI(OpenAICompatible):
 
     @property
     def citation(self) -> list[str] | None:
-        return [_CITATION]
+        return [MISTRAL_CITATION]
 
     def _validate_params(self, params: dict[str, Any]) -> None:
         if params.get("logit_bias"):

@@ -24,6 +24,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from dreamer_lab.core.citations import VLLM_CITATION
 from dreamer_lab.errors import StepInputError
 from dreamer_lab.llms.base import AUTO, LLMError, truncate_at_stop
 from dreamer_lab.llms.hf_transformers import HFTransformers
@@ -34,14 +35,6 @@ _NO_GPU_FIX = (
     "OpenAI(MODEL, base_url='http://HOST:8000/v1', api_key='none') instead (ParallelLLM "
     "over several servers); see docs/providers.md. Cached requests need neither."
 )
-_VLLM_CITATION = """@inproceedings{kwon2023efficient,
-  title = {Efficient Memory Management for Large Language Model Serving with
-    PagedAttention},
-  author = {Kwon, Woosuk and Li, Zhuohan and Zhuang, Siyuan and Sheng, Ying and Zheng, Lianmin
-    and Yu, Cody Hao and Gonzalez, Joseph E. and Zhang, Hao and Stoica, Ion},
-  booktitle = {Proceedings of the ACM SIGOPS 29th Symposium on Operating Systems Principles},
-  year = {2023}
-}"""
 
 
 class VLLMUnavailableError(LLMError):
@@ -190,7 +183,7 @@ class VLLM(HFTransformers):
 
     @property
     def citation(self) -> list[str] | None:
-        return [*(super().citation or []), _VLLM_CITATION]
+        return [*(super().citation or []), VLLM_CITATION]
 
     # -- engine ---------------------------------------------------------------------------------
     def check_available(self) -> None:

@@ -17,23 +17,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from dreamer_lab.core.citations import NEAREST_NEIGHBOR_CITATION, REALM_CITATION
 from dreamer_lab.errors import StepInputError
 from dreamer_lab.steps.prompt_base import PromptStepBase, labeled
 from dreamer_lab.steps.prompt_steps import FewShotPrompt
 from dreamer_lab.steps.step import DataCardType
-
-_NEAREST_NEIGHBOR_CITATION = (
-    "@inproceedings{shi-etal-2022-nearest,\n  title={Nearest Neighbor Zero-Shot Inference},"
-    "\n  author={Shi, Weijia and Michael, Julian and Gururangan, Suchin and Zettlemoyer, "
-    "Luke},\n  booktitle={Proceedings of the 2022 Conference on Empirical Methods in Natural "
-    "Language Processing},\n  year={2022},\n  url={https://aclanthology.org/2022.emnlp-main.214}"
-    "\n}"
-)
-_REALM_CITATION = (
-    "@article{Guu2020REALMRL,\n  title={REALM: Retrieval-Augmented Language Model "
-    "Pre-Training},\n  author={Kelvin Guu and Kenton Lee and Zora Tung and Panupong Pasupat "
-    "and Ming-Wei Chang},\n  journal={ArXiv},\n  year={2020},\n  volume={abs/2002.08909}\n}"
-)
 
 
 def _check_k(step: PromptStepBase, k: Any) -> None:
@@ -135,7 +123,7 @@ class FewShotPromptWithRetrieval(FewShotPrompt):
 
     def _register_cards(self) -> None:
         super()._register_cards()
-        self.register_data_card(DataCardType.CITATION, _NEAREST_NEIGHBOR_CITATION)
+        self.register_data_card(DataCardType.CITATION, NEAREST_NEIGHBOR_CITATION)
 
 
 class RAGPrompt(PromptStepBase):
@@ -150,7 +138,7 @@ class RAGPrompt(PromptStepBase):
     Outputs: ``prompts`` (as sent, with the documents), ``generations``.
     """
 
-    citation = _REALM_CITATION
+    citation = REALM_CITATION
 
     def setup(self) -> None:
         self.register_input("prompts", help="The prompts to process with the LLM.")

@@ -13,6 +13,7 @@ from collections import Counter
 from random import Random
 from typing import Any
 
+from dreamer_lab.core.citations import LLM_JUDGE_CITATION
 from dreamer_lab.errors import StepInputError
 from dreamer_lab.llms.base import PromptWithSeed
 from dreamer_lab.steps.prompt_base import (
@@ -20,12 +21,6 @@ from dreamer_lab.steps.prompt_base import (
     labeled,
     render_template,
     template_variables,
-)
-
-_JUDGE_CITATION = (
-    "@article{Zheng2023JudgingLW,\n  title={Judging LLM-as-a-judge with MT-Bench and Chatbot "
-    "Arena},\n  author={Lianmin Zheng and others},\n  journal={ArXiv},\n  year={2023},\n"
-    "  volume={abs/2306.05685}\n}"
 )
 
 
@@ -264,7 +259,7 @@ class FilterWithPrompt(ProcessWithPrompt):
     generation is true (default: the generation says "yes"). Output: all of that step's
     columns, filtered."""
 
-    citation = _JUDGE_CITATION
+    citation = LLM_JUDGE_CITATION
 
     def setup(self) -> None:
         self.register_input("inputs", help="The inputs to filter.")
@@ -295,7 +290,7 @@ class RankWithPrompt(ProcessWithPrompt):
     optionally sorts (``sort``, ``reverse``) and filters (``score_threshold``) the rows of
     the step producing ``inputs``. Outputs: that step's columns plus ``scores``."""
 
-    citation = _JUDGE_CITATION
+    citation = LLM_JUDGE_CITATION
 
     def setup(self) -> None:
         self.register_input("inputs", help="The inputs to score.")
@@ -411,7 +406,7 @@ class FewShotPrompt(PromptStepBase):
 
 
 class _JudgeBase(PromptStepBase):
-    citation = _JUDGE_CITATION
+    citation = LLM_JUDGE_CITATION
     has_prompts = False
 
     def _register_judge(self) -> None:

@@ -7,20 +7,10 @@ from collections.abc import Iterable, Iterator
 from functools import cached_property
 from typing import Any
 
+from dreamer_lab.core.citations import HF_TRANSFORMERS_CITATION, PEFT_CITATION
+from dreamer_lab.core.hf_source import load_error, resolve_model
 from dreamer_lab.core.run_options import RunOptions
-from dreamer_lab.task_models._hf import (
-    HF_TRANSFORMERS_CITATION,
-    load_error,
-    resolve_model,
-)
 from dreamer_lab.task_models.task_model import DEFAULT_BATCH_SIZE, TaskModel
-
-PEFT_CITATION = """@Misc{peft,
-  title = {PEFT: State-of-the-art Parameter-Efficient Fine-Tuning methods},
-  author = {Sourab Mangrulkar and Sylvain Gugger and Lysandre Debut and Younes Belkada and Sayak Paul and Benjamin Bossan},
-  howpublished = {\\url{https://github.com/huggingface/peft}},
-  year = {2022}
-}"""
 
 
 def torch_dtype(dtype: Any) -> Any:

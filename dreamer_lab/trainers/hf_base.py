@@ -218,7 +218,7 @@ class TrainHFBase(HFTrainingRun, TrainedHFModel, Trainer):
         return cites
 
     def _card(self) -> dict[str, list[Any]]:
-        from dreamer_lab.cards.known_models import hub_name
+        from dreamer_lab.core.citations import hub_name
 
         card: dict[str, list[Any]] = {
             ModelCardType.MODEL_NAME: [

@@ -11,41 +11,20 @@ import re
 from pathlib import Path
 from typing import Any
 
+from dreamer_lab.core import citations
 from dreamer_lab.core.fingerprint import hash_file
 from dreamer_lab.errors import StepInputError
 from dreamer_lab.trainers.distributed import distributed_rank
 from dreamer_lab.trainers.spawn import parse_devices
 
+# By short name, for the trainers' model cards; the texts are core.citations'.
 CITATIONS = {
-    "transformers": (
-        "@inproceedings{wolf-etal-2020-transformers, title={Transformers: State-of-the-Art "
-        "Natural Language Processing}, author={Wolf, Thomas and others}, booktitle={EMNLP 2020:"
-        " System Demonstrations}, year={2020}}"
-    ),
-    "peft": (
-        "@misc{peft, title={PEFT: State-of-the-art Parameter-Efficient Fine-Tuning methods}, "
-        "author={Mangrulkar, Sourab and others}, howpublished={\\url{https://github.com/"
-        "huggingface/peft}}, year={2022}}"
-    ),
-    "lora": (
-        "@inproceedings{hu2022lora, title={LoRA: Low-Rank Adaptation of Large Language Models},"
-        " author={Hu, Edward J. and others}, booktitle={ICLR}, year={2022}}"
-    ),
-    "trl": (
-        "@misc{vonwerra2022trl, title={TRL: Transformer Reinforcement Learning}, author={von "
-        "Werra, Leandro and others}, howpublished={\\url{https://github.com/huggingface/trl}},"
-        " year={2020}}"
-    ),
-    "dpo": (
-        "@inproceedings{rafailov2023direct, title={Direct Preference Optimization: Your Language"
-        " Model is Secretly a Reward Model}, author={Rafailov, Rafael and others}, "
-        "booktitle={NeurIPS}, year={2023}}"
-    ),
-    "datadreamer": (
-        "@inproceedings{patel-etal-2024-datadreamer, title={DataDreamer: A Tool for Synthetic "
-        "Data Generation and Reproducible LLM Workflows}, author={Patel, Ajay and Raffel, Colin "
-        "and Callison-Burch, Chris}, booktitle={ACL}, year={2024}}"
-    ),
+    "transformers": citations.HF_TRANSFORMERS_CITATION,
+    "peft": citations.PEFT_CITATION,
+    "lora": citations.LORA_CITATION,
+    "trl": citations.TRL_CITATION,
+    "dpo": citations.DPO_CITATION,
+    "datadreamer": citations.DATADREAMER_CITATION,
 }
 
 
@@ -62,8 +41,8 @@ def model_identity(model_name: str, revision: str | None, where: str) -> dict[st
                 "saved model. Pass a folder written by save_pretrained() (or a trainer's "
                 ".model_path), or a Hugging Face model id."
             )
+        from dreamer_lab.core.hf_source import adapter_identity
         from dreamer_lab.core.store import entry_fingerprint_for
-        from dreamer_lab.task_models._hf import adapter_identity
 
         # Never the absolute path: a workspace entry by its fingerprint, an adapter without
         # its base model's path, any other folder by content (see core.fingerprint).

@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from dreamer_lab.core.hooks import render_model_card
 from dreamer_lab.errors import StepInputError
-from dreamer_lab.trainers.base import ModelCardType
 
 
 class TrainedHFModel:
@@ -102,7 +102,8 @@ class TrainedHFModel:
         is_synthetic: bool = True,
         **kwargs: Any,
     ) -> str:
-        """Upload the trained model (and a model card from the record) to the Hub.
+        """Upload the trained model and its model card (``dreamer_lab.cards.model_card``:
+        lineage, metrics, licenses, citations) to the Hub.
 
         Other keyword arguments (``commit_message``, ``allow_patterns`` ...) go to
         ``HfApi.upload_folder``.
@@ -117,42 +118,9 @@ class TrainedHFModel:
             api.create_branch(repo_id, branch=branch, exist_ok=True)
         with tempfile.TemporaryDirectory() as tmp:
             self.export_to_disk(tmp, adapter_only=adapter_only)
-            (Path(tmp) / "README.md").write_text(self.model_card_markdown(is_synthetic))
+            # The cards layer renders the card; trainers sit below it, so they call it through
+            # core.hooks (registered by dreamer_lab/__init__.py), never by importing cards.
+            readme = render_model_card(self, is_synthetic)
+            (Path(tmp) / "README.md").write_text(readme, encoding="utf-8")
             api.upload_folder(repo_id=repo_id, folder_path=tmp, revision=branch, **kwargs)
         return f"https://huggingface.co/{repo_id}"
-
-    def model_card_markdown(self, is_synthetic: bool = True) -> str:
-        """A minimal model card from the record (the cards module renders richer ones)."""
-        rec = self.record
-        card = rec.get("card") or {}
-        lic = (card.get(ModelCardType.LICENSE) or ["other"])[0]
-        lines = [
-            "---",
-            f"license: {lic}",
-            "tags: [dreamer_lab" + (", synthetic-data" if is_synthetic else "") + "]",
-            "---",
-            f"# {self.name}",
-            "",
-            f"Fine-tuned from `{self.model_name}` with {rec.get('kind')} (dreamer_lab).",
-            "",
-            "## Training data",
-        ]
-        for arg, src in (rec.get("inputs") or {}).items():
-            lines.append(f"- {arg}: step `{src['name']}` column `{src['column']}`")
-        lines += [
-            "",
-            "## Hyperparameters",
-            "```json",
-            json.dumps(rec.get("hyperparams"), indent=1),
-            "```",
-            "",
-            "## Metrics",
-            "```json",
-            json.dumps(rec.get("metrics"), indent=1),
-            "```",
-            "",
-            "## Citations",
-            "",
-        ]
-        lines += [f"```bibtex\n{c}\n```" for c in card.get(ModelCardType.CITATION, [])]
-        return "\n".join(lines) + "\n"

@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from dreamer_lab.core.citations import GRPO_CITATION
 from dreamer_lab.core.fingerprint import hash_value
 from dreamer_lab.errors import StepInputError
 from dreamer_lab.steps.output import OutputColumn
@@ -23,11 +24,6 @@ from dreamer_lab.trainers.hf_base import CITATIONS, TrainHFBase, max_positions, 
 
 logger = logging.getLogger("dreamer_lab")
 
-GRPO_CITATION = (
-    "@article{shao2024deepseekmath, title={DeepSeekMath: Pushing the Limits of Mathematical "
-    "Reasoning in Open Language Models}, author={Shao, Zhihong and others}, "
-    "journal={arXiv:2402.03300}, year={2024}}"
-)
 
 # DataDreamer's PPO arguments that GRPO has no use for (accepted, ignored with a warning).
 _PPO_ONLY = ("adap_kl_ctrl", "adap_kl_target", "length_sampler", "optimizer", "lr_scheduler")

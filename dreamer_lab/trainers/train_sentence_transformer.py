@@ -5,15 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from dreamer_lab.core.citations import SENTENCE_TRANSFORMERS_CITATION as SBERT_CITATION
 from dreamer_lab.steps.output import OutputColumn
 from dreamer_lab.trainers.base import TrainCall, TrainContext, TrainResult, trains
 from dreamer_lab.trainers.hf_base import TrainHFBase, resolve_device
-
-SBERT_CITATION = (
-    "@inproceedings{reimers-2019-sentence-bert, title={Sentence-BERT: Sentence Embeddings using"
-    " Siamese BERT-Networks}, author={Reimers, Nils and Gurevych, Iryna}, booktitle={EMNLP}, "
-    "year={2019}}"
-)
 
 
 class TrainSentenceTransformer(TrainHFBase):

@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from dreamer_lab.core.citations import SETFIT_CITATION
 from dreamer_lab.core.fingerprint import hash_value
 from dreamer_lab.errors import StepInputError
 from dreamer_lab.steps.output import OutputColumn
@@ -21,13 +22,6 @@ from dreamer_lab.trainers.hf_base import TrainHFBase, resolve_device
 from dreamer_lab.trainers.progress import jsonable
 from dreamer_lab.trainers.train_hf_classifier import TrainHFClassifier, accuracy_f1, label_targets
 from dreamer_lab.trainers.train_sentence_transformer import SBERT_CITATION
-
-SETFIT_CITATION = (
-    "@misc{tunstall2022efficient, title={Efficient Few-Shot Learning Without Prompts}, "
-    "author={Tunstall, Lewis and Reimers, Nils and Jo, Unso Eun Seo and Bates, Luke and Korat, "
-    "Daniel and Wasserblat, Moshe and Pereg, Oren}, doi={10.48550/ARXIV.2209.11055}, "
-    "year={2022}}"
-)
 
 _SETFIT_MISSING = (
     "TrainSetFitClassifier needs the `setfit` package: pip install 'dreamer-lab[setfit]' "

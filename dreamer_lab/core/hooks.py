@@ -1,0 +1,28 @@
+"""Functions a higher layer lends to a lower one, so imports still point down only.
+
+Trainers (rank 2) publish a model to the Hub with the model card that ``cards`` (rank 3)
+renders; they cannot import cards, so ``dreamer_lab/__init__.py`` (top rank, run on any
+``import dreamer_lab``) registers the renderer here, importing cards only when called.
+(The notebook layer lends :mod:`dreamer_lab.core.context` the running cell the same way.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+ModelCardRenderer = Callable[[Any, bool], str]
+
+_MODEL_CARD: list[ModelCardRenderer] = []
+
+
+def register_model_card_renderer(render: ModelCardRenderer) -> None:
+    """``render(trainer, is_synthetic) -> str``: the README.md that publishing uploads."""
+    _MODEL_CARD[:] = [render]
+
+
+def render_model_card(trainer: Any, is_synthetic: bool = True) -> str:
+    """The model card of ``trainer`` from the registered renderer (the cards module's)."""
+    if not _MODEL_CARD:
+        raise RuntimeError("no model card renderer registered; import dreamer_lab first")
+    return _MODEL_CARD[0](trainer, is_synthetic)
