@@ -354,18 +354,14 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 0
-    from dreamer_lab.core.workspace import WorkspaceError
-    from dreamer_lab.errors import DreamerError
+    from dreamer_lab.errors import DreamerError, WorkspaceError
 
     cmd: Command = args.command_spec
     try:
         return cmd.run(args)
-    except WorkspaceError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except DreamerError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return cmd.error_status
+    except DreamerError as e:  # every dreamer_lab error: one line and a non-zero exit
+        print("error: " + " ".join(str(e).split("\n")), file=sys.stderr)
+        return 2 if isinstance(e, WorkspaceError) else cmd.error_status
 
 
 if __name__ == "__main__":

@@ -13,11 +13,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from dreamer_lab.errors import DreamerError
-
-
-class NotebookRunError(DreamerError, RuntimeError):
-    """A cell of the notebook failed; the message names the cell and the error."""
+from dreamer_lab.errors import (
+    DreamerError,
+    NotebookRunError,  # noqa: F401
+)
 
 
 def parse_parameters(pairs: list[str]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from dreamer_lab.core import citations
+from dreamer_lab.errors import BibTeXError  # noqa: F401
 
 _TYPE = re.compile(r"@\s*([A-Za-z]+)\s*([{(])")
 _KEY = re.compile(r"\s*([^\s,{}()\"#%'=~\\]+)\s*,")
@@ -23,10 +24,6 @@ KNOWN_TYPES = {
     "online", "software", "dataset",
 }  # fmt: skip
 NON_ENTRIES = {"comment", "preamble", "string"}
-
-
-class BibTeXError(ValueError):
-    """A citation is not well-formed BibTeX."""
 
 
 @dataclass

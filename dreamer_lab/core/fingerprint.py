@@ -45,6 +45,7 @@ from dreamer_lab.core.code_identity import (  # noqa: F401 - re-exported
     is_user_module,
 )
 from dreamer_lab.core.secrets import is_secret_name
+from dreamer_lab.errors import UnhashableValueError  # noqa: F401
 
 __all__ = [
     "UnhashableValueError",
@@ -59,10 +60,6 @@ __all__ = [
 
 # Bump when the hashing rules change, so old entries miss instead of colliding.
 FINGERPRINT_VERSION = "1"
-
-
-class UnhashableValueError(TypeError):
-    """Raised when a value has no deterministic fingerprint."""
 
 
 _CUSTOM_HASHERS: list[tuple[Callable[[Any], bool], Callable[[Any, Hasher], None]]] = []

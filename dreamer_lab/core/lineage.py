@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from dreamer_lab.core import sqlite_db
 from dreamer_lab.core.sqlite_db import CorruptDatabaseError, is_corrupt, quick_check
+from dreamer_lab.errors import CorruptIndexWarning  # noqa: F401
 
 T = TypeVar("T")
 RECORD = "record.json"
@@ -57,10 +58,6 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE INDEX IF NOT EXISTS runs_name ON runs(name, id);
 CREATE INDEX IF NOT EXISTS runs_fp ON runs(fingerprint, id);
 """
-
-
-class CorruptIndexWarning(UserWarning):
-    """``lineage.sqlite`` was corrupt: it was moved to quarantine/ and rebuilt from the records."""
 
 
 def read_records(

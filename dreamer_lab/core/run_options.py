@@ -31,16 +31,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from dreamer_lab.errors import BatchOutOfMemoryError  # noqa: F401
+
 T = TypeVar("T")
 
 logger = logging.getLogger("dreamer_lab")
 
 _sessions: list[tuple[object, bool | None]] = []  # (token, verbose) per open session
 _sessions_lock = threading.Lock()
-
-
-class BatchOutOfMemoryError(RuntimeError):
-    """A batch ran out of memory and ``adaptive_batch_size=False`` forbids halving it."""
 
 
 def _bad(value: Any) -> bool:

@@ -23,11 +23,9 @@ from typing import Any
 
 from filelock import FileLock
 
+from dreamer_lab.errors import UntrustedObjectError  # noqa: F401
+
 SIG_SUFFIX = ".sig"
-
-
-class UntrustedObjectError(RuntimeError):
-    """A stored object is unsigned or signed by another key; it was not loaded."""
 
 
 def key_path() -> Path:

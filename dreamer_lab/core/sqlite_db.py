@@ -27,16 +27,14 @@ from urllib.parse import quote
 
 from filelock import FileLock
 
+from dreamer_lab.errors import CorruptDatabaseError  # noqa: F401
+
 _ready: set[str] = set()
 _ready_lock = threading.RLock()
 
 _SQLITE_CORRUPT = 11
 _SQLITE_NOTADB = 26
 _CORRUPT_MESSAGES = ("malformed", "not a database", "could not decode to utf-8")
-
-
-class CorruptDatabaseError(sqlite3.DatabaseError):
-    """A database whose pages or values cannot be read back as written."""
 
 
 def is_corrupt(error: BaseException) -> bool:

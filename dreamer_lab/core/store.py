@@ -30,16 +30,9 @@ from typing import Any
 import xxhash
 
 from dreamer_lab.core.signing import SIG_SUFFIX, check_signature, dump_signed, load_bytes
+from dreamer_lab.errors import CorruptEntryError, CorruptEntryWarning  # noqa: F401
 
 RECORD = "record.json"
-
-
-class CorruptEntryWarning(UserWarning):
-    """A workspace entry was unreadable; it was quarantined and will be recomputed."""
-
-
-class CorruptEntryError(RuntimeError):
-    """Raised internally when an entry fails validation."""
 
 
 RECORD_FORMAT = 2

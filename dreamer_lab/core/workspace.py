@@ -23,13 +23,10 @@ from filelock import FileLock
 
 from dreamer_lab.core.lineage import LineageIndex
 from dreamer_lab.core.store import StepStore
+from dreamer_lab.errors import WorkspaceError  # noqa: F401
 
 DEFAULT_WORKSPACE = "dreamer_workspace"
 MARKER = ".dreamer_lab"
-
-
-class WorkspaceError(RuntimeError):
-    """The workspace folder cannot be used."""
 
 
 class Workspace:

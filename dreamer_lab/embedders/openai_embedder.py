@@ -15,16 +15,13 @@ from typing import Any, ClassVar
 
 from dreamer_lab.core.secrets import drop_secret, register_secret, restore_secret, scrub_text
 from dreamer_lab.embedders.embedder import Embedder
+from dreamer_lab.errors import OpenAIEmbedderError  # noqa: F401
 
 _KNOWN_DIMS = {
     "text-embedding-3-small": 1536,
     "text-embedding-3-large": 3072,
     "text-embedding-ada-002": 1536,
 }
-
-
-class OpenAIEmbedderError(RuntimeError):
-    """The endpoint could not be used (bad key, unreachable, malformed answer ...)."""
 
 
 class OpenAIEmbedder(Embedder):

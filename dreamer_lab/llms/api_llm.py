@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from dreamer_lab.core.secrets import scrub_text
+from dreamer_lab.errors import CostBudgetExceededError  # noqa: F401
 from dreamer_lab.llms.base import (
     LLM,
     LLMError,
@@ -42,10 +43,6 @@ from dreamer_lab.llms.base import (
     estimate_tokens,
     jittered_backoff,
 )
-
-
-class CostBudgetExceededError(LLMError):
-    """Sending more requests would exceed ``max_cost``; finished requests are cached."""
 
 
 class MalformedResponse(Exception):

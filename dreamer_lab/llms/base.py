@@ -19,7 +19,13 @@ from typing import Any, ClassVar
 from dreamer_lab.core.fingerprint import hash_value
 from dreamer_lab.core.run_options import RunOptions, collect
 from dreamer_lab.core.secrets import scrub_text
-from dreamer_lab.errors import DreamerError, StepInputError
+from dreamer_lab.errors import (  # noqa: F401
+    DreamerError,
+    LLMError,
+    PromptTooLongError,
+    StepInputError,
+    UnknownModelError,
+)
 
 
 class _Auto:
@@ -36,18 +42,6 @@ class _Auto:
 
 
 AUTO: Any = _Auto()
-
-
-class LLMError(DreamerError, RuntimeError):
-    """A model backend failed (bad key, unreachable endpoint, unknown model...)."""
-
-
-class UnknownModelError(LLMError, ValueError):
-    """The model name does not resolve to a model this backend can load or call."""
-
-
-class PromptTooLongError(StepInputError):
-    """A prompt plus ``max_new_tokens`` does not fit the model's context window."""
 
 
 class PromptWithSeed(str):

@@ -15,16 +15,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from dreamer_lab.errors import DreamerError
+from dreamer_lab.errors import (
+    EmbeddedModelError,  # noqa: F401
+)
 
 EMBEDDED_NAMES = {"smollm2", "smollm2-135m", "smollm2-135m-instruct", "default"}
 EMBEDDED_MODEL_NAME = "HuggingFaceTB/SmolLM2-135M-Instruct"
 _GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _FOLDER_NAME = "SmolLM2-135M-Instruct-fp32"
-
-
-class EmbeddedModelError(DreamerError, RuntimeError):
-    """The embedded model package is missing or cannot be converted."""
 
 
 def is_embedded_name(name: str | None) -> bool:

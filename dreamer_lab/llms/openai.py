@@ -20,7 +20,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from dreamer_lab.core.secrets import drop_secret, register_secret, restore_secret, scrub_text
-from dreamer_lab.errors import StepInputError
+from dreamer_lab.errors import (
+    BatchPendingError,  # noqa: F401
+    StepInputError,
+)
 from dreamer_lab.llms.api_llm import (
     APILLM,
     CostBudgetExceededError,
@@ -59,10 +62,6 @@ def price_of(model: str) -> tuple[float, float] | None:
         return PRICES[model]
     best = max((p for p in PRICES if model.startswith(p + "-")), key=len, default=None)
     return PRICES[best] if best else None
-
-
-class BatchPendingError(LLMError):
-    """A Batch API job is still running; rerun (even after a restart) to resume polling."""
 
 
 class OpenAI(ConstrainedOutput, APILLM):

@@ -16,12 +16,7 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
-from dreamer_lab.llms.base import LLMError
-
-
-class RetiredBackendError(LLMError):
-    """The backend's upstream project is gone; the message names the replacement."""
-
+from dreamer_lab.errors import RetiredBackendError  # noqa: F401
 
 _LLAMA_CPP = (
     "serve the GGUF file with llama.cpp's OpenAI-compatible server (`llama-server -m "

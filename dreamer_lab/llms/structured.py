@@ -23,24 +23,13 @@ import re
 from typing import Any
 
 from dreamer_lab.core.secrets import scrub_text
-from dreamer_lab.errors import StepInputError
-from dreamer_lab.llms.base import LLMError
+from dreamer_lab.errors import (
+    StepInputError,
+    StructuredOutputError,  # noqa: F401
+)
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SHOWN_ROWS = 5
-
-
-class StructuredOutputError(LLMError):
-    """Some generations do not match the requested ``response_format``.
-
-    ``generations`` holds every generation (valid or not, in order) and ``errors`` one
-    message or ``None`` per row; the generations are already in the request cache.
-    """
-
-    def __init__(self, message: str, generations: list[Any], errors: list[str | None]):
-        super().__init__(message)
-        self.generations = generations
-        self.errors = errors
 
 
 def _jsonschema() -> Any:

@@ -25,7 +25,10 @@ from collections.abc import Callable
 from typing import Any
 
 from dreamer_lab.core.citations import VLLM_CITATION
-from dreamer_lab.errors import StepInputError
+from dreamer_lab.errors import (
+    StepInputError,
+    VLLMUnavailableError,  # noqa: F401
+)
 from dreamer_lab.llms.base import AUTO, LLMError, truncate_at_stop
 from dreamer_lab.llms.hf_transformers import HFTransformers
 
@@ -35,10 +38,6 @@ _NO_GPU_FIX = (
     "OpenAI(MODEL, base_url='http://HOST:8000/v1', api_key='none') instead (ParallelLLM "
     "over several servers); see docs/providers.md. Cached requests need neither."
 )
-
-
-class VLLMUnavailableError(LLMError):
-    """vLLM is not installed or no GPU is visible; raised before any model load."""
 
 
 def parse_vllm_devices(device: Any) -> list[int] | None:

@@ -36,13 +36,11 @@ import tokenize
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
-from dreamer_lab.errors import DreamerError
+from dreamer_lab.errors import (
+    DreamSyntaxError,  # noqa: F401
+)
 
 FIRST_LINE_SHAPE = "%%dream result = StepKind(option=value, ...)"
-
-
-class DreamSyntaxError(DreamerError, ValueError):
-    """The first line of a ``%%dream`` cell (or a ``%dream`` command) cannot be parsed."""
 
 
 class _Parser(argparse.ArgumentParser):

@@ -12,7 +12,7 @@ import types
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from dreamer_lab.errors import StepInputError
+from dreamer_lab.errors import StepInputError, StepOutputError, StepOutputTypeError
 
 _SHAPES = "a dict of equal-length lists, a list or generator of rows, or a datasets.Dataset"
 
@@ -78,7 +78,7 @@ def to_dataset(
     import pyarrow as pa
 
     if result is None:
-        raise StepInputError(f"{where}: run() returned None. Return {_SHAPES}.")
+        raise StepOutputTypeError(f"{where}: run() returned None. Return {_SHAPES}.")
     if isinstance(result, datasets.Dataset):
         ds = result
     elif isinstance(result, datasets.IterableDataset):
@@ -92,7 +92,7 @@ def to_dataset(
             _check_names(list(result), outputs, where)
         for k, v in result.items():
             if isinstance(v, str | bytes) or not hasattr(v, "__len__"):
-                raise StepInputError(
+                raise StepOutputTypeError(
                     f"{where}: column {k!r} is a {type(v).__name__}, not a list. Return {_SHAPES}."
                 )
         ds = _dataset(columns_to_table({k: list(v) for k, v in result.items()}, where))
@@ -101,7 +101,7 @@ def to_dataset(
     ):
         ds = _dataset(columns_to_table(_rows_to_columns(result, outputs, where, progress), where))
     else:
-        raise StepInputError(
+        raise StepOutputTypeError(
             f"{where}: run() returned a {type(result).__name__}. Return {_SHAPES}."
         )
     if outputs is not None:
@@ -149,7 +149,7 @@ def _check_names(got: list[str], outputs: list[str], where: str) -> None:
             parts.append(f"missing {missing}")
         if extra:
             parts.append(f"unexpected {extra}")
-        raise StepInputError(
+        raise StepOutputError(
             f"{where}: run() returned columns {got} but the step registers outputs {outputs} "
             f"({'; '.join(parts)}). Register every output with register_output(), or rename."
         )
@@ -164,7 +164,7 @@ def _rows_to_columns(
             if not columns and outputs is None:
                 columns = {k: [] for k in row}
             if set(row) != set(columns):
-                raise StepInputError(
+                raise StepOutputError(
                     f"{where}: row {i} has keys {sorted(row)} but the columns are "
                     f"{sorted(columns)}. Every row needs the same keys."
                 )
@@ -172,7 +172,7 @@ def _rows_to_columns(
                 columns[k].append(v)
         elif isinstance(row, tuple) and outputs and len(outputs) > 1:
             if len(row) != len(outputs):
-                raise StepInputError(
+                raise StepOutputError(
                     f"{where}: row {i} has {len(row)} values but the step has "
                     f"{len(outputs)} outputs {outputs}."
                 )
@@ -181,7 +181,7 @@ def _rows_to_columns(
         elif outputs and len(outputs) == 1:
             columns[outputs[0]].append(row)
         else:
-            raise StepInputError(
+            raise StepOutputTypeError(
                 f"{where}: row {i} is a {type(row).__name__}; rows must be dicts keyed by "
                 "column name (or tuples in output order)."
             )

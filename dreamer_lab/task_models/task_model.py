@@ -16,14 +16,11 @@ from typing import Any
 
 from dreamer_lab.core.request_cache import RequestCache, request_cache_for, request_key
 from dreamer_lab.core.run_options import RunOptions, adaptive_batches, collect
+from dreamer_lab.errors import CacheOnlyMissError  # noqa: F401
 
 logger = logging.getLogger("dreamer_lab")
 
 DEFAULT_BATCH_SIZE = 10
-
-
-class CacheOnlyMissError(LookupError):
-    """``cache_only=True`` was passed but some inputs have no cached result."""
 
 
 class TaskModel:

@@ -24,7 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from dreamer_lab.core.secrets import drop_secret, register_secret, restore_secret, scrub_text
-from dreamer_lab.errors import DreamerError, StepInputError
+from dreamer_lab.errors import (  # noqa: F401
+    DreamerError,
+    FineTuneFailedError,
+    FineTunePendingError,
+    StepInputError,
+)
 from dreamer_lab.steps.output import OutputColumn
 from dreamer_lab.trainers.base import (
     HISTORY,
@@ -42,14 +47,6 @@ STATE = "openai_job.json"
 REQUEST_KEY = "dreamer_lab_request"  # job metadata key holding the run's request token
 MIN_EXAMPLES = 10  # the API refuses smaller training files
 _DONE = ("succeeded", "failed", "cancelled")
-
-
-class FineTunePendingError(DreamerError):
-    """The job is still running after ``poll_timeout``; train again to resume polling."""
-
-
-class FineTuneFailedError(DreamerError):
-    """The API rejected the request or the fine-tuning job failed."""
 
 
 class TrainOpenAIFineTune(Trainer):
