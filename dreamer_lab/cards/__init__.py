@@ -1,4 +1,8 @@
-"""Data cards and model cards generated from lineage records (Hugging Face compatible)."""
+"""Data cards and model cards generated from lineage records (Hugging Face compatible).
+
+Layer: rank 3. May import everything below it (core, errors, backends, steps,
+trainers) and report/contamination; never notebook, server or the CLI.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""Embedders (DataDreamer's names): texts -> vectors, every call request-cached."""
+"""Embedders (DataDreamer's names): texts -> vectors, every call request-cached.
+
+Layer: rank 1 (model backends). May import core, errors and the other rank-1 packages'
+public modules; never steps, trainers, cards, report or the UIs.
+"""
 
 from dreamer_lab.embedders.embedder import Embedder
 from dreamer_lab.embedders.openai_embedder import OpenAIEmbedder, OpenAIEmbedderError

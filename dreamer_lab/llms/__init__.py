@@ -1,5 +1,9 @@
 """LLM backends (DataDreamer's names). Importing this package is cheap: backends (and
-torch, transformers, openai) load on first use."""
+torch, transformers, openai) load on first use.
+
+Layer: rank 1 (model backends). May import core, errors and the other rank-1 packages'
+public modules; never steps, trainers, cards, report or the UIs.
+"""
 
 from __future__ import annotations
 

@@ -4,6 +4,9 @@ Loading is cheap: no torch, transformers, datasets or widget library is imported
 cell needs it. Errors raised by dreamer_lab (bad options, bad templates, failed steps) are
 shown as one short message naming the problem and the fix, not as a traceback through
 dreamer_lab's internals.
+
+Layer: rank 4 (a UI). May import every layer below; the only layer that imports
+IPython and widget libraries. Lends core the running cell (notebook.kernel).
 """
 
 from __future__ import annotations

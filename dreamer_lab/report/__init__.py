@@ -1,4 +1,8 @@
-"""Notebook reports (self-contained HTML, Markdown, report.json) and script export."""
+"""Notebook reports (self-contained HTML, Markdown, report.json) and script export.
+
+Layer: rank 3. May import everything below it (core, errors, backends, steps,
+trainers) and cards/contamination; never notebook, server or the CLI.
+"""
 
 from __future__ import annotations
 

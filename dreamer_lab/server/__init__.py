@@ -2,6 +2,9 @@
 
 Enabled by ``jupyter-config/server-config/dreamer_lab.json`` (installed with the wheel).
 Importing this package imports nothing heavy; the routes load on server start.
+
+Layer: rank 4 (a UI). May import every layer below (read-only use of core); never
+the notebook layer's private modules.
 """
 
 from __future__ import annotations

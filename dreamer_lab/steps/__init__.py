@@ -1,4 +1,8 @@
-"""The step catalog (DataDreamer's names)."""
+"""The step catalog (DataDreamer's names).
+
+Layer: rank 2. May import core, errors, the backends (llms, embedders, retrievers,
+task_models), datadreamer and trainers' public modules; never cards, report or the UIs.
+"""
 
 from dreamer_lab.steps.data_sources import (
     CSVDataSource,

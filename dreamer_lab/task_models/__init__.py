@@ -1,4 +1,8 @@
-"""Task models (DataDreamer's names): non-generative models, every call request-cached."""
+"""Task models (DataDreamer's names): non-generative models, every call request-cached.
+
+Layer: rank 1 (model backends). May import core, errors and the other rank-1
+packages' public modules; never steps, trainers, cards, report or the UIs.
+"""
 
 from dreamer_lab.task_models.hf_classification_task_model import HFClassificationTaskModel
 from dreamer_lab.task_models.task_model import CacheOnlyMissError, TaskModel

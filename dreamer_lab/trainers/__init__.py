@@ -1,6 +1,9 @@
 """Trainers (DataDreamer's names): fine-tuning, classification, preference alignment.
 
 Names load on first use so ``import dreamer_lab.trainers`` stays cheap (no torch).
+
+Layer: rank 2. May import core, errors, the backends, datadreamer and steps; never
+cards, report or the UIs (publish_to_hf_hub gets the model card through core.hooks).
 """
 
 from __future__ import annotations
