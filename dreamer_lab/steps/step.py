@@ -10,18 +10,13 @@ step's declarations to them.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import multiprocessing
-import os
 import time
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from dreamer_lab.core import run_options
 from dreamer_lab.core.context import library_versions, notebook_context
 from dreamer_lab.core.fingerprint import combine, hash_value, is_user_module
 from dreamer_lab.core.memo import Computed, get_or_compute
@@ -32,6 +27,7 @@ from dreamer_lab.errors import DreamerError, StepFailedError, StepInputError
 from dreamer_lab.steps.exports import ready_for_worker_processes
 from dreamer_lab.steps.operations import StepOperations
 from dreamer_lab.steps.output import OutputColumn, OutputDataset
+from dreamer_lab.steps.step_runtime import StepRuntime, log_level_scope
 
 logger = logging.getLogger("dreamer_lab")
 
@@ -53,7 +49,7 @@ class DataCardType:
     PARAMETERS = "Parameters"
 
 
-class Step(StepOperations):
+class Step(StepOperations, StepRuntime):
     """Base class of every step. Subclasses implement ``setup()`` and ``run()``.
 
     Args:
@@ -297,56 +293,6 @@ class Step(StepOperations):
         return list(seen.values())
 
     # -- execution -----------------------------------------------------------------------
-    @property
-    def progress(self) -> float | None:
-        """Fraction done (0..1) while running; 1.0 once complete."""
-        if self._entry is not None:
-            return 1.0
-        if self._proc is not None and self.workspace is not None:
-            try:
-                data = json.loads(self.workspace.progress_file(self.fingerprint).read_text())
-                return data.get("progress")
-            except (OSError, ValueError):
-                return None
-        return self._progress
-
-    @progress.setter
-    def progress(self, value: float) -> None:
-        self._progress = max(0.0, min(1.0, float(value)))
-        now = time.monotonic()
-        if self.workspace is not None and (now - self._progress_written > 0.5 or value >= 1):
-            self._progress_written = now
-            self._write_progress("running")
-
-    def _write_progress(self, status: str) -> None:
-        assert self.workspace is not None
-        path = self.workspace.progress_file(self.fingerprint)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        try:
-            tmp.write_text(
-                json.dumps(
-                    {
-                        "name": self.name,
-                        "kind": self.kind_name(),
-                        "fingerprint": self.fingerprint,
-                        "status": status,
-                        "progress": self._progress,
-                        "pid": os.getpid(),
-                        "updated": time.time(),
-                    }
-                )
-            )
-            os.replace(tmp, path)
-        except OSError:
-            pass
-
-    def get_run_output_folder_path(self) -> Path:
-        """A scratch folder for run() (inside the workspace's tmp/)."""
-        assert self.workspace is not None
-        d = self.workspace.path / "tmp" / f"run.{self.fingerprint}.{os.getpid()}"
-        d.mkdir(parents=True, exist_ok=True)
-        return d
-
     def _execute(self) -> None:
         for parent in self.parents:
             parent.wait()
@@ -408,14 +354,6 @@ class Step(StepOperations):
             self.fingerprint[:12],
             time.time() - t0,
         )
-
-    def _cleanup_scratch(self) -> None:
-        if self.workspace is None:
-            return
-        import shutil
-
-        d = self.workspace.path / "tmp" / f"run.{self.fingerprint}.{os.getpid()}"
-        shutil.rmtree(d, ignore_errors=True)
 
     def _output_names(self) -> list[str] | None:
         return list(self._output_specs) or None
@@ -504,113 +442,12 @@ class Step(StepOperations):
                 f"{rows} rows. Pass the actual number of rows, or omit total_num_rows."
             )
 
-    # -- background ----------------------------------------------------------------------
-    def _start_background(self) -> None:
-        ctx = multiprocessing.get_context("fork")
-        recv, send = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=self._background_main, args=(send,), daemon=False)
-        proc.start()
-        send.close()
-        self._proc, self._conn = proc, recv
-
-    def _background_main(self, conn: Any) -> None:  # runs in the child process
-        code = 0
-        try:
-            with log_level_scope(self.log_level):
-                self._run_and_store()
-            conn.send(("ok", self.cache_hit, None))
-        except BaseException as e:  # noqa: BLE001
-            code = 1
-            conn.send(("error", type(e).__name__, scrub_text(f"{e}\n{traceback.format_exc()}")))
-        finally:
-            conn.close()
-            os._exit(code)
-
-    def wait(self) -> Step:
-        """Block until a background step has finished (no-op otherwise)."""
-        if self._proc is None:
-            return self
-        try:
-            status, a, b = self._conn.recv()
-        except EOFError:
-            status, a, b = "error", "ProcessDied", "the background process exited without a result"
-        self._proc.join()
-        self._proc, self._conn = None, None
-        if status != "ok":
-            raise StepFailedError(f"{self._where()} failed in the background: {a}: {b}")
-        assert self.workspace is not None
-        entry = self.workspace.steps.load(self.fingerprint)
-        if entry is None:
-            raise StepFailedError(f"{self._where()}: the background run left no result.")
-        self._entry, self.cache_hit = entry, a
-        return self
-
-    # -- results -------------------------------------------------------------------------
-    @property
-    def output(self) -> OutputDataset:
-        """The output rows, memory-mapped from the workspace."""
-        self.wait()
-        if self._output is None:
-            assert self._entry is not None
-            self._output = OutputDataset(self, self._entry.dataset())
-        return self._output
-
-    @property
-    def record(self) -> dict[str, Any]:
-        self.wait()
-        assert self._entry is not None
-        return self._entry.record
-
-    @property
-    def path(self) -> Path:
-        self.wait()
-        assert self._entry is not None
-        return self._entry.path
-
-    def load_object(self, name: str) -> Any:
-        """A non-tabular result saved by run() in ``self.objects`` (signature-checked)."""
-        self.wait()
-        assert self._entry is not None
-        return self._entry.load_object(name)
-
-    def head(self, n: int = 5, shuffle: bool = False, seed: int | None = None) -> Any:
-        """The first ``n`` rows as a pandas DataFrame."""
-        ds = self.output.dataset
-        if shuffle:
-            ds = ds.shuffle(seed=seed)
-        return ds.select(range(min(n, ds.num_rows))).to_pandas()
-
-    def explain(self) -> Any:
-        """Why this step was (not) a cache hit, compared with the previous run of its name."""
-        from dreamer_lab.core.explain import explain
-
-        return explain(self)
-
-    def __repr__(self) -> str:
-        state = (
-            "running" if self._proc is not None else ("cached" if self.cache_hit else "computed")
-        )
-        rows = self._entry.record.get("rows") if self._entry is not None else "?"
-        return (
-            f"<{type(self).__name__} {self.name!r} fingerprint={self.fingerprint[:12]} "
-            f"rows={rows} {state}>"
-        )
-
 
 def wait(*steps: Step, poll_interval: float = 1.0) -> None:
     """Wait for background steps to finish (each is joined; ``poll_interval`` is
     DataDreamer's and unused: nothing polls)."""
     for s in steps:
         s.wait()
-
-
-def log_level_scope(level: int | str | None) -> contextlib.AbstractContextManager[None]:
-    """Set the ``dreamer_lab`` logger to ``level`` for the duration (``None``: unchanged).
-
-    When logging is not configured at all, a stderr handler is added for the duration, so
-    ``log_level=logging.INFO`` shows the INFO lines it enables.
-    """
-    return run_options.log_level_scope(level, StepInputError)
 
 
 def progress_callback(step: Step, total: int | None) -> Callable[[int], None] | None:

@@ -1,0 +1,189 @@
+"""The running side of a :class:`~dreamer_lab.steps.step.Step`: progress reports, the
+scratch folder, background runs in another process, and reading the stored result.
+
+A mixin of ``Step`` (it uses the step's ``workspace``, ``fingerprint``, ``_entry`` and
+``_run_and_store``); import ``Step`` from :mod:`dreamer_lab.steps.step`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import multiprocessing
+import os
+import time
+import traceback
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dreamer_lab.core import run_options
+from dreamer_lab.core.secrets import scrub_text
+from dreamer_lab.errors import StepFailedError, StepInputError
+from dreamer_lab.steps.output import OutputDataset
+
+if TYPE_CHECKING:
+    from dreamer_lab.steps.step import Step
+
+
+class StepRuntime:
+    """Progress, background runs and results of a step (mixed into ``Step``)."""
+
+    # -- progress ------------------------------------------------------------------------
+    @property
+    def progress(self) -> float | None:
+        """Fraction done (0..1) while running; 1.0 once complete."""
+        if self._entry is not None:
+            return 1.0
+        if self._proc is not None and self.workspace is not None:
+            try:
+                data = json.loads(self.workspace.progress_file(self.fingerprint).read_text())
+                return data.get("progress")
+            except (OSError, ValueError):
+                return None
+        return self._progress
+
+    @progress.setter
+    def progress(self, value: float) -> None:
+        self._progress = max(0.0, min(1.0, float(value)))
+        now = time.monotonic()
+        if self.workspace is not None and (now - self._progress_written > 0.5 or value >= 1):
+            self._progress_written = now
+            self._write_progress("running")
+
+    def _write_progress(self, status: str) -> None:
+        assert self.workspace is not None
+        path = self.workspace.progress_file(self.fingerprint)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        try:
+            tmp.write_text(
+                json.dumps(
+                    {
+                        "name": self.name,
+                        "kind": self.kind_name(),
+                        "fingerprint": self.fingerprint,
+                        "status": status,
+                        "progress": self._progress,
+                        "pid": os.getpid(),
+                        "updated": time.time(),
+                    }
+                )
+            )
+            os.replace(tmp, path)
+        except OSError:
+            pass
+
+    def get_run_output_folder_path(self) -> Path:
+        """A scratch folder for run() (inside the workspace's tmp/)."""
+        assert self.workspace is not None
+        d = self.workspace.path / "tmp" / f"run.{self.fingerprint}.{os.getpid()}"
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def _cleanup_scratch(self) -> None:
+        if self.workspace is None:
+            return
+        import shutil
+
+        d = self.workspace.path / "tmp" / f"run.{self.fingerprint}.{os.getpid()}"
+        shutil.rmtree(d, ignore_errors=True)
+
+    # -- background ----------------------------------------------------------------------
+    def _start_background(self) -> None:
+        ctx = multiprocessing.get_context("fork")
+        recv, send = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=self._background_main, args=(send,), daemon=False)
+        proc.start()
+        send.close()
+        self._proc, self._conn = proc, recv
+
+    def _background_main(self, conn: Any) -> None:  # runs in the child process
+        code = 0
+        try:
+            with log_level_scope(self.log_level):
+                self._run_and_store()
+            conn.send(("ok", self.cache_hit, None))
+        except BaseException as e:  # noqa: BLE001
+            code = 1
+            conn.send(("error", type(e).__name__, scrub_text(f"{e}\n{traceback.format_exc()}")))
+        finally:
+            conn.close()
+            os._exit(code)
+
+    def wait(self) -> Step:
+        """Block until a background step has finished (no-op otherwise)."""
+        if self._proc is None:
+            return self
+        try:
+            status, a, b = self._conn.recv()
+        except EOFError:
+            status, a, b = "error", "ProcessDied", "the background process exited without a result"
+        self._proc.join()
+        self._proc, self._conn = None, None
+        if status != "ok":
+            raise StepFailedError(f"{self._where()} failed in the background: {a}: {b}")
+        assert self.workspace is not None
+        entry = self.workspace.steps.load(self.fingerprint)
+        if entry is None:
+            raise StepFailedError(f"{self._where()}: the background run left no result.")
+        self._entry, self.cache_hit = entry, a
+        return self
+
+    # -- results -------------------------------------------------------------------------
+    @property
+    def output(self) -> OutputDataset:
+        """The output rows, memory-mapped from the workspace."""
+        self.wait()
+        if self._output is None:
+            assert self._entry is not None
+            self._output = OutputDataset(self, self._entry.dataset())
+        return self._output
+
+    @property
+    def record(self) -> dict[str, Any]:
+        self.wait()
+        assert self._entry is not None
+        return self._entry.record
+
+    @property
+    def path(self) -> Path:
+        self.wait()
+        assert self._entry is not None
+        return self._entry.path
+
+    def load_object(self, name: str) -> Any:
+        """A non-tabular result saved by run() in ``self.objects`` (signature-checked)."""
+        self.wait()
+        assert self._entry is not None
+        return self._entry.load_object(name)
+
+    def head(self, n: int = 5, shuffle: bool = False, seed: int | None = None) -> Any:
+        """The first ``n`` rows as a pandas DataFrame."""
+        ds = self.output.dataset
+        if shuffle:
+            ds = ds.shuffle(seed=seed)
+        return ds.select(range(min(n, ds.num_rows))).to_pandas()
+
+    def explain(self) -> Any:
+        """Why this step was (not) a cache hit, compared with the previous run of its name."""
+        from dreamer_lab.core.explain import explain
+
+        return explain(self)
+
+    def __repr__(self) -> str:
+        state = (
+            "running" if self._proc is not None else ("cached" if self.cache_hit else "computed")
+        )
+        rows = self._entry.record.get("rows") if self._entry is not None else "?"
+        return (
+            f"<{type(self).__name__} {self.name!r} fingerprint={self.fingerprint[:12]} "
+            f"rows={rows} {state}>"
+        )
+
+
+def log_level_scope(level: int | str | None) -> contextlib.AbstractContextManager[None]:
+    """Set the ``dreamer_lab`` logger to ``level`` for the duration (``None``: unchanged).
+
+    When logging is not configured at all, a stderr handler is added for the duration, so
+    ``log_level=logging.INFO`` shows the INFO lines it enables.
+    """
+    return run_options.log_level_scope(level, StepInputError)
