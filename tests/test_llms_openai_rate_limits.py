@@ -7,8 +7,7 @@ import time
 import pytest
 from openai_server import API_KEY, FakeOpenAIServer
 
-from dreamer_lab.llms import OpenAI
-from dreamer_lab.llms import api_llm
+from dreamer_lab.llms import OpenAI, api_llm
 
 WINDOW = 0.5  # seconds standing in for the limiter's minute, so the test takes ~1 s
 
