@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from dreamer_lab._version import __version__
+from dreamer_lab.core.workspace import DEFAULT_WORKSPACE
 
-DEFAULT_WS = os.environ.get("DREAMER_LAB_WORKSPACE", "dreamer_workspace")
+DEFAULT_WS = os.environ.get("DREAMER_LAB_WORKSPACE", DEFAULT_WORKSPACE)
 
 
 @dataclass(frozen=True)
@@ -249,8 +250,8 @@ def _report_args(p: argparse.ArgumentParser) -> None:
     _notebook_args(
         p,
         out="output folder (default: <notebook>_report next to it)",
-        workspace="workspace folder (default: $DREAMER_LAB_WORKSPACE or dreamer_workspace next "
-        "to the notebook)",
+        workspace=f"workspace folder (default: $DREAMER_LAB_WORKSPACE or {DEFAULT_WORKSPACE} "
+        "next to the notebook)",
     )
     p.add_argument("--hide-inputs", action="store_true", help="leave code cells' sources out")
 
@@ -277,7 +278,7 @@ def _export_script_args(p: argparse.ArgumentParser) -> None:
         p,
         out="script path (default: <notebook>.py next to it)",
         workspace="workspace with the notebook's runs (default: $DREAMER_LAB_WORKSPACE or "
-        "dreamer_workspace next to the notebook)",
+        f"{DEFAULT_WORKSPACE} next to the notebook)",
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from dreamer_lab.core.run_options import resolve_log_level, session_logging
 from dreamer_lab.core.workspace import (
+    DEFAULT_WORKSPACE,
     Workspace,
     active_workspace,
     current_workspace,
@@ -39,7 +40,7 @@ class DataDreamer:
 
     def __init__(
         self,
-        output_folder_path: str | os.PathLike = "dreamer_workspace",
+        output_folder_path: str | os.PathLike = DEFAULT_WORKSPACE,
         verbose: bool | None = None,
         log_level: int | None = None,
         trust: bool = False,

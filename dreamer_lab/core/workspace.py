@@ -44,7 +44,7 @@ class Workspace:
         except OSError as e:
             raise WorkspaceError(
                 f"Cannot use {str(self.path)!r} as a workspace: {e.strerror or e}. "
-                "Choose a folder you can write to, e.g. DataDreamer('./dreamer_workspace'), "
+                f"Choose a folder you can write to, e.g. DataDreamer('./{DEFAULT_WORKSPACE}'), "
                 "or set $DREAMER_LAB_WORKSPACE."
             ) from None
         marker = self.path / MARKER

@@ -16,7 +16,7 @@ def find_workspace(notebook_path: Path, workspace: Any = None) -> Any:
     """The workspace of a notebook: given, ``$DREAMER_LAB_WORKSPACE``, the folder of a
     ``DataDreamer('...')`` call in the notebook, or the default ``dreamer_workspace`` next to
     it. None when there is none."""
-    from dreamer_lab.core.workspace import MARKER, Workspace, open_workspace
+    from dreamer_lab.core.workspace import DEFAULT_WORKSPACE, MARKER, Workspace, open_workspace
 
     if isinstance(workspace, Workspace):
         return workspace
@@ -29,7 +29,7 @@ def find_workspace(notebook_path: Path, workspace: Any = None) -> Any:
         candidates += re.findall(r"DataDreamer\(\s*\\?[\"']([^\"'\\]+)\\?[\"']", text)
     except OSError:
         pass
-    candidates.append("dreamer_workspace")
+    candidates.append(DEFAULT_WORKSPACE)
     for c in candidates:
         if not c:
             continue

@@ -1,5 +1,7 @@
 """Tornado handlers: ``GET /dreamer-lab/api/{workspaces,lineage,steps/<fp>,steps/<fp>/card}``.
 
+What each route answers is described once, in ``dreamer_lab/server/schema/*.json``.
+
 Every route requires Jupyter authentication and read permission on contents, takes paths
 relative to the server root, and refuses anything that resolves outside it: the workspace,
 and inside it the index files and the entry it reads (links included). Routes only read:
@@ -20,6 +22,7 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
+from dreamer_lab.core.workspace import DEFAULT_WORKSPACE
 from dreamer_lab.server import paths, views
 
 NAMESPACE = "dreamer-lab"
@@ -63,7 +66,8 @@ class _Base(APIHandler):
 
 
 class WorkspacesHandler(_Base):
-    """Workspaces under the server root (or under ``?near=<folder>``)."""
+    """Workspaces under the server root (or under ``?near=<folder>``), and the default
+    workspace name (the sidebar prefers ``<notebook folder>/<default_name>``)."""
 
     @tornado.web.authenticated
     @authorized
@@ -78,7 +82,11 @@ class WorkspacesHandler(_Base):
                 local = paths.find_workspaces(
                     root, near, max_depth=2, allow_hidden=self.allow_hidden
                 )
-            return {"workspaces": list(dict.fromkeys(local + listed)), "near": local}
+            return {
+                "workspaces": list(dict.fromkeys(local + listed)),
+                "near": local,
+                "default_name": DEFAULT_WORKSPACE,
+            }
 
         await self.respond(run)
 
