@@ -16,14 +16,163 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from openai_server import FakeOpenAIServer
+from openai_server import FakeOpenAIServer, OpenAIHandler
+
+
+class AssistantsHandler(OpenAIHandler):
+    """The request handler of :class:`FakeAssistantsServer`."""
+
+    def _parts(self) -> list[str]:
+        return self._route().split("?", 1)[0].strip("/").split("/")
+
+    def do_GET(self) -> None:
+        parts = self._parts()
+        if parts[:2] not in (["v1", "assistants"], ["v1", "threads"]):
+            super().do_GET()
+            return
+        self.fake.touch()
+        if not self._authorized():
+            return
+        with self.fake.lock:
+            if parts[1] == "assistants" and len(parts) == 3:
+                found = self.fake.assistants.get(parts[2])
+                self._found(found, f"No assistant found with id '{parts[2]}'.")
+            elif len(parts) == 5 and parts[3] == "runs":
+                run = self.fake.runs.get(parts[4])
+                self.fake.polls += 1
+                self._found(run and self.fake._run_view(run), "No run found.")
+            elif len(parts) == 4 and parts[3] == "messages":
+                messages = self.fake.threads.get(parts[2])
+                if messages is None:
+                    self._found(None, f"No thread found with id '{parts[2]}'.")
+                else:
+                    data = list(messages)
+                    if "order=asc" not in self.path:
+                        data.reverse()
+                    self.send(200, _page(data))
+            else:
+                self._found(None, "Not found.")
+
+    def do_DELETE(self) -> None:
+        self.fake.touch()
+        parts = self._parts()
+        if not self._authorized():
+            return
+        with self.fake.lock:
+            table = {"assistants": self.fake.assistants, "threads": self.fake.threads}.get(
+                parts[1] if len(parts) == 3 else ""
+            )
+            if table is None or table.pop(parts[2], None) is None:
+                self._found(None, "Not found.")
+                return
+        obj = "assistant.deleted" if parts[1] == "assistants" else "thread.deleted"
+        self.send(200, {"id": parts[2], "object": obj, "deleted": True})
+
+    def do_POST(self) -> None:
+        parts = self._parts()
+        if parts[:2] not in (["v1", "assistants"], ["v1", "threads"]):
+            super().do_POST()
+            return
+        self.fake.touch()
+        raw = self.read_body()
+        if not self._authorized():
+            return
+        body = json.loads(raw or b"{}")
+        with self.fake.lock:
+            self.fake.bodies.append(body)
+        if parts == ["v1", "assistants"]:
+            self._create_assistant(body)
+        elif parts == ["v1", "threads", "runs"]:
+            with self.fake.lock:
+                self.fake.requests += 1
+            self.fake.delay()
+            self._create_and_run(body)
+        else:
+            self._found(None, f"Unknown route {self.path}")
+
+    def _found(self, obj: Any, message: str) -> None:
+        if obj is None:
+            self._error(404, message, "invalid_request_error")
+        else:
+            self.send(200, obj)
+
+    def _create_assistant(self, body: dict[str, Any]) -> None:
+        if body.get("model") not in self.fake.models:
+            self._error(404, f"The model '{body.get('model')}' does not exist",
+                        "invalid_request_error", "model_not_found")  # fmt: skip
+            return
+        aid = f"asst_{len(self.fake.assistants) + 1}_{int(time.time() * 1000)}"
+        assistant = {
+            "id": aid,
+            "object": "assistant",
+            "created_at": int(time.time()),
+            "model": body["model"],
+            "name": body.get("name"),
+            "description": body.get("description"),
+            "instructions": body.get("instructions"),
+            "tools": body.get("tools") or [],
+            "metadata": body.get("metadata") or {},
+        }
+        with self.fake.lock:
+            self.fake.assistants[aid] = assistant
+        self.send(200, assistant)
+
+    def _create_and_run(self, body: dict[str, Any]) -> None:
+        with self.fake.lock:
+            fault = self.fake.faults.pop(0) if self.fake.faults else None
+        if fault is not None and fault[0] == "429":
+            ra = fault[1].get("retry_after")
+            headers = {"retry-after": str(ra)} if ra is not None else {}
+            self._error(429, "Rate limit reached", "requests", "rate_limit_exceeded",
+                        headers)  # fmt: skip
+            return
+        if fault is not None and fault[0] == "500":
+            self._error(500, "The server had an error", "server_error")
+            return
+        if fault is not None and fault[0] == "malformed":
+            self.send(200, b'{"id": "run_x", "status": ')
+            return
+        aid = body.get("assistant_id")
+        if aid not in self.fake.assistants:
+            self._error(404, f"No assistant found with id '{aid}'.",
+                        "invalid_request_error")  # fmt: skip
+            return
+        messages = (body.get("thread") or {}).get("messages") or []
+        prompt = str(messages[-1]["content"]) if messages else ""
+        with self.fake.lock:
+            tid = f"thread_{len(self.fake.runs) + 1}_{int(time.time() * 1000)}"
+            rid = f"run_{len(self.fake.runs) + 1}_{int(time.time() * 1000)}"
+            self.fake.threads[tid] = [_message(tid, "user", prompt)]
+            run = {
+                "id": rid,
+                "object": "thread.run",
+                "created_at": int(time.time()),
+                "thread_id": tid,
+                "assistant_id": aid,
+                "status": "queued",
+                "model": self.fake.assistants[aid]["model"],
+                "instructions": self.fake.assistants[aid].get("instructions") or "",
+                "tools": [],
+                "last_error": None,
+                "usage": None,
+                "max_completion_tokens": body.get("max_completion_tokens"),
+                "temperature": body.get("temperature"),
+                "top_p": body.get("top_p"),
+                "_started": time.monotonic(),
+                "_prompt": prompt,
+                "_fault": fault[1] if fault and fault[0] == "run_failed" else None,
+            }
+            self.fake.runs[rid] = run
+            view = self.fake._run_view(run)
+        self.send(200, view)
 
 
 class FakeAssistantsServer(FakeOpenAIServer):
     """``with FakeAssistantsServer() as srv: OpenAIAssistant(..., base_url=srv.base_url)``."""
+
+    handler_class = AssistantsHandler
 
     def __init__(self, run_delay: float = 0.05, **kwargs: Any):
         super().__init__(**kwargs)
@@ -73,158 +222,6 @@ class FakeAssistantsServer(FakeOpenAIServer):
         with self.lock:
             self.served += 1
             self.prompts[prompt] += 1
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        base = super()._handler()
-        server = self
-
-        class Handler(base):  # type: ignore[valid-type, misc]
-            def _parts(self) -> list[str]:
-                return self._route().split("?", 1)[0].strip("/").split("/")
-
-            def do_GET(self) -> None:
-                parts = self._parts()
-                if parts[:2] not in (["v1", "assistants"], ["v1", "threads"]):
-                    super().do_GET()
-                    return
-                server._last = time.monotonic()
-                if not self._authorized():
-                    return
-                with server.lock:
-                    if parts[1] == "assistants" and len(parts) == 3:
-                        found = server.assistants.get(parts[2])
-                        self._found(found, f"No assistant found with id '{parts[2]}'.")
-                    elif len(parts) == 5 and parts[3] == "runs":
-                        run = server.runs.get(parts[4])
-                        server.polls += 1
-                        self._found(run and server._run_view(run), "No run found.")
-                    elif len(parts) == 4 and parts[3] == "messages":
-                        messages = server.threads.get(parts[2])
-                        if messages is None:
-                            self._found(None, f"No thread found with id '{parts[2]}'.")
-                        else:
-                            data = list(messages)
-                            if "order=asc" not in self.path:
-                                data.reverse()
-                            self._send(200, _page(data))
-                    else:
-                        self._found(None, "Not found.")
-
-            def do_DELETE(self) -> None:
-                server._last = time.monotonic()
-                parts = self._parts()
-                if not self._authorized():
-                    return
-                with server.lock:
-                    table = {"assistants": server.assistants, "threads": server.threads}.get(
-                        parts[1] if len(parts) == 3 else ""
-                    )
-                    if table is None or table.pop(parts[2], None) is None:
-                        self._found(None, "Not found.")
-                        return
-                obj = "assistant.deleted" if parts[1] == "assistants" else "thread.deleted"
-                self._send(200, {"id": parts[2], "object": obj, "deleted": True})
-
-            def do_POST(self) -> None:
-                parts = self._parts()
-                if parts[:2] not in (["v1", "assistants"], ["v1", "threads"]):
-                    super().do_POST()
-                    return
-                server._last = time.monotonic()
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if not self._authorized():
-                    return
-                body = json.loads(raw or b"{}")
-                with server.lock:
-                    server.bodies.append(body)
-                if parts == ["v1", "assistants"]:
-                    self._create_assistant(body)
-                elif parts == ["v1", "threads", "runs"]:
-                    with server.lock:
-                        server.requests += 1
-                    if server.latency:
-                        time.sleep(server.latency)
-                    self._create_and_run(body)
-                else:
-                    self._found(None, f"Unknown route {self.path}")
-
-            def _found(self, obj: Any, message: str) -> None:
-                if obj is None:
-                    self._error(404, message, "invalid_request_error")
-                else:
-                    self._send(200, obj)
-
-            def _create_assistant(self, body: dict[str, Any]) -> None:
-                if body.get("model") not in server.models:
-                    self._error(404, f"The model '{body.get('model')}' does not exist",
-                                "invalid_request_error", "model_not_found")  # fmt: skip
-                    return
-                aid = f"asst_{len(server.assistants) + 1}_{int(time.time() * 1000)}"
-                assistant = {
-                    "id": aid,
-                    "object": "assistant",
-                    "created_at": int(time.time()),
-                    "model": body["model"],
-                    "name": body.get("name"),
-                    "description": body.get("description"),
-                    "instructions": body.get("instructions"),
-                    "tools": body.get("tools") or [],
-                    "metadata": body.get("metadata") or {},
-                }
-                with server.lock:
-                    server.assistants[aid] = assistant
-                self._send(200, assistant)
-
-            def _create_and_run(self, body: dict[str, Any]) -> None:
-                with server.lock:
-                    fault = server.faults.pop(0) if server.faults else None
-                if fault is not None and fault[0] == "429":
-                    ra = fault[1].get("retry_after")
-                    headers = {"retry-after": str(ra)} if ra is not None else {}
-                    self._error(429, "Rate limit reached", "requests", "rate_limit_exceeded",
-                                headers)  # fmt: skip
-                    return
-                if fault is not None and fault[0] == "500":
-                    self._error(500, "The server had an error", "server_error")
-                    return
-                if fault is not None and fault[0] == "malformed":
-                    self._send(200, b'{"id": "run_x", "status": ')
-                    return
-                aid = body.get("assistant_id")
-                if aid not in server.assistants:
-                    self._error(404, f"No assistant found with id '{aid}'.",
-                                "invalid_request_error")  # fmt: skip
-                    return
-                messages = (body.get("thread") or {}).get("messages") or []
-                prompt = str(messages[-1]["content"]) if messages else ""
-                with server.lock:
-                    tid = f"thread_{len(server.runs) + 1}_{int(time.time() * 1000)}"
-                    rid = f"run_{len(server.runs) + 1}_{int(time.time() * 1000)}"
-                    server.threads[tid] = [_message(tid, "user", prompt)]
-                    run = {
-                        "id": rid,
-                        "object": "thread.run",
-                        "created_at": int(time.time()),
-                        "thread_id": tid,
-                        "assistant_id": aid,
-                        "status": "queued",
-                        "model": server.assistants[aid]["model"],
-                        "instructions": server.assistants[aid].get("instructions") or "",
-                        "tools": [],
-                        "last_error": None,
-                        "usage": None,
-                        "max_completion_tokens": body.get("max_completion_tokens"),
-                        "temperature": body.get("temperature"),
-                        "top_p": body.get("top_p"),
-                        "_started": time.monotonic(),
-                        "_prompt": prompt,
-                        "_fault": fault[1] if fault and fault[0] == "run_failed" else None,
-                    }
-                    server.runs[rid] = run
-                    view = server._run_view(run)
-                self._send(200, view)
-
-        return Handler
 
 
 def _message(
