@@ -23,6 +23,8 @@ def wizard_page(lab, page):
     put_notebook(lab, "wizard.ipynb", [SHOW, "print('after')"])
     page.goto(f"{lab['url']}/lab/tree/wizard.ipynb?reset&token={lab['token']}")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=TIMEOUT)
+    # Run only once the kernel is up: before that, Run opens a "Select Kernel" dialog.
+    page.wait_for_selector(".jp-StatusBar-TextItem:has-text('| Idle')", timeout=TIMEOUT)
     page.locator(".jp-Notebook .jp-Cell").first.click()
     page.locator('.lm-MenuBar-itemLabel:text-is("Run")').click()
     page.locator('.lm-Menu-itemLabel:text-is("Run Selected Cell and Do not Advance")').click()
