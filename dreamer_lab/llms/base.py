@@ -10,10 +10,8 @@ seed), generate only the missing ones, commit each finished batch, and restore o
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
 from dreamer_lab.core.fingerprint import hash_value
@@ -26,6 +24,7 @@ from dreamer_lab.errors import (  # noqa: F401
     StepInputError,
     UnknownModelError,
 )
+from dreamer_lab.llms.usage import DryRunReport, Usage, estimate_tokens  # noqa: F401
 
 
 class _Auto:
@@ -57,70 +56,6 @@ class PromptWithSeed(str):
 
     def __reduce__(self) -> Any:
         return (PromptWithSeed, (str(self), self.seed))
-
-
-@dataclass
-class Usage:
-    """Requests, tokens and cost of a ``run()`` (cached requests cost nothing again)."""
-
-    requests: int = 0
-    cached: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost: float | None = 0.0
-    retries: int = 0
-    estimated_tokens: bool = False
-
-    def add(self, u: dict[str, Any]) -> None:
-        self.prompt_tokens += int(u.get("prompt_tokens") or 0)
-        self.completion_tokens += int(u.get("completion_tokens") or 0)
-        if u.get("estimated"):
-            self.estimated_tokens = True
-        c = u.get("cost")
-        self.cost = None if (c is None or self.cost is None) else self.cost + c
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class DryRunReport:
-    """What a run would do: the first rendered prompts and token/cost estimates."""
-
-    model: str
-    num_prompts: int
-    num_cached: int
-    first_prompts: list[str]
-    prompt_tokens: int
-    completion_tokens: int
-    cost: float | None
-    notes: list[str] = field(default_factory=list)
-
-    def __str__(self) -> str:
-        cost = "unknown (no price for this model)" if self.cost is None else f"${self.cost:.4f}"
-        lines = [
-            f"Dry run for {self.model}: {self.num_prompts} prompts "
-            f"({self.num_cached} already cached, {self.num_prompts - self.num_cached} to send)",
-            f"Estimated tokens to send: {self.prompt_tokens} prompt + "
-            f"{self.completion_tokens} completion; estimated cost: {cost}",
-        ]
-        lines += [f"Note: {n}" for n in self.notes]
-        for i, p in enumerate(self.first_prompts):
-            lines.append(f"--- prompt {i} ---\n{p}")
-        return "\n".join(lines)
-
-    def _repr_markdown_(self) -> str:
-        import html
-
-        return "<pre>" + html.escape(str(self)) + "</pre>"
-
-
-def estimate_tokens(text: str) -> int:
-    """Offline token estimate for English-like text (about 4 characters per token, and
-    at least 4/3 of the word count); used only when no tokenizer or server count exists."""
-    if not text:
-        return 0
-    return max(1, math.ceil(max(len(text) / 4, len(text.split()) * 4 / 3)))
 
 
 # Generation parameters that go into the request key (batch sizes and progress do not).
@@ -413,18 +348,9 @@ class LLM:
         keys = self.request_keys(prompts, params, seed)
         cache = self._cache()
         found = {} if force else cache.get_many(keys)
-        missing: dict[str, tuple[str, str, Any]] = {}
-        for k, p in zip(keys, prompts, strict=True):
-            if k not in found and k not in missing:
-                row_seed = [seed, getattr(p, "seed", None)]
-                missing[k] = (k, str(p), row_seed)
+        missing = self._missing(keys, prompts, seed, found, cache_only)
         usage = Usage(cached=len(keys) - sum(1 for k in keys if k in missing))
         self.last_usage = usage
-        if missing and cache_only:
-            raise LLMError(
-                f"{self!r}: {len(missing)} of {len(keys)} requests are not cached and "
-                "cache_only=True. Run without cache_only to generate them."
-            )
         desc = f"{type(self).__name__} {self.model_name}"
         progress = options.progress(
             len(prompts), desc, "prompts", step, len(prompts) - len(missing)
@@ -440,20 +366,54 @@ class LLM:
 
         try:
             if missing:
-                todo = list(missing.values())
-                if self.sorts_prompts_by_length:  # longest first in each buffer
-                    todo = options.schedule(todo, lambda it: -len(self._full_prompt(it[1])))
-                with options.scope(StepInputError):
-                    self._generate_missing(
-                        todo, params, options.batch_size, commit, options.adaptive_batch_size
-                    )
+                self._generate_scheduled(list(missing.values()), params, options, commit)
         finally:
-            progress.close()
-            self._add_usage(usage)
-            if step is not None:
-                step.register_data_card("Usage", usage.to_dict())
-        outputs = [_unwrap(found[k]["g"], n) for k in keys]
+            self._finish_run(progress, usage, step)
+        outputs = [found[k]["g"][0] if n == 1 else list(found[k]["g"]) for k in keys]
         return iter(outputs) if return_generator else outputs
+
+    def _missing(
+        self,
+        keys: list[str],
+        prompts: list[Any],
+        seed: Any,
+        found: dict[str, Any],
+        cache_only: bool,
+    ) -> dict[str, tuple[str, str, Any]]:
+        """``key -> (key, prompt, row seed)`` of the requests not cached yet (each once)."""
+        missing: dict[str, tuple[str, str, Any]] = {}
+        for k, p in zip(keys, prompts, strict=True):
+            if k not in found and k not in missing:
+                row_seed = [seed, getattr(p, "seed", None)]
+                missing[k] = (k, str(p), row_seed)
+        if missing and cache_only:
+            raise LLMError(
+                f"{self!r}: {len(missing)} of {len(keys)} requests are not cached and "
+                "cache_only=True. Run without cache_only to generate them."
+            )
+        return missing
+
+    def _generate_scheduled(
+        self,
+        todo: list[tuple[str, str, Any]],
+        params: dict[str, Any],
+        options: RunOptions,
+        commit: Callable[[dict[str, Any]], None],
+    ) -> None:
+        """Generate ``todo`` in the order and batches ``options`` schedule."""
+        if self.sorts_prompts_by_length:  # longest first in each buffer
+            todo = options.schedule(todo, lambda it: -len(self._full_prompt(it[1])))
+        with options.scope(StepInputError):
+            self._generate_missing(
+                todo, params, options.batch_size, commit, options.adaptive_batch_size
+            )
+
+    def _finish_run(self, progress: Any, usage: Usage, step: Any) -> None:
+        """Close the progress bar, add up the usage and put it on the step's data card."""
+        progress.close()
+        self._add_usage(usage)
+        if step is not None:
+            step.register_data_card("Usage", usage.to_dict())
 
     def _add_usage(self, u: Usage) -> None:
         total = self.usage
@@ -520,10 +480,6 @@ class LLM:
         if u.requests and u.completion_tokens:
             return max(1, round(u.completion_tokens / u.requests))
         return 256
-
-
-def _unwrap(texts: list[str], n: int) -> str | list[str]:
-    return texts[0] if n == 1 else list(texts)
 
 
 def truncate_at_stop(text: str, stops: list[str]) -> str:
