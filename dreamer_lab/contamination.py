@@ -219,6 +219,55 @@ def _texts_of(ws: Workspace, rec: dict[str, Any]) -> Iterator[tuple[str, int, st
                         yield c, i, item
 
 
+class _MinHashIndex:
+    """The evaluation rows, by normalized text (exact matches) and by MinHash LSH bands
+    of their n-gram shingles (near matches)."""
+
+    def __init__(self, texts: list[str], threshold: float, ngram: int, num_perm: int, bands: int):
+        import numpy as np
+
+        self.threshold, self.ngram, self.bands = threshold, ngram, bands
+        norms = [normalize(t) for t in texts]
+        self.exact: dict[str, list[int]] = {}
+        for i, n in enumerate(norms):
+            if n:
+                self.exact.setdefault(n, []).append(i)
+        rng = np.random.default_rng(0x5EED)
+        self.a = rng.integers(1, 1 << 32, size=num_perm, dtype=np.uint64)
+        self.b = rng.integers(0, 1 << 32, size=num_perm, dtype=np.uint64)
+        self.rows_per_band = num_perm // bands
+        self.shingles = [shingles(n, ngram) for n in norms]
+        self.buckets: dict[bytes, list[int]] = {}
+        for i, sh in enumerate(self.shingles):
+            if sh:
+                for key in self.band_keys(sh):
+                    self.buckets.setdefault(key, []).append(i)
+
+    def band_keys(self, sh: set[int]) -> list[bytes]:
+        import numpy as np
+
+        x = np.fromiter(sh, dtype=np.uint64, count=len(sh))
+        sig = ((np.outer(self.a, x) + self.b[:, None]) % _PRIME).min(axis=1)
+        r = self.rows_per_band
+        return [bytes([k]) + sig[k * r : (k + 1) * r].tobytes() for k in range(self.bands)]
+
+    def matches(self, norm: str) -> dict[int, tuple[str, float]]:
+        """Evaluation row -> ``("exact", 1.0)`` or ``("near", similarity)`` for ``norm``."""
+        found: dict[int, tuple[str, float]] = {}
+        for i in self.exact.get(norm, []):
+            found[i] = ("exact", 1.0)
+        sh = shingles(norm, self.ngram)
+        candidates: set[int] = set()
+        for key in self.band_keys(sh):
+            candidates.update(self.buckets.get(key, ()))
+        for i in candidates - found.keys():
+            inter = len(sh & self.shingles[i])
+            sim = inter / len(sh | self.shingles[i])
+            if sim >= self.threshold:
+                found[i] = ("near", sim)
+        return found
+
+
 def contamination(
     eval_data: Any,
     workspace: str | os.PathLike | Workspace | None = None,
@@ -244,8 +293,6 @@ def contamination(
             used a model or descends from one (data sources are user data, not synthetic).
         include_all: scan every step, data sources included.
     """
-    import numpy as np
-
     from dreamer_lab.cards.upstream import as_workspace
 
     if not 0 < threshold <= 1:
@@ -256,33 +303,7 @@ def contamination(
         )
     ws = as_workspace(workspace)
     texts, exclude = _eval_texts(eval_data, columns)
-    norms = [normalize(t) for t in texts]
-    exact: dict[str, list[int]] = {}
-    for i, n in enumerate(norms):
-        if n:
-            exact.setdefault(n, []).append(i)
-    rng = np.random.default_rng(0x5EED)
-    a = rng.integers(1, 1 << 32, size=num_perm, dtype=np.uint64)
-    b = rng.integers(0, 1 << 32, size=num_perm, dtype=np.uint64)
-    rows_per_band = num_perm // bands
-
-    def signature(sh: set[int]) -> Any:
-        x = np.fromiter(sh, dtype=np.uint64, count=len(sh))
-        return ((np.outer(a, x) + b[:, None]) % _PRIME).min(axis=1)
-
-    def band_keys(sig: Any) -> list[bytes]:
-        return [
-            bytes([k]) + sig[k * rows_per_band : (k + 1) * rows_per_band].tobytes()
-            for k in range(bands)
-        ]
-
-    eval_sh = [shingles(n, ngram) for n in norms]
-    buckets: dict[bytes, list[int]] = {}
-    for i, sh in enumerate(eval_sh):
-        if sh:
-            for key in band_keys(signature(sh)):
-                buckets.setdefault(key, []).append(i)
-
+    index = _MinHashIndex(texts, threshold, ngram, num_perm, bands)
     recs = [r for r in _synthetic_steps(ws, steps, include_all) if r["fingerprint"] not in exclude]
     report = ContaminationReport(
         eval_rows=len(texts),
@@ -298,18 +319,7 @@ def contamination(
             norm = normalize(text)
             if not norm:
                 continue
-            found: dict[int, tuple[str, float]] = {}
-            for i in exact.get(norm, []):
-                found[i] = ("exact", 1.0)
-            sh = shingles(norm, ngram)
-            candidates: set[int] = set()
-            for key in band_keys(signature(sh)):
-                candidates.update(buckets.get(key, ()))
-            for i in candidates - found.keys():
-                inter = len(sh & eval_sh[i])
-                sim = inter / len(sh | eval_sh[i])
-                if sim >= threshold:
-                    found[i] = ("near", sim)
+            found = index.matches(norm)
             for i, (kind, sim) in found.items():
                 key = (i, rec["fingerprint"], column, row)
                 if key in seen:
