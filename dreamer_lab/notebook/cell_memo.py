@@ -227,6 +227,83 @@ def _exec(tree: ast.Module, user_ns: dict[str, Any], filename: str) -> Any:
     return None
 
 
+def _compute_cell(
+    plan: Any,
+    code: str,
+    user_ns: dict[str, Any],
+    filename: str,
+    label: str,
+    components: dict[str, Any],
+    out: dict[str, Any],
+) -> Computed:
+    """Run the cell and say what to store: its variables, value, stdout and record
+    (``out["value"]`` gets the cell's value)."""
+    from dreamer_lab.core.context import notebook_context
+
+    __tracebackhide__ = True
+    tee = _Tee(sys.stdout)
+    old, sys.stdout = sys.stdout, tee
+    started = time.time()
+    try:
+        value = _exec(plan.tree, user_ns, filename)
+    finally:
+        sys.stdout = old
+    out["value"] = value
+    objects = {
+        f"var_{name}": user_ns[name]
+        for name in plan.assigned
+        if name in user_ns and not _is_definition(user_ns[name])
+    }
+    if value is not None:
+        objects[OUT] = value
+    objects, skipped, secret = _split_picklable(objects)
+    stdout = scrub_text(tee.buffer_.getvalue())
+    record = {
+        "kind": "cell",
+        "name": label,
+        "parents": plan.parents,
+        "code": scrub_text(code),
+        "reads": plan.reads,
+        "assigned": plan.assigned,
+        "restored": sorted(k[4:] for k in objects if k.startswith("var_")),
+        "recreated": secret,
+        "stdout": stdout,
+        "unsaved": skipped,
+        "components": components,
+        "timings": {"started": started, "seconds": time.time() - started},
+        "created": time.time(),
+        **notebook_context(),
+    }
+
+    def write(folder: Path) -> None:
+        (folder / "stdout.txt").write_text(stdout)
+
+    return Computed(write=write, record=record, objects=objects)
+
+
+def _restore_cell(
+    entry: Any, plan: Any, user_ns: dict[str, Any], filename: str
+) -> tuple[list[str], Any]:
+    """A cache hit: define the cell's functions and classes again, restore its variables
+    (rerunning the assignments of those that were not saved) and replay its stdout;
+    ``(restored names, the cell's value)``."""
+    restored: list[str] = []
+    defs = [s for s in plan.tree.body if isinstance(s, _DEFS)]
+    if defs:
+        exec(compile(ast.Module(body=defs, type_ignores=[]), filename, "exec"), user_ns)  # noqa: S102
+    names = entry.object_names()
+    for name in names:
+        if name.startswith("var_"):
+            user_ns[name[4:]] = entry.load_object(name)
+            restored.append(name[4:])
+    recreated = [str(n) for n in entry.record.get("recreated") or []]
+    _rerun_assignments(plan.tree, recreated, user_ns, filename)
+    restored += [n for n in recreated if n in user_ns and n not in restored]
+    value = entry.load_object(OUT) if OUT in names else _last_name(plan.tree, user_ns)
+    sys.stdout.write(entry.record.get("stdout", ""))
+    return restored, value
+
+
 def run_cell(
     code: str,
     user_ns: dict[str, Any],
@@ -256,44 +333,7 @@ def run_cell(
 
     def compute() -> Computed:
         __tracebackhide__ = True
-        tee = _Tee(sys.stdout)
-        old, sys.stdout = sys.stdout, tee
-        started = time.time()
-        try:
-            value = _exec(plan.tree, user_ns, filename)
-        finally:
-            sys.stdout = old
-        out["value"] = value
-        objects = {
-            f"var_{name}": user_ns[name]
-            for name in plan.assigned
-            if name in user_ns and not _is_definition(user_ns[name])
-        }
-        if value is not None:
-            objects[OUT] = value
-        objects, skipped, secret = _split_picklable(objects)
-        stdout = scrub_text(tee.buffer_.getvalue())
-        record = {
-            "kind": "cell",
-            "name": label,
-            "parents": plan.parents,
-            "code": scrub_text(code),
-            "reads": plan.reads,
-            "assigned": plan.assigned,
-            "restored": sorted(k[4:] for k in objects if k.startswith("var_")),
-            "recreated": secret,
-            "stdout": stdout,
-            "unsaved": skipped,
-            "components": components,
-            "timings": {"started": started, "seconds": time.time() - started},
-            "created": time.time(),
-            **notebook_context(),
-        }
-
-        def write(folder: Path) -> None:
-            (folder / "stdout.txt").write_text(stdout)
-
-        return Computed(write=write, record=record, objects=objects)
+        return _compute_cell(plan, code, user_ns, filename, label, components, out)
 
     ctx = notebook_context()
     try:
@@ -312,19 +352,7 @@ def run_cell(
     restored: list[str] = []
     value = out.get("value")
     if hit:
-        defs = [s for s in plan.tree.body if isinstance(s, _DEFS)]
-        if defs:
-            exec(compile(ast.Module(body=defs, type_ignores=[]), filename, "exec"), user_ns)  # noqa: S102
-        names = entry.object_names()
-        for name in names:
-            if name.startswith("var_"):
-                user_ns[name[4:]] = entry.load_object(name)
-                restored.append(name[4:])
-        recreated = [str(n) for n in entry.record.get("recreated") or []]
-        _rerun_assignments(plan.tree, recreated, user_ns, filename)
-        restored += [n for n in recreated if n in user_ns and n not in restored]
-        value = entry.load_object(OUT) if OUT in names else _last_name(plan.tree, user_ns)
-        sys.stdout.write(entry.record.get("stdout", ""))
+        restored, value = _restore_cell(entry, plan, user_ns, filename)
     ws.lineage.add_step(entry.record)
     ws.lineage.add_run(
         name=label,
