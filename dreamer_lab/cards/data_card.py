@@ -6,16 +6,14 @@ import os
 from typing import Any
 
 from dreamer_lab.cards.card import (
-    DEFAULT_INTENDED_USE,
-    DEFAULT_LIMITATIONS,
     SYNTHETIC_NOTICE,
     Card,
     citations,
     closing_sections,
     fragments,
-    front_matter,
+    header_lines,
     license_id,
-    node_summary,
+    lineage_data,
     size_category,
     yaml_value,
 )
@@ -44,6 +42,20 @@ def diagram_nodes(nodes: list[Any]) -> list[dict[str, Any]]:
             "cache_hit": n.cache_hit,
         }
         for n in nodes
+    ]
+
+
+def _summary_lines(rec: dict[str, Any], fp: str, n_upstream: int, models: list[str]) -> list[str]:
+    features = (rec.get("features") or {}).items()
+    return [
+        "## Summary",
+        "",
+        f"- Rows: {rec.get('rows')}",
+        "- Columns: " + ", ".join(f"{md_code_inline(c)} ({md_inline(t)})" for c, t in features),
+        f"- Fingerprint: {md_code_inline(fp)} (content address in the dreamer_lab workspace)",
+        f"- Steps upstream: {n_upstream}",
+        "- Models: " + (", ".join(md_inline(m) for m in models) or "none"),
+        "",
     ]
 
 
@@ -96,26 +108,10 @@ def data_card(
         source_datasets=[yaml_value(s) for s in source_names] or None,
         language_creators=["machine-generated"] if synthetic else None,
     )
-    lines = [
-        front_matter(front.to_dict()),
-        "",
-        f"# Dataset card: {md_inline(name, 100)}",
-        "",
-    ]
-    if synthetic:
-        lines += [f"> **Synthetic data notice.** {SYNTHETIC_NOTICE}", ""]
+    title = f"# Dataset card: {md_inline(name, 100)}"
+    lines = header_lines(front.to_dict(), title, SYNTHETIC_NOTICE if synthetic else None)
     lines += [
-        "## Summary",
-        "",
-        f"- Rows: {rec.get('rows')}",
-        "- Columns: "
-        + ", ".join(
-            f"{md_code_inline(c)} ({md_inline(t)})" for c, t in (rec.get("features") or {}).items()
-        ),
-        f"- Fingerprint: {md_code_inline(fp)} (content address in the dreamer_lab workspace)",
-        f"- Steps upstream: {len(nodes)}",
-        "- Models: " + (", ".join(md_inline(m) for m in models) or "none"),
-        "",
+        *_summary_lines(rec, fp, len(nodes), models),
         *closing_sections(nodes, nodes, mermaid, (entries, other), intended_use, limitations),
     ]
     markdown = "\n".join(lines)
@@ -132,13 +128,7 @@ def data_card(
         "licenses": licenses,
         "models": models,
         "source_datasets": source_names,
-        "steps": [node_summary(n) for n in nodes],
-        "edges": [{"source": a, "target": b} for a, b in edge_list],
-        "mermaid": mermaid,
-        "citations": [e.to_bibtex() for e in entries],
-        "other_citations": other,
-        "intended_use": intended_use or DEFAULT_INTENDED_USE,
-        "limitations": limitations or DEFAULT_LIMITATIONS,
+        **lineage_data(nodes, edge_list, mermaid, (entries, other), intended_use, limitations),
         "front_matter": front.to_dict(),
     }
     return Card(kind="dataset", markdown=markdown, data=redact(data))

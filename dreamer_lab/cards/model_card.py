@@ -7,15 +7,13 @@ import os
 from typing import Any
 
 from dreamer_lab.cards.card import (
-    DEFAULT_INTENDED_USE,
-    DEFAULT_LIMITATIONS,
     Card,
     citations,
     closing_sections,
     fragments,
-    front_matter,
+    header_lines,
     license_id,
-    node_summary,
+    lineage_data,
     repo_id,
     yaml_value,
 )
@@ -46,80 +44,14 @@ def _lineage_lines(title: str, cols: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-def model_card(
-    model: Any,
-    workspace: str | os.PathLike | Workspace | None = None,
-    *,
-    intended_use: str | None = None,
-    limitations: str | None = None,
-    synthetic: bool | None = None,
-) -> Card:
-    """The model card of a trained model (a trainer, a fingerprint or the trainer's name).
-
-    Covers the base model, train and validation lineage (every upstream step, as in data
-    cards), hyperparameters, metrics, the loss curve (inline SVG and a table), licenses,
-    checked BibTeX citations and editable intended use and limitations. ``synthetic``
-    (notice and tag): from the lineage when None.
-    """
-    from huggingface_hub import ModelCard, ModelCardData
-
-    ws = as_workspace(workspace if workspace is not None else getattr(model, "workspace", None))
-    fp = resolve(model, ws)
-    nodes = upstream(ws, fp)
-    target = nodes[-1]
-    if target.area != "models":
-        raise StepInputError(
-            f"{target.record.get('name')!r} is a step, not a trained model: use "
-            "dreamer_lab.cards.data_card(...) for it."
-        )
-    data_nodes = nodes[:-1]
-    rec = target.record
-    name = rec.get("name", fp[:12])
-    base = rec.get("base_model") or {}
-    card_names = target.card.get("Model Name") or []
-    # A local base folder is recorded by its folder name; the card name says what it is.
-    if base.get("local_digest") and card_names:
-        base_name = str(card_names[0])
-    else:
-        base_name = str(base.get("name") or (card_names or ["unknown"])[0])
-    licenses = fragments(nodes, "License Information")
-    datasets = fragments([target], "Dataset Name")
-    if synthetic is None:
-        synthetic = any(is_synthetic(n) for n in data_nodes)
-    entries, other = citations(nodes)
-    edge_list = edges(nodes)
-    mermaid = to_mermaid(diagram_nodes(nodes), edge_list)
-    history = rec.get("history") or []
-    metrics = rec.get("metrics") or {}
-    hyper = redact(rec.get("hyperparams") or {})
-    configs = redact(rec.get("configs") or {})
-    lineage = rec.get("lineage") or {"train": rec.get("inputs") or {}, "validation": {}}
-
-    tags = ["dreamer_lab", "datadreamer", yaml_value(rec.get("kind", "trainer"), 60)]
-    if synthetic:
-        tags.insert(0, "synthetic")
-    front = ModelCardData(
-        model_name=yaml_value(name, 100),
-        license=license_id(licenses),
-        base_model=repo_id(single_line(base_name, 200)),
-        tags=tags,
-        datasets=[yaml_value(d) for d in datasets] or None,
-        library_name="transformers" if "HF" in str(rec.get("kind", "")) else None,
-    )
-    loss_rows = [h for h in history if "loss" in h or "eval_loss" in h]
-    lines = [front_matter(front.to_dict()), "", f"# Model card: {md_inline(name, 100)}", ""]
-    if synthetic:
-        lines += [f"> **Synthetic data notice.** {MODEL_NOTICE}", ""]
-    lines += [
+def _summary_lines(rec: dict[str, Any], base: dict[str, Any], base_name: str, fp: str) -> list[str]:
+    revision = base.get("commit") or base.get("revision")
+    return [
         "## Summary",
         "",
         f"- Trainer: {md_inline(rec.get('kind'))}",
         f"- Base model: {md_inline(base_name)}"
-        + (
-            f" (revision {md_code_inline(base.get('commit') or base.get('revision'))})"
-            if base.get("commit") or base.get("revision")
-            else ""
-        )
+        + (f" (revision {md_code_inline(revision)})" if revision else "")
         + (
             f" (weights digest {md_code_inline(base['local_digest'][:16])})"
             if base.get("local_digest")
@@ -128,10 +60,14 @@ def model_card(
         f"- Fingerprint: {md_code_inline(fp)}",
         f"- Training time: {((rec.get('timings') or {}).get('seconds') or 0):.1f} s",
         "",
-        "## Training data",
-        "",
-        *_lineage_lines("Train", lineage.get("train") or {}),
-        *_lineage_lines("Validation", lineage.get("validation") or {}),
+    ]
+
+
+def _results_lines(
+    hyper: Any, configs: Any, metrics: dict[str, Any], history: list[Any], loss_rows: list[Any]
+) -> list[str]:
+    """Hyperparameters, metrics and the loss curve (an inline SVG and a table)."""
+    lines = [
         "## Hyperparameters",
         "",
         md_block(
@@ -165,6 +101,100 @@ def model_card(
             )
     else:
         lines.append("No loss was logged.")
+    return lines
+
+
+def _model_lineage(ws: Workspace, fp: str) -> list[Any]:
+    """The upstream nodes of trained model ``fp``, the model last."""
+    nodes = upstream(ws, fp)
+    target = nodes[-1]
+    if target.area != "models":
+        raise StepInputError(
+            f"{target.record.get('name')!r} is a step, not a trained model: use "
+            "dreamer_lab.cards.data_card(...) for it."
+        )
+    return nodes
+
+
+def _base_name(base: dict[str, Any], card_names: list[Any]) -> str:
+    # A local base folder is recorded by its folder name; the card name says what it is.
+    if base.get("local_digest") and card_names:
+        return str(card_names[0])
+    return str(base.get("name") or (card_names or ["unknown"])[0])
+
+
+def _front_matter(
+    rec: dict[str, Any],
+    name: str,
+    base_name: str,
+    licenses: list[str],
+    datasets: list[str],
+    synthetic: bool,
+) -> Any:
+    """The Hub's ``ModelCardData`` of the card's YAML front matter."""
+    from huggingface_hub import ModelCardData
+
+    tags = ["dreamer_lab", "datadreamer", yaml_value(rec.get("kind", "trainer"), 60)]
+    if synthetic:
+        tags.insert(0, "synthetic")
+    return ModelCardData(
+        model_name=yaml_value(name, 100),
+        license=license_id(licenses),
+        base_model=repo_id(single_line(base_name, 200)),
+        tags=tags,
+        datasets=[yaml_value(d) for d in datasets] or None,
+        library_name="transformers" if "HF" in str(rec.get("kind", "")) else None,
+    )
+
+
+def model_card(
+    model: Any,
+    workspace: str | os.PathLike | Workspace | None = None,
+    *,
+    intended_use: str | None = None,
+    limitations: str | None = None,
+    synthetic: bool | None = None,
+) -> Card:
+    """The model card of a trained model (a trainer, a fingerprint or the trainer's name).
+
+    Covers the base model, train and validation lineage (every upstream step, as in data
+    cards), hyperparameters, metrics, the loss curve (inline SVG and a table), licenses,
+    checked BibTeX citations and editable intended use and limitations. ``synthetic``
+    (notice and tag): from the lineage when None.
+    """
+    from huggingface_hub import ModelCard
+
+    ws = as_workspace(workspace if workspace is not None else getattr(model, "workspace", None))
+    fp = resolve(model, ws)
+    nodes = _model_lineage(ws, fp)
+    target = nodes[-1]
+    data_nodes = nodes[:-1]
+    rec = target.record
+    name = rec.get("name", fp[:12])
+    base = rec.get("base_model") or {}
+    base_name = _base_name(base, target.card.get("Model Name") or [])
+    licenses = fragments(nodes, "License Information")
+    datasets = fragments([target], "Dataset Name")
+    if synthetic is None:
+        synthetic = any(is_synthetic(n) for n in data_nodes)
+    entries, other = citations(nodes)
+    edge_list = edges(nodes)
+    mermaid = to_mermaid(diagram_nodes(nodes), edge_list)
+    history = rec.get("history") or []
+    metrics = rec.get("metrics") or {}
+    hyper = redact(rec.get("hyperparams") or {})
+    configs = redact(rec.get("configs") or {})
+    lineage = rec.get("lineage") or {"train": rec.get("inputs") or {}, "validation": {}}
+
+    front = _front_matter(rec, name, base_name, licenses, datasets, synthetic)
+    loss_rows = [h for h in history if "loss" in h or "eval_loss" in h]
+    title = f"# Model card: {md_inline(name, 100)}"
+    lines = header_lines(front.to_dict(), title, MODEL_NOTICE if synthetic else None)
+    lines += _summary_lines(rec, base, base_name, fp)
+    lines += ["## Training data", ""]
+    lines += _lineage_lines("Train", lineage.get("train") or {})
+    lines += _lineage_lines("Validation", lineage.get("validation") or {})
+    lines += _results_lines(hyper, configs, metrics, history, loss_rows)
     lines += [
         "",
         *closing_sections(data_nodes, nodes, mermaid, (entries, other), intended_use, limitations),
@@ -188,13 +218,7 @@ def model_card(
         "loss_history": [
             {k: h[k] for k in ("step", "epoch", "loss", "eval_loss") if k in h} for h in loss_rows
         ],
-        "steps": [node_summary(n) for n in data_nodes],
-        "edges": [{"source": a, "target": b} for a, b in edge_list],
-        "mermaid": mermaid,
-        "citations": [e.to_bibtex() for e in entries],
-        "other_citations": other,
-        "intended_use": intended_use or DEFAULT_INTENDED_USE,
-        "limitations": limitations or DEFAULT_LIMITATIONS,
+        **lineage_data(data_nodes, edge_list, mermaid, (entries, other), intended_use, limitations),
         "front_matter": front.to_dict(),
     }
     return Card(kind="model", markdown=markdown, data=redact(data))
