@@ -18,7 +18,7 @@ from embedding_server import EmbeddingServer, vector_for
 from fake_keys import fake_key
 
 from dreamer_lab.embedders import OpenAIEmbedder, OpenAIEmbedderError, SentenceTransformersEmbedder
-from dreamer_lab.errors import StepFailedError, StepInputError
+from dreamer_lab.errors import StepInputError
 from dreamer_lab.steps import CosineSimilarity, DataSource, Embed
 
 TEXTS = [
@@ -280,8 +280,13 @@ def test_embed_step_failure_is_reported_as_step_error(workspace, server):
     server.faults = ["500"] * 5
     src = DataSource("t", data={"t": ["a"]})
     emb = OpenAIEmbedder("m", base_url=server.base_url, max_retries=0)
-    with pytest.raises(StepFailedError, match="answered 500"):
+    # The backend's own error (a DreamerError naming the problem) reaches the user as is,
+    # and the lineage records the step as failed.
+    with pytest.raises(OpenAIEmbedderError, match="answered 500"):
         Embed("e", inputs={"texts": src.output["t"]}, args={"embedder": emb})
+    from dreamer_lab import lineage
+
+    assert lineage(workspace).node("e")["status"] == "failed"
 
 
 _KILL_SCRIPT = textwrap.dedent(
