@@ -431,7 +431,7 @@ def test_missing_routing_library_names_the_extra(workspace, monkeypatch):
     from dreamer_lab.llms import Bedrock, Cohere, LLMError
 
     real = importlib.util.find_spec
-    monkeypatch.setattr("dreamer_lab.llms.litellm_llms._LITELLM", None)
+    monkeypatch.setattr("dreamer_lab.llms.litellm_base._LITELLM", None)
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name, *a: None if name == "litellm" else real(name, *a)
     )
@@ -455,7 +455,7 @@ def test_importing_dreamer_lab_does_not_import_litellm():
 def test_supported_features_match_litellm():
     """Each backend's ``supports`` table claims only what litellm sends for it."""
     import dreamer_lab.llms as llms
-    from dreamer_lab.llms.litellm_llms import load_litellm
+    from dreamer_lab.llms.litellm_base import load_litellm
 
     litellm = load_litellm("litellm", "test")
     openai_names = {"n", "stop", "top_p", "seed", "response_format"}
