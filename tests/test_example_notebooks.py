@@ -110,7 +110,7 @@ def test_dpo_alignment_trains_a_lora_adapter_on_judged_pairs(tmp_path, monkeypat
     losses = [h["loss"] for h in record["history"] if "loss" in h]
     assert len(losses) == 2  # 8 pairs, batch 4, 1 epoch
     assert record["card"]["Model Name"] == ["HuggingFaceTB/SmolLM2-135M-Instruct"]
-    assert "base_model: HuggingFaceTB/SmolLM2-135M-Instruct" in text
+    assert 'base_model: "HuggingFaceTB/SmolLM2-135M-Instruct"' in text  # quoted YAML value
 
 
 def test_rag_fewshot_retrieves_the_right_documents_and_examples(tmp_path, monkeypatch):
