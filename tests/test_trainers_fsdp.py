@@ -124,7 +124,10 @@ acc = Accelerator(cpu=True, fsdp_plugin=FullyShardedDataParallelPlugin(fsdp_vers
 m = torch.nn.Linear(8, 8)
 fully_shard(m)  # torch's FSDP2 itself, on the same gloo group
 m(torch.randn(4, 8)).sum().backward()
-print("PROBE " + json.dumps({
+# One file per process: two processes printing to one pipe can interleave their lines.
+out = os.path.join(os.environ["PROBE_DIR"], f"probe{acc.process_index}.json")
+with open(out, "w") as f:
+    f.write(json.dumps({
     "rank": acc.process_index,
     "world": acc.num_processes,
     "backend": dist.get_backend(),
@@ -132,7 +135,7 @@ print("PROBE " + json.dumps({
     "fsdp_plugin_kept": getattr(acc.state, "fsdp_plugin", None) is not None,
     "fully_shard_param": type(m.weight).__name__,
     "fully_shard_local_rows": m.weight.to_local().shape[0],
-}), flush=True)
+}))
 """
 
 
@@ -150,7 +153,12 @@ def test_fsdp_on_two_cpu_processes(tmp_path):
 
     script = tmp_path / "probe.py"
     script.write_text(PROBE)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "CUDA_VISIBLE_DEVICES": "",
+        "PROBE_DIR": str(tmp_path),
+    }
     proc = subprocess.run(
         [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
          "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
@@ -158,7 +166,7 @@ def test_fsdp_on_two_cpu_processes(tmp_path):
          "--main_process_port", str(_free_port()), str(script)],
         env=env, capture_output=True, text=True, timeout=180,
     )  # fmt: skip
-    probes = [json.loads(x[6:]) for x in proc.stdout.splitlines() if x.startswith("PROBE ")]
+    probes = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("probe*.json"))]
     assert proc.returncode == 0 and len(probes) == 2, proc.stderr[-3000:]
     assert all(p["world"] == 2 and p["backend"] == "gloo" for p in probes)
     # torch's FSDP2 shards on CPU over gloo: each process holds half the rows.
