@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from jupyter_test_server import jupyter_server
 
 HERE = Path(__file__).resolve()
 ROOT = HERE.parents[1]
@@ -491,14 +492,6 @@ def test_entry_dataset_checks_digests_even_without_load(tmp_path):
 TOKEN = "test-token-integrity"
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _get(url: str) -> tuple[int, dict]:
     req = urllib.request.Request(url, headers={"Authorization": f"token {TOKEN}"})
     try:
@@ -522,38 +515,7 @@ def test_server_step_route_reports_a_corrupt_entry_and_keeps_serving(tmp_path):
     arrow.write_bytes(bytes(data))
     _edit_in_place(tagged.path / "record.json", b'"rows": 300', b'"rows": 999')
 
-    port = _free_port()
-    env = dict(
-        os.environ, JUPYTER_CONFIG_DIR=str(tmp_path / "cfg"), JUPYTER_DATA_DIR=str(tmp_path / "d")
-    )
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyter_server",
-            f"--ServerApp.root_dir={root}",
-            f"--ServerApp.port={port}",
-            "--ServerApp.ip=127.0.0.1",
-            f"--IdentityProvider.token={TOKEN}",
-            "--ServerApp.open_browser=False",
-            "--ServerApp.jpserver_extensions={'dreamer_lab.server': True}",
-            "--allow-root",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/api/status?token={TOKEN}", timeout=2)
-                break
-            except (urllib.error.URLError, ConnectionError):
-                if proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError(proc.stderr.read().decode()[-3000:]) from None
-                time.sleep(0.3)
+    with jupyter_server(root, tmp_path, TOKEN) as (url, proc):
         api = f"{url}/dreamer-lab/api/steps/{{}}?workspace=dreamer_workspace&limit=5"
         for _ in range(3):  # asked again and again: still an answer, never a crash
             status, body = _get(api.format(src.fingerprint))
@@ -575,12 +537,6 @@ def test_server_step_route_reports_a_corrupt_entry_and_keeps_serving(tmp_path):
         assert status == 200 and len(body["nodes"]) == 3
         # Read-only: nothing was quarantined by the server.
         assert src.path.is_dir() and not list((ws / "quarantine").iterdir())
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
         proc.stderr.close()
 
 

@@ -6,29 +6,21 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import sqlite3
 import stat
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
+from jupyter_test_server import jupyter_server
 
 pytest.importorskip("jupyter_server", reason="the server extension needs jupyter_server")
 
 TOKEN = "test-token-dreamer-lab"
 XSS = "<img src=x onerror=window.__pwned=1><script>window.__pwned=2</script>"
 CASES = ["corrupt_index", "linked_entry", "linked_index", "linked_wal", "live", "no_index"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -86,52 +78,17 @@ def server(tmp_path_factory):
     (ws / "lineage.sqlite").write_bytes(b"garbage!" * 1024)
     (case("no_index") / "lineage.sqlite").unlink()
     case("live")
-    port = _free_port()
-    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(base / "cfg"), JUPYTER_DATA_DIR=str(base / "d"))
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyter_server",
-            f"--ServerApp.root_dir={root}",
-            f"--ServerApp.port={port}",
-            "--ServerApp.ip=127.0.0.1",
-            f"--IdentityProvider.token={TOKEN}",
-            "--ServerApp.open_browser=False",
-            "--ServerApp.jpserver_extensions={'dreamer_lab.server': True}",
-            "--allow-root",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/api/status?token={TOKEN}", timeout=2)
-            break
-        except (urllib.error.URLError, ConnectionError):
-            if proc.poll() is not None or time.time() > deadline:
-                proc.kill()
-                raise RuntimeError(proc.stderr.read().decode()[-3000:]) from None
-            time.sleep(0.3)
-    info = {
-        "url": url,
-        "base": base,
-        "root": root,
-        "src": src.fingerprint,
-        "doubled": doubled.fingerprint,
-        "elsewhere": elsewhere.fingerprint,
-        "outside_db": outside_db,
-    }
-    yield info
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    proc.stderr.close()
+    with jupyter_server(root, base, TOKEN) as (url, _proc):
+        info = {
+            "url": url,
+            "base": base,
+            "root": root,
+            "src": src.fingerprint,
+            "doubled": doubled.fingerprint,
+            "elsewhere": elsewhere.fingerprint,
+            "outside_db": outside_db,
+        }
+        yield info
 
 
 def get(server, route: str, *, token: str | None = TOKEN) -> tuple[int, dict]:
