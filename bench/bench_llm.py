@@ -26,33 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-
-def _plain_async_openai(base_url: str, prompts: list[str], conc: int) -> float:
-    """The plain client: one chat completion per prompt, at most ``conc`` in flight."""
-    import asyncio
-
-    import openai
-    from openai_server import API_KEY
-
-    async def go() -> None:
-        client = openai.AsyncOpenAI(base_url=base_url, api_key=API_KEY, max_retries=0)
-        sem = asyncio.Semaphore(conc)
-
-        async def one(prompt: str) -> None:
-            async with sem:
-                await client.chat.completions.create(
-                    model="gpt-4o-mini",
-                    messages=[{"role": "user", "content": prompt}],
-                    max_tokens=16,
-                )
-
-        await asyncio.gather(*(one(p) for p in prompts))
-        await client.close()
-
-    t = time.perf_counter()
-    asyncio.run(go())
-    return time.perf_counter() - t
+from plain_clients import plain_chat_seconds  # noqa: E402
 
 
 def bench_api(latency: float) -> None:
@@ -94,8 +68,8 @@ def bench_api(latency: float) -> None:
             warm.run(["warm-up"], verbose=False)  # imports and first connection
             for conc in (1, 16, 64):
                 n = max(10, conc * 4)
-                plain_s = _plain_async_openai(
-                    base_url, [f"plain c{conc} prompt {i}" for i in range(n)], conc
+                plain_s = plain_chat_seconds(
+                    base_url, API_KEY, [f"plain c{conc} prompt {i}" for i in range(n)], conc
                 )
                 llm = OpenAI(
                     "gpt-4o-mini", base_url=base_url, api_key=API_KEY, max_concurrency=conc

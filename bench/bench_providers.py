@@ -31,6 +31,7 @@ from typing import Any
 
 TESTS = Path(__file__).resolve().parent.parent / "tests"
 sys.path.insert(0, str(TESTS))
+from plain_clients import plain_chat_seconds  # noqa: E402
 
 
 def _serve(script: str, args: list[str]) -> tuple[subprocess.Popen[str], int]:
@@ -39,29 +40,6 @@ def _serve(script: str, args: list[str]) -> tuple[subprocess.Popen[str], int]:
     )
     line = proc.stdout.readline() if proc.stdout else ""
     return proc, int(line.split()[1])
-
-
-def _plain_openai(base_url: str, key: str, prompts: list[str], conc: int) -> float:
-    import openai
-
-    async def go() -> None:
-        client = openai.AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0)
-        sem = asyncio.Semaphore(conc)
-
-        async def one(prompt: str) -> None:
-            async with sem:
-                await client.chat.completions.create(
-                    model="gpt-4o-mini",
-                    messages=[{"role": "user", "content": prompt}],
-                    max_tokens=16,
-                )
-
-        await asyncio.gather(*(one(p) for p in prompts))
-        await client.close()
-
-    t = time.perf_counter()
-    asyncio.run(go())
-    return time.perf_counter() - t
 
 
 def _plain_litellm(model: str, kwargs: dict[str, Any], prompts: list[str], conc: int) -> float:
@@ -128,7 +106,7 @@ def main() -> None:
                     api_key=key,
                     max_concurrency=c,
                 ),
-                lambda ps, c: _plain_openai(f"http://127.0.0.1:{port_openai}/v1", key, ps, c),
+                lambda ps, c: plain_chat_seconds(f"http://127.0.0.1:{port_openai}/v1", key, ps, c),
             ),
             (
                 "Anthropic (litellm)",
