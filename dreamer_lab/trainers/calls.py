@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from dreamer_lab.core.workspace import Workspace
 from dreamer_lab.errors import StepInputError
 from dreamer_lab.steps.output import OutputColumn
+from dreamer_lab.trainers.params import train_signature
 
 if TYPE_CHECKING:
     from dreamer_lab.trainers.base import Trainer
@@ -93,20 +94,32 @@ class TrainCall:
         }
 
 
-def trains(run: str, **fixed: Any) -> Callable[[F], F]:
+def trains(
+    run: str,
+    columns: Sequence[str] | None = None,
+    hyperparameters: Sequence[str | inspect.Parameter] = (),
+    **fixed: Any,
+) -> Callable[[F], F]:
     """Make a method with DataDreamer's explicit signature a ``train...()`` method.
 
-    The decorated method's body is only its docstring. Each call is bound to the signature
-    (a wrong argument raises ``TypeError`` as for any method) into a :class:`TrainCall`,
-    with ``fixed`` added to its hyperparameters; the trainer checks it
+    The decorated method's body is only its docstring. Its signature is the one written,
+    or, with ``columns``, the one :func:`~dreamer_lab.trainers.params.train_signature`
+    builds from ``columns`` and ``hyperparameters`` (the method is then written
+    ``(self, *args, **kwargs)``; the built signature is its ``__signature__``). Each call is
+    bound to the signature (a wrong argument raises ``TypeError`` as for any method) into a
+    :class:`TrainCall`, with ``fixed`` added to its hyperparameters; the trainer checks it
     (:meth:`~dreamer_lab.trainers.base.Trainer._train`), fingerprints it and trains with
     ``self.<run>(ctx, call)``. The method returns the trainer.
     """
 
     def decorate(fn: F) -> F:
         sig = inspect.signature(fn)
+        if columns is not None:
+            built = train_signature(columns, hyperparameters, sig.return_annotation)
+            this = next(iter(sig.parameters.values()))  # self, as annotated
+            sig = built.replace(parameters=[this, *list(built.parameters.values())[1:]])
         params = list(sig.parameters.values())[1:]  # without self
-        columns = [p.name for p in params if "OutputColumn" in str(p.annotation)]
+        data_names = [p.name for p in params if "OutputColumn" in str(p.annotation)]
         var_kw = next((p.name for p in params if p.kind is p.VAR_KEYWORD), None)
 
         @functools.wraps(fn)
@@ -121,7 +134,7 @@ def trains(run: str, **fixed: Any) -> Callable[[F], F]:
                     f"{self._where()}: {clash[0]}= is set by {fn.__name__}() itself "
                     f"({clash[0]}={fixed[clash[0]]!r}); drop it."
                 )
-            data = {name: values.pop(name) for name in columns}
+            data = {name: values.pop(name) for name in data_names}
             arguments = {**values, **extra}
             call = TrainCall(
                 fn.__name__, data, arguments, {**values, **fixed, **extra}, frozenset(fixed)
@@ -129,6 +142,7 @@ def trains(run: str, **fixed: Any) -> Callable[[F], F]:
             self._train(call, getattr(self, run))
             return self
 
+        method.__signature__ = sig  # type: ignore[attr-defined]
         return method  # type: ignore[return-value]
 
     return decorate

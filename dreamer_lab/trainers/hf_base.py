@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from dreamer_lab.errors import StepInputError
-from dreamer_lab.steps.output import OutputColumn
 from dreamer_lab.trainers.base import (
     ModelCardType,
     TrainCall,
@@ -34,6 +33,7 @@ from dreamer_lab.trainers.hf_models import (
 )
 from dreamer_lab.trainers.hf_results import TrainedHFModel
 from dreamer_lab.trainers.hf_run import HFTrainingRun
+from dreamer_lab.trainers.params import HF_TRAINING
 from dreamer_lab.trainers.spawn import parse_devices
 
 __all__ = [
@@ -318,25 +318,8 @@ class TrainHFInputOutput(TrainHFBase):
     """Base of the trainers that learn ``train_input`` -> ``train_output`` (a completion or a
     label): their ``train()`` is DataDreamer's, written once; ``_train_io`` trains."""
 
-    @trains("_train_io")
-    def train(
-        self: T,
-        train_input: OutputColumn,
-        train_output: OutputColumn,
-        validation_input: OutputColumn | None = None,
-        validation_output: OutputColumn | None = None,
-        truncate: bool = True,
-        epochs: float = 3.0,
-        batch_size: int = 8,
-        optim: str = "adamw_torch",
-        learning_rate: float = 1e-3,
-        weight_decay: float = 0.01,
-        lr_scheduler_type: str = "linear",
-        warmup_steps: int = 0,
-        neftune_noise_alpha: float | None = None,
-        seed: int = 42,
-        **kwargs: Any,
-    ) -> T:
+    @trains("_train_io", ("input", "output"), HF_TRAINING)
+    def train(self: T, *args: Any, **kwargs: Any) -> T:
         """Train on ``train_input`` -> ``train_output`` columns (a completion or a label per
         input); returns ``self``."""
 

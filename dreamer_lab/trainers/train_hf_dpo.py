@@ -7,6 +7,7 @@ from typing import Any
 from dreamer_lab.steps.output import OutputColumn
 from dreamer_lab.trainers.base import TrainCall, TrainContext, TrainResult, trains
 from dreamer_lab.trainers.hf_base import CITATIONS, TrainHFBase, max_positions
+from dreamer_lab.trainers.params import HF_TRAINING, own
 
 
 def preference_dataset(
@@ -45,31 +46,19 @@ class TrainHFDPO(TrainHFBase):
 
     consumes = TrainHFBase.consumes | {"dpo_beta"}
 
-    @trains("_train_dpo")
-    def train(
-        self,
-        train_prompts: OutputColumn,
-        train_chosen: OutputColumn,
-        train_rejected: OutputColumn,
-        validation_prompts: OutputColumn | None = None,
-        validation_chosen: OutputColumn | None = None,
-        validation_rejected: OutputColumn | None = None,
-        truncate: bool = True,
-        epochs: float = 3.0,
-        batch_size: int = 8,
-        optim: str = "adamw_torch",
-        learning_rate: float = 1e-3,
-        weight_decay: float = 0.01,
-        lr_scheduler_type: str = "linear",
-        warmup_steps: int = 0,
-        neftune_noise_alpha: float | None = None,
-        dpo_beta: float = 0.1,
-        loss_type: str = "sigmoid",
-        disable_dropout: bool = True,
-        seed: int = 42,
-        precompute_ref_log_probs: bool = False,
-        **kwargs: Any,
-    ) -> TrainHFDPO:
+    @trains(
+        "_train_dpo",
+        ("prompts", "chosen", "rejected"),
+        (
+            *HF_TRAINING[:-1],
+            own("dpo_beta", "float", 0.1),
+            own("loss_type", "str", "sigmoid"),
+            own("disable_dropout", "bool", True),
+            "seed",
+            own("precompute_ref_log_probs", "bool", False),
+        ),
+    )
+    def train(self, *args: Any, **kwargs: Any) -> TrainHFDPO:
         """Train on preference triples; returns ``self``."""
 
     def _train_dpo(self, ctx: TrainContext, call: TrainCall) -> TrainResult:

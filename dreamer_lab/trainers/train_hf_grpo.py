@@ -21,12 +21,37 @@ from dreamer_lab.errors import StepInputError
 from dreamer_lab.steps.output import OutputColumn
 from dreamer_lab.trainers.base import TrainCall, TrainContext, Trainer, TrainResult, trains
 from dreamer_lab.trainers.hf_base import CITATIONS, TrainHFBase, max_positions, model_identity
+from dreamer_lab.trainers.params import own
 
 logger = logging.getLogger("dreamer_lab")
 
 
 # DataDreamer's PPO arguments that GRPO has no use for (accepted, ignored with a warning).
 _PPO_ONLY = ("adap_kl_ctrl", "adap_kl_target", "length_sampler", "optimizer", "lr_scheduler")
+
+# DataDreamer's order: the rewards and the sampling, then the shared hyperparameters.
+_GRPO_HYPERPARAMETERS = (
+    own("reward_model", "Any", None),
+    own("reward_model_tokenizer", "Any", None),
+    own("reward_funcs", "Callable[..., Any] | list[Callable[..., Any]] | None", None),
+    own("max_new_tokens", "int | None", None),
+    own("temperature", "float", 1.0),
+    own("top_p", "float", 1.0),
+    own("generation_kwargs", "dict[str, Any] | None", None),
+    own("num_generations", "int", 4),
+    "truncate",
+    "epochs",
+    "batch_size",
+    "optim",
+    own("learning_rate", "float", 1e-5),
+    "weight_decay",
+    "lr_scheduler_type",
+    "warmup_steps",
+    own("beta", "float", 0.0),
+    own("init_kl_coef", "float | None", None),
+    own("max_kl", "float | None", None),
+    "seed",
+)
 
 
 class TrainHFGRPO(TrainHFBase):
@@ -53,33 +78,8 @@ class TrainHFGRPO(TrainHFBase):
         "generation_kwargs",
     }
 
-    @trains("_train_grpo")
-    def train(
-        self,
-        train_prompts: OutputColumn,
-        validation_prompts: OutputColumn | None = None,
-        reward_model: Any = None,
-        reward_model_tokenizer: Any = None,
-        reward_funcs: Callable[..., Any] | list[Callable[..., Any]] | None = None,
-        max_new_tokens: int | None = None,
-        temperature: float = 1.0,
-        top_p: float = 1.0,
-        generation_kwargs: dict[str, Any] | None = None,
-        num_generations: int = 4,
-        truncate: bool = True,
-        epochs: float = 3.0,
-        batch_size: int = 8,
-        optim: str = "adamw_torch",
-        learning_rate: float = 1e-5,
-        weight_decay: float = 0.01,
-        lr_scheduler_type: str = "linear",
-        warmup_steps: int = 0,
-        beta: float = 0.0,
-        init_kl_coef: float | None = None,
-        max_kl: float | None = None,
-        seed: int = 42,
-        **kwargs: Any,
-    ) -> TrainHFGRPO:
+    @trains("_train_grpo", ("prompts",), _GRPO_HYPERPARAMETERS)
+    def train(self, *args: Any, **kwargs: Any) -> TrainHFGRPO:
         """Train on ``train_prompts`` to maximize the reward; returns ``self``."""
 
     # ---------------------------------------------------------------------------------

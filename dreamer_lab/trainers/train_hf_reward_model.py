@@ -7,7 +7,10 @@ from typing import Any
 from dreamer_lab.steps.output import OutputColumn
 from dreamer_lab.trainers.base import TrainCall, TrainContext, TrainResult, trains
 from dreamer_lab.trainers.hf_base import CITATIONS, TrainHFBase, max_positions
+from dreamer_lab.trainers.params import BASIC
 from dreamer_lab.trainers.train_hf_dpo import preference_dataset
+
+_SCORED_PAIRS = ("prompts", "chosen", "chosen_scores", "rejected", "rejected_scores")
 
 
 class TrainHFRewardModel(TrainHFBase):
@@ -21,62 +24,16 @@ class TrainHFRewardModel(TrainHFBase):
 
     auto_cls_name = "AutoModelForSequenceClassification"
 
-    @trains("_train_pairs", mode="pairs")
-    def train_with_pairs(
-        self,
-        train_prompts: OutputColumn,
-        train_chosen: OutputColumn,
-        train_rejected: OutputColumn,
-        validation_prompts: OutputColumn | None = None,
-        validation_chosen: OutputColumn | None = None,
-        validation_rejected: OutputColumn | None = None,
-        truncate: bool = True,
-        epochs: float = 3.0,
-        batch_size: int = 8,
-        learning_rate: float = 1e-3,
-        seed: int = 42,
-        **kwargs: Any,
-    ) -> TrainHFRewardModel:
+    @trains("_train_pairs", ("prompts", "chosen", "rejected"), BASIC, mode="pairs")
+    def train_with_pairs(self, *args: Any, **kwargs: Any) -> TrainHFRewardModel:
         """Learn to score ``chosen`` above ``rejected`` for each prompt."""
 
-    @trains("_train_pairs", mode="pairs_and_scores")
-    def train_with_pairs_and_scores(
-        self,
-        train_prompts: OutputColumn,
-        train_chosen: OutputColumn,
-        train_chosen_scores: OutputColumn,
-        train_rejected: OutputColumn,
-        train_rejected_scores: OutputColumn,
-        validation_prompts: OutputColumn | None = None,
-        validation_chosen: OutputColumn | None = None,
-        validation_chosen_scores: OutputColumn | None = None,
-        validation_rejected: OutputColumn | None = None,
-        validation_rejected_scores: OutputColumn | None = None,
-        truncate: bool = True,
-        epochs: float = 3.0,
-        batch_size: int = 8,
-        learning_rate: float = 1e-3,
-        seed: int = 42,
-        **kwargs: Any,
-    ) -> TrainHFRewardModel:
+    @trains("_train_pairs", _SCORED_PAIRS, BASIC, mode="pairs_and_scores")
+    def train_with_pairs_and_scores(self, *args: Any, **kwargs: Any) -> TrainHFRewardModel:
         """Pairs whose score difference sets the margin of the ranking loss."""
 
-    @trains("_train_scores", mode="scores")
-    def train_with_scores(
-        self,
-        train_prompts: OutputColumn,
-        train_generations: OutputColumn,
-        train_scores: OutputColumn,
-        validation_prompts: OutputColumn | None = None,
-        validation_generations: OutputColumn | None = None,
-        validation_scores: OutputColumn | None = None,
-        truncate: bool = True,
-        epochs: float = 3.0,
-        batch_size: int = 8,
-        learning_rate: float = 1e-3,
-        seed: int = 42,
-        **kwargs: Any,
-    ) -> TrainHFRewardModel:
+    @trains("_train_scores", ("prompts", "generations", "scores"), BASIC, mode="scores")
+    def train_with_scores(self, *args: Any, **kwargs: Any) -> TrainHFRewardModel:
         """Regress a score for each (prompt, generation)."""
 
     # ---------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ from dreamer_lab.trainers.base import (
     trains,
 )
 from dreamer_lab.trainers.hf_base import CITATIONS
+from dreamer_lab.trainers.params import own
 
 STATE = "openai_job.json"
 REQUEST_KEY = "dreamer_lab_request"  # job metadata key holding the run's request token
@@ -159,20 +160,18 @@ class TrainOpenAIFineTune(Trainer):
         return key
 
     # -- training -------------------------------------------------------------------------
-    @trains("_run_job")
-    def train(
-        self,
-        train_input: OutputColumn,
-        train_output: OutputColumn,
-        validation_input: OutputColumn | None = None,
-        validation_output: OutputColumn | None = None,
-        truncate: bool = True,
-        epochs: int | str | None = None,
-        batch_size: int | str | None = None,
-        learning_rate_multiplier: float | str | None = None,
-        seed: int | None = 42,
-        **kwargs: Any,
-    ) -> TrainOpenAIFineTune:
+    @trains(
+        "_run_job",
+        ("input", "output"),
+        (
+            "truncate",
+            own("epochs", "int | str | None", None),
+            own("batch_size", "int | str | None", None),
+            own("learning_rate_multiplier", "float | str | None", None),
+            own("seed", "int | None", 42),
+        ),
+    )
+    def train(self, *args: Any, **kwargs: Any) -> TrainOpenAIFineTune:
         """Upload the examples, run the job (or resume polling it); returns ``self``.
 
         ``epochs``, ``batch_size`` and ``learning_rate_multiplier`` default to the API's

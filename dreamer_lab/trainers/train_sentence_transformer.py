@@ -9,6 +9,7 @@ from dreamer_lab.core.citations import SENTENCE_TRANSFORMERS_CITATION as SBERT_C
 from dreamer_lab.steps.output import OutputColumn
 from dreamer_lab.trainers.base import TrainCall, TrainContext, TrainResult, trains
 from dreamer_lab.trainers.hf_base import TrainHFBase, resolve_device
+from dreamer_lab.trainers.params import BASIC
 
 
 class TrainSentenceTransformer(TrainHFBase):
@@ -23,56 +24,16 @@ class TrainSentenceTransformer(TrainHFBase):
     auto_cls_name = "SentenceTransformer"
     supports_fsdp = False  # saved with SentenceTransformer.save, which does not gather shards
 
-    @trains("_train_st", mode="triplets")
-    def train_with_triplets(
-        self,
-        train_anchors: OutputColumn,
-        train_positives: OutputColumn,
-        train_negatives: OutputColumn,
-        validation_anchors: OutputColumn | None = None,
-        validation_positives: OutputColumn | None = None,
-        validation_negatives: OutputColumn | None = None,
-        truncate: bool = True,
-        epochs: float = 3.0,
-        batch_size: int = 8,
-        learning_rate: float = 1e-3,
-        seed: int = 42,
-        **kwargs: Any,
-    ) -> TrainSentenceTransformer:
+    @trains("_train_st", ("anchors", "positives", "negatives"), BASIC, mode="triplets")
+    def train_with_triplets(self, *args: Any, **kwargs: Any) -> TrainSentenceTransformer:
         """Pull anchors toward positives and away from negatives."""
 
-    @trains("_train_st", mode="pairs")
-    def train_with_positive_pairs(
-        self,
-        train_anchors: OutputColumn,
-        train_positives: OutputColumn,
-        validation_anchors: OutputColumn | None = None,
-        validation_positives: OutputColumn | None = None,
-        truncate: bool = True,
-        epochs: float = 3.0,
-        batch_size: int = 8,
-        learning_rate: float = 1e-3,
-        seed: int = 42,
-        **kwargs: Any,
-    ) -> TrainSentenceTransformer:
+    @trains("_train_st", ("anchors", "positives"), BASIC, mode="pairs")
+    def train_with_positive_pairs(self, *args: Any, **kwargs: Any) -> TrainSentenceTransformer:
         """Pull each anchor toward its positive; other rows of the batch are negatives."""
 
-    @trains("_train_st", mode="labeled")
-    def train_with_labeled_pairs(
-        self,
-        train_anchors: OutputColumn,
-        train_others: OutputColumn,
-        train_labels: OutputColumn,
-        validation_anchors: OutputColumn | None = None,
-        validation_others: OutputColumn | None = None,
-        validation_labels: OutputColumn | None = None,
-        truncate: bool = True,
-        epochs: float = 3.0,
-        batch_size: int = 8,
-        learning_rate: float = 1e-3,
-        seed: int = 42,
-        **kwargs: Any,
-    ) -> TrainSentenceTransformer:
+    @trains("_train_st", ("anchors", "others", "labels"), BASIC, mode="labeled")
+    def train_with_labeled_pairs(self, *args: Any, **kwargs: Any) -> TrainSentenceTransformer:
         """Make the cosine similarity of each pair match its label (0..1)."""
 
     # ---------------------------------------------------------------------------------
@@ -107,19 +68,10 @@ class TrainSentenceTransformer(TrainHFBase):
             loss = losses.CosineSimilarityLoss(model)
         else:
             loss = losses.MultipleNegativesRankingLoss(model)
-        args = self.args_for(
-            SentenceTransformerTrainingArguments,
-            ctx,
-            call,
-        )
+        args = self.args_for(SentenceTransformerTrainingArguments, ctx, call)
+        datasets = call.datasets(build)
         metrics = self.run_hf_trainer(
-            SentenceTransformerTrainer,
-            ctx,
-            call,
-            args,
-            call.datasets(build),
-            model=model,
-            loss=loss,
+            SentenceTransformerTrainer, ctx, call, args, datasets, model=model, loss=loss
         )
         return TrainResult(metrics=metrics)
 

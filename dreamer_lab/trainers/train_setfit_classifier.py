@@ -19,6 +19,7 @@ from dreamer_lab.errors import StepInputError
 from dreamer_lab.steps.output import OutputColumn
 from dreamer_lab.trainers.base import TrainCall, TrainContext, TrainResult, trains
 from dreamer_lab.trainers.hf_base import TrainHFBase, resolve_device
+from dreamer_lab.trainers.params import own, signed, subset_signature
 from dreamer_lab.trainers.progress import jsonable
 from dreamer_lab.trainers.train_hf_classifier import TrainHFClassifier, accuracy_f1, label_targets
 from dreamer_lab.trainers.train_sentence_transformer import SBERT_CITATION
@@ -26,6 +27,16 @@ from dreamer_lab.trainers.train_sentence_transformer import SBERT_CITATION
 _SETFIT_MISSING = (
     "TrainSetFitClassifier needs the `setfit` package: pip install 'dreamer-lab[setfit]' "
     "(or pip install setfit)."
+)
+
+# DataDreamer's TrainSetFitClassifier(...): TrainHFBase's arguments that SetFit uses.
+_INIT = subset_signature(
+    TrainHFBase.__init__,
+    (
+        *("self", "name", "model_name"),
+        own("multi_target_strategy", "str | None", "auto"),
+        *("device", "dtype", "peft_config", "force", "verbose", "log_level", "kwargs"),
+    ),
 )
 
 
@@ -49,19 +60,18 @@ class TrainSetFitClassifier(TrainHFClassifier):
     auto_cls_name = "SetFitModel"
     supports_fsdp = False  # SetFit trains on one device
 
+    @signed(_INIT)
     def __init__(
         self,
         name: str,
         model_name: str,
-        multi_target_strategy: str | None = "auto",
-        device: Any = None,
-        dtype: Any = None,
-        peft_config: Any = None,
-        force: bool = False,
-        verbose: bool | None = None,
-        log_level: int | None = None,
-        **kwargs: Any,
+        multi_target_strategy: str | None,
+        device: Any,
+        peft_config: Any,
+        **options: Any,
     ):
+        """DataDreamer's arguments (``__signature__``): those of :class:`TrainHFBase` that
+        SetFit uses, and ``multi_target_strategy``."""
         if isinstance(device, list | tuple):
             raise StepInputError(
                 f"Trainer {name!r} (TrainSetFitClassifier): training on several devices is not "
@@ -73,17 +83,15 @@ class TrainSetFitClassifier(TrainHFClassifier):
                 "(SetFit bodies are small; train the full body, or use TrainHFClassifier or "
                 "TrainSentenceTransformer with a peft_config)."
             )
-        options = dict(
-            device=device, dtype=dtype, force=force, verbose=verbose, log_level=log_level
-        )
         TrainHFBase.__init__(
             self,
             name,
             model_name,
             chat_prompt_template=None,
             system_prompt=None,
+            device=device,
+            peft_config=peft_config,
             **options,
-            **kwargs,
         )
         self.multi_target_strategy = multi_target_strategy
 
@@ -114,25 +122,23 @@ class TrainSetFitClassifier(TrainHFClassifier):
         }
     )
 
-    @trains("_train_setfit")
-    def train(  # type: ignore[override]
-        self,
-        train_input: OutputColumn,
-        train_output: OutputColumn,
-        validation_input: OutputColumn | None = None,
-        validation_output: OutputColumn | None = None,
-        truncate: bool = True,
-        sampling_strategy: str = "oversampling",
-        end_to_end: bool = False,
-        epochs: float | tuple[float, float] = 3.0,
-        batch_size: int | tuple[int, int] = 8,
-        body_learning_rate: float | tuple[float, float] = 1e-3,
-        head_learning_rate: float = 1e-3,
-        weight_decay: float = 0.01,
-        warmup_steps: int = 0,
-        seed: int = 42,
-        **kwargs: Any,
-    ) -> TrainSetFitClassifier:
+    @trains(
+        "_train_setfit",
+        ("input", "output"),
+        (
+            "truncate",
+            own("sampling_strategy", "str", "oversampling"),
+            own("end_to_end", "bool", False),
+            own("epochs", "float | tuple[float, float]", 3.0),
+            own("batch_size", "int | tuple[int, int]", 8),
+            own("body_learning_rate", "float | tuple[float, float]", 1e-3),
+            own("head_learning_rate", "float", 1e-3),
+            "weight_decay",
+            "warmup_steps",
+            "seed",
+        ),
+    )
+    def train(self, *args: Any, **kwargs: Any) -> TrainSetFitClassifier:  # type: ignore[override]
         """Train on ``train_input`` (text) -> ``train_output`` (labels); returns ``self``."""
 
     # ---------------------------------------------------------------------------------
