@@ -19,6 +19,7 @@ INTERNAL = {
     "dreamer_lab.server.views.CorruptEntry",
     "dreamer_lab.llms.api_llm.MalformedResponse",
     "dreamer_lab.llms.openai_assistant._RunFailed",
+    "dreamer_lab.steps.lazy.LazyOutput",
 }
 
 
@@ -68,8 +69,8 @@ def test_old_import_paths_still_work():
 def test_bad_run_output_raises_step_output_errors():
     from dreamer_lab.steps.normalize import to_dataset
 
-    with pytest.raises(errors.StepOutputTypeError, match="run\\(\\) returned None"):
-        to_dataset(None, ["out"], "step 'x'")
+    with pytest.raises(errors.StepOutputTypeError, match="cannot be stored as Arrow"):
+        to_dataset([1, "a"], ["out"], "step 'x'")
     with pytest.raises(errors.StepOutputError, match="registers outputs"):
         to_dataset({"other": [1]}, ["out"], "step 'x'")
     assert issubclass(errors.StepOutputTypeError, errors.StepInputError)

@@ -22,6 +22,7 @@ RANKS: dict[str, int] = {
     "retrievers": 1,
     "task_models": 1,
     "datadreamer": 1,
+    "datasets": 1,
     "steps": 2,
     "trainers": 2,
     "cards": 3,

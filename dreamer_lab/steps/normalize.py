@@ -1,20 +1,30 @@
 """Turn what a step's ``run()`` returns into an Arrow-backed ``datasets.Dataset``.
 
-Accepted shapes: a dict of equal-length lists, a list (or generator) of rows (dicts,
-tuples, or bare values for one-column steps), a ``datasets.Dataset``, a pyarrow Table or
-a pandas DataFrame. Anything else, ragged columns and values Arrow cannot store get an
-error that names the column and the fix.
+The shapes are DataDreamer's (for a step with registered outputs ``names``):
+
+- a dict ``{name: column}`` (all values scalars: one row); a tuple of columns in output
+  order; a list of row dicts; a list of rows (tuples/lists, one value per output);
+- for a one-output step, a list is the column, and a one-value tuple row is the value;
+- a generator or iterator (read into a list), ``None`` (no rows), a ``datasets.Dataset``,
+  an ``OutputDataset`` or a column of one, a list of Datasets (their columns side by side);
+- :class:`~dreamer_lab.steps.lazy.LazyRows` / ``LazyRowBatches`` for lazy outputs
+  (see :mod:`dreamer_lab.steps.lazy`); an ``IterableDataset`` is refused without them.
+
+Wrong shapes raise ``StepOutputError``; values Arrow cannot store ``StepOutputTypeError``.
+Without registered outputs (data sources), the columns are read from the data.
 """
 
 from __future__ import annotations
 
-import types
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from dreamer_lab.errors import StepInputError, StepOutputError, StepOutputTypeError
+from dreamer_lab.datasets.outputs import OutputDataset, OutputDatasetColumn
+from dreamer_lab.errors import StepOutputError, StepOutputTypeError
+from dreamer_lab.steps.lazy import LazyRows, lazy_iterable, normalize_value, untuple
 
 _SHAPES = "a dict of equal-length lists, a list or generator of rows, or a datasets.Dataset"
+_LAZY_NEEDED = "You must use LazyRows() if you want to output an IterableDataset."
 
 
 def columns_to_table(columns: dict[str, list[Any]], where: str) -> Any:
@@ -24,14 +34,14 @@ def columns_to_table(columns: dict[str, list[Any]], where: str) -> Any:
     lengths = {name: len(values) for name, values in columns.items()}
     if len(set(lengths.values())) > 1:
         detail = ", ".join(f"{k!r} has {v}" for k, v in lengths.items())
-        raise StepInputError(
+        raise StepOutputTypeError(
             f"{where}: columns have different lengths ({detail}). Every column must have one "
             "value per row."
         )
     arrays = {}
     for name, values in columns.items():
         if not isinstance(name, str):
-            raise StepInputError(f"{where}: column names must be strings, got {name!r}.")
+            raise StepOutputError(f"{where}: column names must be strings, got {name!r}.")
         try:
             arrays[name] = pa.array(values)
         except (
@@ -46,7 +56,7 @@ def columns_to_table(columns: dict[str, list[Any]], where: str) -> Any:
                 if bad is not None
                 else "mixed value types"
             )
-            raise StepInputError(
+            raise StepOutputTypeError(
                 f"{where}: column {name!r} holds {what} that cannot be stored as Arrow data "
                 f"({e}). Convert such values to str, int, float, bool, lists or dicts of those, "
                 "and use one type per column."
@@ -67,48 +77,212 @@ def _first_unstorable(values: Iterable[Any]) -> Any:
     return None
 
 
-def to_dataset(
-    result: Any,
-    outputs: list[str] | None,
-    where: str,
-    progress: Any = None,
-) -> Any:
+def to_output(result: Any, outputs: list[str] | None, where: str) -> Any:
+    """A ``datasets.Dataset``, or for a lazy result ``(IterableDataset, LazyRows)``."""
+    if isinstance(result, LazyRows):
+        names = tuple(outputs) if outputs else _lazy_names(result, where)
+        ids = lazy_iterable(result, names, where)
+        if ids is not None:
+            return ids, result
+        result = result.value  # not lazy after all (a list, a Dataset ...): stored
+    return to_dataset(result, outputs, where)
+
+
+def _lazy_names(result: LazyRows, where: str) -> tuple[str, ...]:
+    import datasets
+
+    v = result.value
+    if isinstance(v, datasets.IterableDataset | datasets.Dataset) and v.column_names:
+        return tuple(v.column_names)
+    raise StepOutputError(
+        f"{where}: a lazy output needs the step's outputs; register them with "
+        "register_output() in setup()."
+    )
+
+
+def to_dataset(result: Any, outputs: list[str] | None, where: str) -> Any:
     """Normalize ``result`` to a ``datasets.Dataset`` whose columns are ``outputs``."""
+    import datasets
+
+    value = _unwrap(result, where)
+    if outputs is None:
+        return _infer(value, where)
+    names = tuple(outputs)
+    value = _zip_datasets(value, names)
+    if isinstance(value, datasets.Dataset):
+        return _checked(value, names, where)
+    if isinstance(value, datasets.IterableDataset):
+        raise StepOutputError(f"{where}: {_LAZY_NEEDED}")
+    return _checked(_dataset(columns_to_table(_shape(value, names, where), where)), names, where)
+
+
+def _unwrap(value: Any, where: str) -> Any:
+    """DataDreamer's first conversions: None is no rows, iterators are read into lists,
+    output views give their datasets, pandas / pyarrow tables become Datasets."""
     import datasets
     import pyarrow as pa
 
-    if result is None:
-        raise StepOutputTypeError(f"{where}: run() returned None. Return {_SHAPES}.")
-    if isinstance(result, datasets.Dataset):
-        ds = result
-    elif isinstance(result, datasets.IterableDataset):
-        ds = datasets.Dataset.from_list(list(result))
-    elif isinstance(result, pa.Table):
-        ds = _dataset(result)
-    elif type(result).__module__.startswith("pandas") and hasattr(result, "to_dict"):
-        ds = _dataset(_small_types(pa.Table.from_pandas(result, preserve_index=False)))
-    elif isinstance(result, dict):
-        if outputs is not None:
-            _check_names(list(result), outputs, where)
-        for k, v in result.items():
-            if isinstance(v, str | bytes) or not hasattr(v, "__len__"):
+    if isinstance(value, datasets.DatasetDict | datasets.IterableDatasetDict):
+        raise StepOutputError(f"{where}: you supplied a DatasetDict, supply a Dataset instead.")
+    if isinstance(value, LazyRows):
+        raise StepOutputError(f"{where}: LazyRows cannot be nested in another output.")
+    if value is None:
+        return []
+    if isinstance(value, Iterator | OutputDatasetColumn):
+        return list(value)
+    if type(value) is OutputDataset:
+        return value.dataset
+    if isinstance(value, pa.Table):
+        return _dataset(value)
+    if type(value).__module__.startswith("pandas") and hasattr(value, "to_dict"):
+        return _dataset(_small_types(pa.Table.from_pandas(value, preserve_index=False)))
+    if isinstance(value, str | bytes | int | float | bool) or not isinstance(
+        value, Iterable | dict
+    ):
+        return value
+    if not isinstance(value, list | tuple | dict | datasets.Dataset | datasets.IterableDataset):
+        return list(value)  # other iterables (range, set, a custom iterable): their items
+    return value
+
+
+def _zip_datasets(value: Any, names: tuple[str, ...]) -> Any:
+    """A list/tuple of Datasets (or OutputDatasets) is their columns side by side."""
+    import datasets
+
+    if not isinstance(value, list | tuple) or not value:
+        return value
+    kinds = (OutputDataset, datasets.Dataset, datasets.IterableDataset)
+    is_ds = [isinstance(d, kinds) and not isinstance(d, OutputDatasetColumn) for d in value]
+    if not any(is_ds) or (not all(is_ds) and len(value) > len(names)):
+        return value
+    if not all(is_ds):
+        raise StepOutputError(
+            f"Invalid output type: all elements in {value} must be of type Dataset or "
+            "IterableDataset if one element is."
+        )
+    dss = [d.dataset if isinstance(d, OutputDataset) else d for d in value]
+    if any(isinstance(d, datasets.IterableDataset) for d in dss):
+        raise StepOutputError(_LAZY_NEEDED)
+    return datasets.concatenate_datasets(dss, axis=1)
+
+
+def _shape(value: Any, names: tuple[str, ...], where: str) -> dict[str, list[Any]]:
+    """Columns ``{name: values}`` for DataDreamer's list/tuple/dict/scalar shapes."""
+    n = len(names)
+    rows = isinstance(value, list | tuple) and value and all(isinstance(r, dict) for r in value)
+    if rows and set(value[0]) & set(names):
+        for row in value:
+            if set(row) != set(names):
+                raise StepOutputError(
+                    f"{where}: expected {names} as dict keys instead of {tuple(row)}."
+                )
+        return {k: [row[k] for row in value] for k in names}
+    if isinstance(value, dict):
+        if set(value) != set(names):
+            raise _names_error(list(value), names, where)
+        if not any(_is_column(v) for v in value.values()):
+            return {k: [normalize_value(value[k])] for k in names}
+        return {k: _column(value[k], k, where) for k in names}
+    if isinstance(value, list) and n > 1:
+        if value and isinstance(value[0], list | tuple) and len(value[0]) == n:
+            return _rows(value, names, where)
+        if len(value) == n:
+            value = tuple(value)
+        else:
+            raise StepOutputError(f"{where}: expected {n} outputs {names}.")
+    if isinstance(value, tuple):
+        if len(value) != n:
+            raise StepOutputError(f"{where}: expected {n} outputs {names}, got {len(value)}.")
+        if not any(_is_column(v) for v in value):
+            return {k: [normalize_value(v)] for k, v in zip(names, value, strict=True)}
+        return {k: _column(v, k, where) for k, v in zip(names, value, strict=True)}
+    if isinstance(value, list):
+        return {names[0]: [normalize_value(untuple(v, names)) for v in value]}
+    if n == 1:
+        return {names[0]: [normalize_value(value)]}
+    raise StepOutputError(f"{where}: invalid output type {type(value).__name__}. Return {_SHAPES}.")
+
+
+def _is_column(v: Any) -> bool:
+    return isinstance(v, Iterable) and not isinstance(v, str | bytes | dict)
+
+
+def _column(v: Any, name: str, where: str) -> list[Any]:
+    if not _is_column(v):
+        raise StepOutputTypeError(
+            f"{where}: column {name!r} is a {type(v).__name__}, not a list of values "
+            "(the other columns are lists)."
+        )
+    return [normalize_value(x) for x in v]
+
+
+def _rows(rows: list[Any], names: tuple[str, ...], where: str) -> dict[str, list[Any]]:
+    columns: dict[str, list[Any]] = {k: [] for k in names}
+    for i, row in enumerate(rows):
+        if not isinstance(row, list | tuple) or len(row) != len(names):
+            raise StepOutputError(
+                f"{where}: row {i} is {row!r}; every row needs {len(names)} values {names}."
+            )
+        for k, v in zip(names, row, strict=True):
+            columns[k].append(normalize_value(v))
+    return columns
+
+
+def _names_error(got: list[str], names: tuple[str, ...], where: str) -> StepOutputError:
+    missing = [c for c in names if c not in got]
+    extra = [c for c in got if c not in names]
+    return StepOutputError(
+        f"{where}: run() returned columns {got} but the step registers outputs "
+        f"{list(names)} (missing {missing}; unexpected {extra}). Expected {names} as "
+        "columns; register every output with register_output(), or rename."
+    )
+
+
+def _checked(ds: Any, names: tuple[str, ...], where: str) -> Any:
+    got = list(ds.column_names)
+    if set(got) != set(names):
+        raise _names_error(got, names, where)
+    return ds if got == list(names) else ds.select_columns(list(names))
+
+
+def _infer(value: Any, where: str) -> Any:
+    """No registered outputs (data sources): columns from a dict, row dicts, or a Dataset."""
+    import datasets
+
+    if isinstance(value, datasets.Dataset):
+        return value
+    if isinstance(value, datasets.IterableDataset):
+        raise StepOutputError(f"{where}: {_LAZY_NEEDED}")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not _is_column(v):
                 raise StepOutputTypeError(
                     f"{where}: column {k!r} is a {type(v).__name__}, not a list. Return {_SHAPES}."
                 )
-        ds = _dataset(columns_to_table({k: list(v) for k, v in result.items()}, where))
-    elif isinstance(result, list | tuple | types.GeneratorType | Iterator) or (
-        isinstance(result, Iterable) and not isinstance(result, str | bytes)
-    ):
-        ds = _dataset(columns_to_table(_rows_to_columns(result, outputs, where, progress), where))
-    else:
-        raise StepOutputTypeError(
-            f"{where}: run() returned a {type(result).__name__}. Return {_SHAPES}."
-        )
-    if outputs is not None:
-        _check_names(ds.column_names, outputs, where)
-        if ds.column_names != outputs:
-            ds = ds.select_columns(outputs)
-    return ds
+        return _dataset(columns_to_table({k: list(v) for k, v in value.items()}, where))
+    if isinstance(value, list | tuple):
+        return _dataset(columns_to_table(_dict_rows(value, where), where))
+    raise StepOutputTypeError(f"{where}: got a {type(value).__name__}. Return {_SHAPES}.")
+
+
+def _dict_rows(rows: Iterable[Any], where: str) -> dict[str, list[Any]]:
+    columns: dict[str, list[Any]] = {}
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise StepOutputTypeError(
+                f"{where}: row {i} is a {type(row).__name__}; rows must be dicts keyed by "
+                "column name."
+            )
+        if i == 0:
+            columns = {k: [] for k in row}
+        if set(row) != set(columns):
+            raise StepOutputError(
+                f"{where}: row {i} has keys {sorted(row)} but the columns are "
+                f"{sorted(columns)}. Every row needs the same keys."
+            )
+        for k, v in row.items():
+            columns[k].append(v)
+    return columns
 
 
 def _dataset(table: Any) -> Any:
@@ -138,53 +312,3 @@ def _small_types(table: Any) -> Any:
         fields.append(pa.field(f.name, t, f.nullable))
     target = pa.schema(fields)
     return table if target.equals(table.schema.remove_metadata()) else table.cast(target)
-
-
-def _check_names(got: list[str], outputs: list[str], where: str) -> None:
-    missing = [c for c in outputs if c not in got]
-    extra = [c for c in got if c not in outputs]
-    if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f"missing {missing}")
-        if extra:
-            parts.append(f"unexpected {extra}")
-        raise StepOutputError(
-            f"{where}: run() returned columns {got} but the step registers outputs {outputs} "
-            f"({'; '.join(parts)}). Register every output with register_output(), or rename."
-        )
-
-
-def _rows_to_columns(
-    rows: Iterable[Any], outputs: list[str] | None, where: str, progress: Any
-) -> dict[str, list[Any]]:
-    columns: dict[str, list[Any]] = {c: [] for c in outputs} if outputs else {}
-    for i, row in enumerate(rows):
-        if isinstance(row, dict):
-            if not columns and outputs is None:
-                columns = {k: [] for k in row}
-            if set(row) != set(columns):
-                raise StepOutputError(
-                    f"{where}: row {i} has keys {sorted(row)} but the columns are "
-                    f"{sorted(columns)}. Every row needs the same keys."
-                )
-            for k, v in row.items():
-                columns[k].append(v)
-        elif isinstance(row, tuple) and outputs and len(outputs) > 1:
-            if len(row) != len(outputs):
-                raise StepOutputError(
-                    f"{where}: row {i} has {len(row)} values but the step has "
-                    f"{len(outputs)} outputs {outputs}."
-                )
-            for k, v in zip(outputs, row, strict=True):
-                columns[k].append(v)
-        elif outputs and len(outputs) == 1:
-            columns[outputs[0]].append(row)
-        else:
-            raise StepOutputTypeError(
-                f"{where}: row {i} is a {type(row).__name__}; rows must be dicts keyed by "
-                "column name (or tuples in output order)."
-            )
-        if progress is not None:
-            progress(i + 1)
-    return columns

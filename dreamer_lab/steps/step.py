@@ -25,8 +25,9 @@ from dreamer_lab.core.store import Entry
 from dreamer_lab.core.workspace import Workspace, current_workspace
 from dreamer_lab.errors import DreamerError, StepFailedError, StepInputError
 from dreamer_lab.steps.exports import ready_for_worker_processes
+from dreamer_lab.steps.lazy import LazyOutput, saved_or_lazy, serve_lazy
 from dreamer_lab.steps.operations import StepOperations
-from dreamer_lab.steps.output import OutputColumn, OutputDataset
+from dreamer_lab.steps.output import OutputColumn, OutputDataset, OutputIterableDatasetColumn
 from dreamer_lab.steps.step_runtime import StepRuntime, log_level_scope
 
 logger = logging.getLogger("dreamer_lab")
@@ -186,14 +187,14 @@ class Step(StepOperations, StepRuntime):
                     f"{self._where()}: input {k!r} is a whole step; pass one of its columns, "
                     f"e.g. {v.name!r}.output[{(v.output.column_names or ['column'])[0]!r}]."
                 )
-            if not isinstance(v, OutputColumn):
+            if not isinstance(v, OutputColumn | OutputIterableDatasetColumn):
                 raise StepInputError(
                     f"{self._where()}: input {k!r} must be a step column such as "
                     f"`other.output['text']`, not a {type(v).__name__}. Wrap plain data in a "
                     "DataSource first."
                 )
             bound[k] = v
-        lengths = {k: len(v) for k, v in bound.items()}
+        lengths = {k: v.num_rows for k, v in bound.items() if v.num_rows is not None}
         if len(set(lengths.values())) > 1:
             raise StepInputError(
                 f"{self._where()}: input columns have different lengths {lengths}; they must "
@@ -313,6 +314,9 @@ class Step(StepOperations, StepRuntime):
             entry, hit = get_or_compute(
                 ws, ws.steps, self.fingerprint, self._compute, force=self.force
             )
+        except LazyOutput as lazy:  # a lazy result: served, not stored
+            serve_lazy(self, lazy)
+            return
         except BaseException as e:
             ws.lineage.add_run(
                 name=self.name,
@@ -359,12 +363,13 @@ class Step(StepOperations, StepRuntime):
         return list(self._output_specs) or None
 
     def _produce(self) -> Any:
-        """Run and normalize to a ``datasets.Dataset`` (overridden by operations)."""
-        from dreamer_lab.steps.normalize import to_dataset
+        """Run and normalize: a ``datasets.Dataset``, or ``(IterableDataset, LazyRows)`` for
+        a lazy result (overridden by operations)."""
+        from dreamer_lab.steps.normalize import to_output
 
         self._progress = 0.0
         result = self.run()
-        return to_dataset(result, self._output_names(), self._where())
+        return to_output(result, self._output_names(), self._where())
 
     def _compute(self) -> Computed:
         import datasets
@@ -376,7 +381,7 @@ class Step(StepOperations, StepRuntime):
         caching = datasets.is_caching_enabled()
         datasets.disable_caching()
         try:
-            dataset = self._produce()
+            dataset = saved_or_lazy(self, self._produce())
         finally:
             if caching:
                 datasets.enable_caching()
@@ -395,10 +400,12 @@ class Step(StepOperations, StepRuntime):
             import datasets
 
             kwargs: dict[str, Any] = {}
-            if self.save_num_shards:
-                kwargs["num_shards"] = self.save_num_shards
-            if self.save_num_proc and self.save_num_proc > 1:
-                kwargs["num_proc"] = self.save_num_proc
+            num_shards = getattr(self, "_lazy_save", {}).get("num_shards") or self.save_num_shards
+            num_proc = getattr(self, "_lazy_save", {}).get("num_proc") or self.save_num_proc
+            if num_shards:
+                kwargs["num_shards"] = num_shards
+            if num_proc and num_proc > 1:
+                kwargs["num_proc"] = num_proc
                 ready_for_worker_processes()
             if dataset.num_rows == 0:
                 # datasets writes zero shards for an empty dataset, then cannot load it.
