@@ -6,6 +6,7 @@ public modules; never steps, trainers, cards, report or the UIs.
 
 from dreamer_lab.embedders.embedder import Embedder
 from dreamer_lab.embedders.openai_embedder import OpenAIEmbedder, OpenAIEmbedderError
+from dreamer_lab.embedders.parallel_embedder import ParallelEmbedder
 from dreamer_lab.embedders.sentence_transformers_embedder import SentenceTransformersEmbedder
 from dreamer_lab.embedders.together_embedder import TogetherEmbedder
 
@@ -15,4 +16,5 @@ __all__ = [
     "OpenAIEmbedder",
     "OpenAIEmbedderError",
     "TogetherEmbedder",
+    "ParallelEmbedder",
 ]

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from dreamer_lab.core.fingerprint import hash_value
-from dreamer_lab.errors import StepInputError
+from dreamer_lab.core.parallel import check_replicas, run_on_replicas, stripes
 from dreamer_lab.llms.base import LLM
 from dreamer_lab.llms.structured import ConstrainedOutput
 
@@ -22,13 +21,7 @@ class ParallelLLM(ConstrainedOutput, LLM):
     backend_name = "parallel"
 
     def __init__(self, *llms: LLM):
-        if not llms or not all(isinstance(x, LLM) for x in llms):
-            raise StepInputError("ParallelLLM(*llms) needs one or more LLM objects.")
-        models = {x.model_name for x in llms}
-        if len(models) > 1:
-            raise StepInputError(
-                f"ParallelLLM: all LLMs must serve the same model, got {sorted(models)}."
-            )
+        llms = tuple(check_replicas(llms, LLM, "ParallelLLM"))
         super().__init__(llms[0].model_name, llms[0].system_prompt)
         self.llms = list(llms)
         self.backend_name = llms[0].backend_name
@@ -70,25 +63,14 @@ class ParallelLLM(ConstrainedOutput, LLM):
         commit: Callable[[dict[str, Any]], None],
         adaptive_batch_size: bool,
     ) -> None:
-        shards = [items[i :: len(self.llms)] for i in range(len(self.llms))]
         lock = threading.Lock()
 
         def locked_commit(values: dict[str, Any]) -> None:
             with lock:
                 commit(values)
 
-        with ThreadPoolExecutor(len(self.llms)) as pool:
-            futures = [
-                pool.submit(
-                    llm._generate_missing,
-                    shard,
-                    params,
-                    batch_size,
-                    locked_commit,
-                    adaptive_batch_size,
-                )
-                for llm, shard in zip(self.llms, shards, strict=True)
-                if shard
-            ]
-            for f in futures:
-                f.result()
+        def generate(llm: LLM, shard: list[tuple[str, str, Any]]) -> None:
+            llm._generate_missing(shard, params, batch_size, locked_commit, adaptive_batch_size)
+
+        positions = stripes(items, len(self.llms))
+        run_on_replicas(self.llms, [[items[i] for i in pos] for pos in positions], generate)

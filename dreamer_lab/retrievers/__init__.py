@@ -5,6 +5,7 @@ packages' public modules; never steps, trainers, cards, report or the UIs.
 """
 
 from dreamer_lab.retrievers.embedding_retriever import EmbeddingRetriever
+from dreamer_lab.retrievers.parallel_retriever import ParallelRetriever
 from dreamer_lab.retrievers.retriever import Retriever
 
-__all__ = ["Retriever", "EmbeddingRetriever"]
+__all__ = ["Retriever", "EmbeddingRetriever", "ParallelRetriever"]
