@@ -231,8 +231,9 @@ def test_judge_pairs_randomizes_order_and_maps_back(workspace, server, llm):
 
     # The judge always prefers the text "good": check that swaps are undone.
     def judge(prompt, i):
-        a_part = prompt.split("Response A:")[1].split("Response B:")[0]
-        return "Response A" if "good" in a_part else "Response B"
+        word = "Response" if "Response A:" in prompt else "Input"
+        a_part = prompt.split(f"{word} A:")[1].split(f"{word} B:")[0]
+        return f"{word} A" if "good" in a_part else f"{word} B"
 
     server.responder = judge
     src = source(
@@ -261,7 +262,8 @@ def test_judge_pairs_randomizes_order_and_maps_back(workspace, server, llm):
         inputs={"a": src.output["a"], "b": src.output["b"]},
         args={"llm": llm, "randomize_order": False},
     )
-    assert pairs.output["judgements"].to_list() == ["Response A"] * 4 + ["Response B"] * 4
+    # DataDreamer's labels for plain pairs are "Input A" / "Input B".
+    assert pairs.output["judgements"].to_list() == ["Input A"] * 4 + ["Input B"] * 4
     assert "prompts" not in pairs.output.column_names
 
 

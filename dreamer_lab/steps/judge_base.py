@@ -16,16 +16,36 @@ class JudgeStepBase(PromptStepBase):
 
     citation = LLM_JUDGE_CITATION
     has_prompts = False
+    #: What is judged: "input" (JudgePairsWithPrompt) or "response" (generation pairs);
+    #: it names the default labels ("Input A:") and the default instruction.
+    item = "input"
 
     def _register_judge(self) -> None:
+        word = self.item.capitalize()
+        la, lb = f"{word} A", f"{word} B"
         self._register_llm_arg()
-        self.register_arg("instruction", required=False)
-        self.register_arg("judgement_func", required=False, help="(generation, swapped) -> str")
-        self.register_arg("randomize_order", required=False, default=True)
+        self.register_arg(
+            "instruction",
+            required=False,
+            help="An instruction that describes how to judge the input.",
+            default_help=repr(self._default_instruction(la, lb)),
+        )
+        self.register_arg(
+            "judgement_func",
+            required=False,
+            help="A function (generation, swapped) -> judgement.",
+            default_help=f"the label ('{la}' / '{lb}') the generation names",
+        )
+        self.register_arg(
+            "randomize_order",
+            required=False,
+            default=True,
+            help="Randomly swap 'a' and 'b' in the prompt against position bias.",
+        )
         if self.has_prompts:
             self.register_arg("prompt_label", required=False, default="Prompt:")
-        self.register_arg("a_label", required=False, default="Response A:")
-        self.register_arg("b_label", required=False, default="Response B:")
+        self.register_arg("a_label", required=False, default=f"{la}:")
+        self.register_arg("b_label", required=False, default=f"{lb}:")
         self.register_arg("instruction_label", required=False, default="Instruction:")
         self.register_arg("max_new_tokens", required=False)
         self.register_arg("sep", required=False, default="\n")
@@ -41,6 +61,9 @@ class JudgeStepBase(PromptStepBase):
     def _labels(self) -> tuple[str, str]:
         return self.args["a_label"].strip(":"), self.args["b_label"].strip(":")
 
+    def _default_instruction(self, la: str, lb: str) -> str:
+        return f"Which {self.item} is better? Respond with '{la}' or '{lb}'."
+
     def _swaps(self, count: int) -> list[bool]:
         rng = Random(1)
         return [
@@ -51,9 +74,9 @@ class JudgeStepBase(PromptStepBase):
         a = self.args
         sep = a["sep"]
         la, lb = self._labels()
-        instruction = (
-            a["instruction"] or f"Which response is better? Respond with '{la}' or '{lb}'."
-        )
+        instruction = a["instruction"]
+        if instruction is None:
+            instruction = self._default_instruction(la, lb)
         xs, ys = self.inputs["a"].to_list(), self.inputs["b"].to_list()
         ps = self.inputs["prompts"].to_list() if self.has_prompts else [None] * len(xs)
         out = []

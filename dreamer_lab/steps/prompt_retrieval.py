@@ -152,6 +152,11 @@ class RAGPrompt(PromptStepBase):
         self.register_arg("min_in_context_retrieved_texts", required=False)
         self.register_arg("max_in_context_retrieved_texts", required=False)
         self.register_arg("instruction", required=False, help="Text before the documents.")
+        self.register_arg(
+            "beg_instruction",
+            required=False,
+            help="DataDreamer's name for 'instruction' (passed through its **kwargs).",
+        )
         self._register_optional_args()
         self.register_output("prompts")
         self.register_output("generations")
@@ -170,6 +175,11 @@ class RAGPrompt(PromptStepBase):
         _check_text_column(self, "prompts", "they are the retrieval queries")
         if not isinstance(self.args["sep"], str):
             raise StepInputError(f"{self._where()}: sep must be a str.")
+        if self.args["instruction"] is not None and self.args["beg_instruction"] is not None:
+            raise StepInputError(
+                f"{self._where()}: pass 'instruction' or 'beg_instruction' (the same text "
+                "before the documents), not both."
+            )
         # The step that produced the indexed texts is a parent in the lineage.
         source = getattr(getattr(retriever, "_texts_source", None), "step", None)
         if source is not None and source not in self._extra_parents:
@@ -182,7 +192,8 @@ class RAGPrompt(PromptStepBase):
         _register_retrieval_cards(self, retriever, a["k"])
         prompts = self.inputs["prompts"].to_list()
         hits = list(retriever.run(prompts, k=a["k"], _step=self))
-        beg = a["instruction"] + sep if a["instruction"] is not None else None
+        text = a["instruction"] if a["instruction"] is not None else a["beg_instruction"]
+        beg = text + sep if text is not None else None
         return [
             self.llm.format_prompt(
                 max_new_tokens=a["max_new_tokens"],

@@ -108,6 +108,25 @@ class DataFromPrompt(PromptStepBase):
         return {"prompts": [str(p) for p in prompts], "generations": generations}
 
 
+_ATTRIBUTE = re.compile(r"\{([A-Za-z0-9:_.]+)\}")
+
+
+def attribute_names(instruction: str) -> list[str]:
+    """The ``{name}`` attributes of an attributed instruction, as DataDreamer reads them
+    (names of letters, digits, ``_``, ``:`` and ``.``; ``{{``/``}}`` are not openers)."""
+    parts = re.split(r"\{\{|\}\}", instruction)
+    return [name for part in parts for name in _ATTRIBUTE.findall(part)]
+
+
+def fill_attributes(instruction: str, values: dict[str, Any]) -> str:
+    """Replace every ``{name}`` of ``values`` with ``str(value)`` in one pass; other text,
+    doubled braces included, is sent as written (so prompts equal DataDreamer's)."""
+    if not values:
+        return instruction
+    pattern = re.compile("|".join(re.escape("{" + k + "}") for k in values))
+    return pattern.sub(lambda m: str(values[m.group(0)[1:-1]]), instruction)
+
+
 class DataFromAttributedPrompt(PromptStepBase):
     """Generates ``n`` rows from an instruction with ``{attribute}`` placeholders, cycling
     through attribute combinations (AttrPrompt). ``attributes`` is a dict of lists (all
@@ -162,7 +181,7 @@ class DataFromAttributedPrompt(PromptStepBase):
         combos = self._combinations()
         if not combos:
             raise StepInputError(f"{self._where()}: attributes give no combination.")
-        names = template_variables(self.args["instruction"])
+        names = attribute_names(self.args["instruction"])
         for combo in combos:
             if set(combo) != set(names):
                 raise StepInputError(
@@ -178,7 +197,7 @@ class DataFromAttributedPrompt(PromptStepBase):
         self._row_attrs = []
         for _, idx in zip(range(self.args["n"]), itertools.cycle(range(len(combos)))):
             combo = combos[idx]
-            text = render_template(self.args["instruction"], combo)
+            text = fill_attributes(self.args["instruction"], combo)
             prompts.append(PromptWithSeed(text, counter[idx]))
             counter[idx] += 1
             self._row_attrs.append(combo)
@@ -251,7 +270,8 @@ class ProcessWithPrompt(PromptStepBase):
 
 
 def _yes(generation: Any) -> bool:
-    return bool(re.search(r"\byes\b", str(generation), re.IGNORECASE))
+    """DataDreamer's default filter: the generation says "yes" (any case) as a word."""
+    return bool(re.search(r"\byes\W*\b", str(generation), re.IGNORECASE))
 
 
 class FilterWithPrompt(ProcessWithPrompt):
@@ -265,8 +285,14 @@ class FilterWithPrompt(ProcessWithPrompt):
         self.register_input("inputs", help="The inputs to filter.")
         self._register_llm_arg()
         self._register_instruction_args()
-        self.register_arg("filter_func", required=False, help="generation -> bool (keep?)")
+        self.register_arg(
+            "filter_func",
+            required=False,
+            help="A function generation -> bool: keep the row?",
+            default_help="keep rows whose generation says 'yes'",
+        )
         self._register_optional_args()
+        self.register_output("*columns", help="All columns of the step producing 'inputs'.")
 
     def _output_names(self) -> list[str] | None:
         return None
@@ -278,11 +304,16 @@ class FilterWithPrompt(ProcessWithPrompt):
 
 
 def _parse_score(generation: Any) -> float | int | None:
-    m = re.search(r"-?\d+(?:\.\d+)?", str(generation))
-    if not m:
+    """DataDreamer's score: the first run of digits and dots ("7", "8.5", "4." -> 4.0);
+    None when there is none (or it is only dots)."""
+    m = re.search(r"[0-9.]+", str(generation))
+    if m is None:
         return None
     text = m.group()
-    return float(text) if "." in text else int(text)
+    try:
+        return float(text) if "." in text else int(text)
+    except ValueError:  # "." or "1.2.3": DataDreamer fails here; the row gets no score
+        return None
 
 
 class RankWithPrompt(ProcessWithPrompt):
@@ -300,6 +331,8 @@ class RankWithPrompt(ProcessWithPrompt):
         self.register_arg("reverse", required=False, default=True)
         self.register_arg("score_threshold", required=False)
         self._register_optional_args()
+        self.register_output("*columns", help="All columns of the step producing 'inputs'.")
+        self.register_output("scores", help="The score parsed from each generation.")
 
     def _output_names(self) -> list[str] | None:
         return None
@@ -408,7 +441,7 @@ class FewShotPrompt(PromptStepBase):
 class JudgePairsWithPrompt(JudgeStepBase):
     """Judges between pairs ``a``/``b`` with an LLM (order randomized against position
     bias). Outputs: ``a``, ``b``, ``judge_prompts``, ``judge_generations``,
-    ``judgements`` ("Response A" / "Response B")."""
+    ``judgements`` ("Input A" / "Input B")."""
 
     def setup(self) -> None:
         self.register_input("a", help="Items to judge between.")
@@ -418,9 +451,11 @@ class JudgePairsWithPrompt(JudgeStepBase):
 
 class JudgeGenerationPairsWithPrompt(JudgeStepBase):
     """Judges between generations ``a``/``b`` produced for ``prompts``. Outputs:
-    ``prompts``, ``a``, ``b``, ``judge_prompts``, ``judge_generations``, ``judgements``."""
+    ``prompts``, ``a``, ``b``, ``judge_prompts``, ``judge_generations``, ``judgements``
+    ("Response A" / "Response B")."""
 
     has_prompts = True
+    item = "response"
 
     def setup(self) -> None:
         self.register_input("prompts", help="The prompts that produced 'a' and 'b'.")

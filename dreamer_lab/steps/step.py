@@ -229,11 +229,37 @@ class Step(StepOperations, StepRuntime):
         return bound
 
     def _bind_outputs(self, outputs: dict[str, str]) -> dict[str, str]:
-        unknown = [k for k in outputs if k not in self._output_specs]
-        if unknown:
+        """DataDreamer's ``outputs=`` renaming: ``{registered_output: new_name}``, any
+        subset. A step registering ``"*columns"`` (its output is the input step's
+        columns) may rename any of those columns. Checked before anything runs."""
+        if not isinstance(outputs, dict):
             raise StepInputError(
-                f"{self._where()}: cannot rename unknown output(s) {unknown}. This step's "
-                f"outputs are {list(self._output_specs)}."
+                f"{self._where()}: outputs must be a dict {{output: new_name}}, not a "
+                f"{type(outputs).__name__}."
+            )
+        known = [k for k in self._output_specs if k != "*columns"]
+        if "*columns" in self._output_specs:
+            for col in self.inputs.values():
+                known += [c for c in col.step.output.column_names if c not in known]
+        unknown = [k for k in outputs if k not in known]
+        if unknown:
+            cls = type(self).__name__
+            raise StepInputError(
+                f"{cls} only defines {known} as outputs, got {list(outputs)}. "
+                f"{self._where()}: cannot rename {unknown}; see `{cls}.help`."
+            )
+        bad = [v for v in outputs.values() if not isinstance(v, str) or not v]
+        names = [outputs.get(k, k) for k in known]
+        clash = sorted({n for n in names if names.count(n) > 1})
+        if bad or clash:
+            raise StepInputError(
+                f"{self._where()}: outputs={outputs!r} "
+                + (
+                    f"has non-name values {bad}"
+                    if bad
+                    else f"gives two columns the name(s) {clash}"
+                )
+                + ". Map each output to a distinct, non-empty column name."
             )
         return dict(outputs)
 
@@ -259,7 +285,10 @@ class Step(StepOperations, StepRuntime):
         components["inputs"] = {
             k: v.__dreamer_fingerprint__() for k, v in sorted(self.inputs.items())
         }
-        components["outputs"] = {k: self._rename.get(k, k) for k in self._output_specs}
+        components["outputs"] = {
+            **{k: self._rename.get(k, k) for k in self._output_specs},
+            **self._rename,
+        }
         components["parents"] = [p.fingerprint for p in self._extra_parents]
         components.update(self._fingerprint_extra())
         return components
