@@ -11,7 +11,7 @@ from typing import Any
 
 from dreamer_lab._version import __version__
 from dreamer_lab.core.context import register_context_provider
-from dreamer_lab.core.hooks import register_model_card_renderer
+from dreamer_lab.core.hooks import register_data_card_renderer, register_model_card_renderer
 
 _LAZY = {
     "DataDreamer": "dreamer_lab.datadreamer",
@@ -68,7 +68,17 @@ def _hub_model_card(trainer: Any, is_synthetic: bool) -> str:
 
 
 register_context_provider(_kernel_context)
+
+
+def _hub_data_card(step: Any, splits: Any, is_synthetic: bool) -> tuple[str, dict[str, Any]]:
+    # Steps (rank 2) publish with the cards layer's (rank 3) data card: see core.hooks.
+    from dreamer_lab.cards.data_card import hub_data_card
+
+    return hub_data_card(step, splits, is_synthetic)
+
+
 register_model_card_renderer(_hub_model_card)
+register_data_card_renderer(_hub_data_card)
 
 
 def load_ipython_extension(ipython: Any) -> None:

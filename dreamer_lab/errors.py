@@ -164,6 +164,11 @@ class CacheOnlyMissError(DreamerError, LookupError):
     """``cache_only=True`` was passed but some inputs have no cached result."""
 
 
+# -- core/hub.py -------------------------------------------------------------
+class PublishError(DreamerError, RuntimeError):
+    """Publishing to the Hugging Face Hub failed (offline, refused token, Hub error)."""
+
+
 __all__ = [
     "DreamerError",
     "DreamerWarning",
@@ -195,4 +200,5 @@ __all__ = [
     "CorruptEntryWarning",
     "CorruptEntryError",
     "CacheOnlyMissError",
+    "PublishError",
 ]

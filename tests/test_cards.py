@@ -44,7 +44,10 @@ def test_data_card_front_matter_sections_and_lineage(workspace):
     assert parsed["license"] == "apache-2.0"
     assert "synthetic" in parsed["tags"]
     assert parsed["size_categories"] == ["n<1K"]
-    assert parsed["source_datasets"] == ["topics"]
+    # Hub metadata names Hub repositories only; a local DataSource's name is a label.
+    assert "source_datasets" not in parsed and data_card(steps["topics"]).data[
+        "source_datasets"
+    ] == ["topics"]
     assert parsed["pretty_name"] == "kept"
 
     headings, _, fences = _structure(card.markdown)

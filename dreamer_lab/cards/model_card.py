@@ -17,7 +17,7 @@ from dreamer_lab.cards.card import (
     repo_id,
     yaml_value,
 )
-from dreamer_lab.cards.data_card import diagram_nodes
+from dreamer_lab.cards.data_card import diagram_nodes, hub_source_datasets
 from dreamer_lab.cards.diagram import loss_curve_svg, to_mermaid
 from dreamer_lab.cards.escape import md_block, md_code_inline, md_inline, single_line
 from dreamer_lab.cards.upstream import as_workspace, edges, is_synthetic, resolve, upstream
@@ -142,7 +142,7 @@ def _front_matter(
         license=license_id(licenses),
         base_model=repo_id(single_line(base_name, 200)),
         tags=tags,
-        datasets=[yaml_value(d) for d in datasets] or None,
+        datasets=datasets or None,
         library_name="transformers" if "HF" in str(rec.get("kind", "")) else None,
     )
 
@@ -174,7 +174,7 @@ def model_card(
     base = rec.get("base_model") or {}
     base_name = _base_name(base, target.card.get("Model Name") or [])
     licenses = fragments(nodes, "License Information")
-    datasets = fragments([target], "Dataset Name")
+    datasets = fragments([target], "Dataset Name")  # the trainer's inputs, by step name
     if synthetic is None:
         synthetic = any(is_synthetic(n) for n in data_nodes)
     entries, other = citations(nodes)
@@ -186,7 +186,8 @@ def model_card(
     configs = redact(rec.get("configs") or {})
     lineage = rec.get("lineage") or {"train": rec.get("inputs") or {}, "validation": {}}
 
-    front = _front_matter(rec, name, base_name, licenses, datasets, synthetic)
+    # The Hub's ``datasets`` metadata holds repository ids only: those the lineage loaded.
+    front = _front_matter(rec, name, base_name, licenses, hub_source_datasets(nodes), synthetic)
     loss_rows = [h for h in history if "loss" in h or "eval_loss" in h]
     title = f"# Model card: {md_inline(name, 100)}"
     lines = header_lines(front.to_dict(), title, MODEL_NOTICE if synthetic else None)

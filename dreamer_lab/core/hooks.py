@@ -1,8 +1,9 @@
 """Functions a higher layer lends to a lower one, so imports still point down only.
 
 Trainers (rank 2) publish a model to the Hub with the model card that ``cards`` (rank 3)
-renders; they cannot import cards, so ``dreamer_lab/__init__.py`` (top rank, run on any
-``import dreamer_lab``) registers the renderer here, importing cards only when called.
+renders, and steps a dataset with its data card; they cannot import cards, so
+``dreamer_lab/__init__.py`` (top rank, run on any ``import dreamer_lab``) registers the
+renderers here, importing cards only when called.
 (The notebook layer lends :mod:`dreamer_lab.core.context` the running cell the same way.)
 """
 
@@ -26,3 +27,23 @@ def render_model_card(trainer: Any, is_synthetic: bool = True) -> str:
     if not _MODEL_CARD:
         raise RuntimeError("no model card renderer registered; import dreamer_lab first")
     return _MODEL_CARD[0](trainer, is_synthetic)
+
+
+DataCardRenderer = Callable[[Any, dict[str, dict[str, Any]], bool], tuple[str, dict[str, Any]]]
+
+_DATA_CARD: list[DataCardRenderer] = []
+
+
+def register_data_card_renderer(render: DataCardRenderer) -> None:
+    """``render(step, splits, is_synthetic) -> (README.md, card JSON)``: what a step's
+    ``publish_to_hf_hub`` uploads (``splits``: ``{split: {"rows": n, "files": [...]}}``)."""
+    _DATA_CARD[:] = [render]
+
+
+def render_data_card(
+    step: Any, splits: dict[str, dict[str, Any]], is_synthetic: bool = True
+) -> tuple[str, dict[str, Any]]:
+    """The data card of ``step`` from the registered renderer (the cards module's)."""
+    if not _DATA_CARD:
+        raise RuntimeError("no data card renderer registered; import dreamer_lab first")
+    return _DATA_CARD[0](step, splits, is_synthetic)

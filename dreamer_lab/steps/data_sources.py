@@ -16,7 +16,7 @@ from dreamer_lab.core.fingerprint import hash_file, hash_value
 from dreamer_lab.errors import StepInputError
 from dreamer_lab.steps.normalize import to_dataset
 from dreamer_lab.steps.operations import check_total_num_rows
-from dreamer_lab.steps.step import Step
+from dreamer_lab.steps.step import DataCardType, Step
 
 _COMMON = (
     "progress_interval",
@@ -328,4 +328,6 @@ class HFHubDataSource(Step):
             ) from None
         if _is_dataset_dict(ds):
             ds = _pick_split(ds, self._hub.get("split"), self._where())
+        if self._local_digest is None:  # a Hub repository id: the cards' `datasets` metadata
+            self.register_data_card(DataCardType.DATASET_NAME, self._hub["path"])
         return ds
