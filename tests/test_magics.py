@@ -83,7 +83,7 @@ def test_rerunning_a_step_cell_is_a_cache_hit(ip):
     first = stamps(ok(ip, line))[-1]
     second = stamps(ok(ip, line))[-1]
     assert first["cache_hit"] is False and first["status"] == "computed"
-    assert second["cache_hit"] is True and second["status"] == "cached"
+    assert second["cache_hit"] is True and second["status"] == "loaded from cache"
     assert first["fingerprint"] == second["fingerprint"]
 
 
@@ -158,7 +158,10 @@ def _error(ip, code: str) -> tuple[BaseException, str]:
         ('%dream x = DataSource(dta={"q": [1]})', ["no option 'dta'", "Did you mean data=?"]),
         ("%dream x = DataSource(data=undefined_var)", ["'undefined_var' is not defined"]),
         ("%dream nonsense", ["Unknown command", "%dream"]),
-        ("%%dream x = Render(words)\nHello {nope}", ["{nope}", "not an input, a column"]),
+        (
+            "%%dream x = Render(words)\nHello {nope}",
+            ["StepInputError", "{nope}", "a column (text)"],
+        ),
         ('%%dream x = DataSource(data={"q": [1]})\nHello', ["takes no template"]),
         ("%%dream x = Echo(words)\nQ: {text}", []),
         ("%%dream x = Echo(words)\nQ: {missing}", ["{missing}", "a column of 'words'"]),

@@ -84,7 +84,12 @@ def test_summary_has_sample_plots_and_provenance(hostile_step):
     s = summarize(child)
     assert s["fingerprint"] == child.fingerprint and s["rows"] == 5
     assert s["parents"] == [{"name": hostile_step.name, "fingerprint": hostile_step.fingerprint}]
-    assert s["plots"]["labels"] == {"column": "label", "counts": [("a", 3), ("b", 2)]}
+    assert s["plots"]["labels"] == {
+        "column": "label",
+        "counts": [["a", 3], ["b", 2]],
+        "x": "category",
+        "y": "rows",
+    }
     parent = summarize(hostile_step)
     assert parent["sample"][0]["generation"] == HOSTILE[0]  # raw: the widget uses textContent
     assert sum(b[2] for b in parent["plots"]["lengths"]["bins"]) == 5

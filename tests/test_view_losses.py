@@ -30,7 +30,7 @@ def test_the_view_of_a_real_trainer_contains_its_recorded_losses(workspace, tiny
 
     s = summarize(clf)
     assert s["kind"] == "TrainHFClassifier" and s["fingerprint"] == clf.fingerprint
-    assert s["status"] == "trained"
+    assert s["status"] == "computed"
     assert s["plots"]["loss"] == [[step, loss] for step, loss in logged]
 
     widget = StepView(summary=s)
@@ -52,7 +52,7 @@ def test_the_view_of_a_real_trainer_contains_its_recorded_losses(workspace, tiny
         learning_rate=1e-2,
     )
     cached = summarize(again)
-    assert again.cache_hit and cached["status"] == "cached"
+    assert again.cache_hit and cached["status"] == "loaded from cache"
     assert cached["plots"]["loss"] == s["plots"]["loss"]
 
 
@@ -60,4 +60,4 @@ def test_an_untrained_trainer_has_an_empty_view(workspace, tiny_bert):  # noqa: 
     from dreamer_lab.trainers import TrainHFClassifier
 
     s = summarize(TrainHFClassifier("not yet", model_name=str(tiny_bert)))
-    assert s["plots"] == {} and s["fingerprint"] is None and s["status"] == "done"
+    assert s["plots"] == {} and s["fingerprint"] is None and s["status"] == "not trained"

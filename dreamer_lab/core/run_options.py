@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import sys
 import threading
 import time
@@ -285,8 +286,11 @@ class Progress:
         self.interval = None if verbose is False else interval
         self.done = self._start_done = done
         self._start = self._last = time.monotonic()
+        # DREAMER_LAB_PROGRESS_BARS=0 (set by %load_ext dreamer_lab): the notebook view shows
+        # the progress instead of a tqdm bar.
+        hidden = os.environ.get("DREAMER_LAB_PROGRESS_BARS") == "0"
         self._bar = tqdm(
-            total=total, desc=desc, disable=verbose is False or total == 0, leave=False
+            total=total, desc=desc, disable=verbose is False or total == 0 or hidden, leave=False
         )
         self._bar.update(done)
         self._report_step()

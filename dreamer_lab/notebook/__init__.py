@@ -65,9 +65,11 @@ def _short_error(shell: Any, etype: type, value: BaseException, tb: Any, tb_offs
 
 def load_ipython_extension(ipython: Any) -> None:
     """Register the magics, the short error display and tab completion."""
+    from dreamer_lab.notebook import quiet
     from dreamer_lab.notebook.completion import dream_matcher
     from dreamer_lab.notebook.magics import DreamMagics
 
+    quiet.install()
     ipython.register_magics(DreamMagics)
     if not ipython.custom_exceptions or getattr(ipython, "_dreamer_lab_exc", False):
         ipython.set_custom_exc(_user_errors(), _short_error)
@@ -78,8 +80,10 @@ def load_ipython_extension(ipython: Any) -> None:
 
 
 def unload_ipython_extension(ipython: Any) -> None:
+    from dreamer_lab.notebook import quiet
     from dreamer_lab.notebook.completion import dream_matcher
 
+    quiet.unload()
     if getattr(ipython, "_dreamer_lab_exc", False):
         ipython.set_custom_exc((), None)
         ipython._dreamer_lab_exc = False

@@ -135,16 +135,30 @@ class Options:
     init: dict[str, inspect.Parameter] = field(default_factory=dict)
     train: dict[str, inspect.Parameter] = field(default_factory=dict)
     probed: bool = True
+    #: Generation options a prompting step forwards to ``LLM.run`` (``max_new_tokens``, ...).
+    generation: tuple[str, ...] = ()
+    #: Step-wide run options (``verbose``, ``log_level``, ...): accepted, listed apart.
+    run_options: tuple[str, ...] = ()
 
     @property
     def trainer(self) -> bool:
         return not is_step_class(self.kind)
 
     def all_names(self) -> list[str]:
-        names = [*self.inputs, *self.args, *self.init, *self.train]
+        names = [*self.inputs, *self.args, *self.generation, *self.init, *self.train]
         if self.outputs:
             names.append("outputs")
         return list(dict.fromkeys(n for n in names if n != "name")) + ["name"]
+
+    def user_names(self) -> list[str]:
+        """The options a user sets: inputs, arguments, generation and trainer options (not
+        the step-wide run options such as ``log_level`` or ``save_num_shards``)."""
+        hidden = {*self.run_options, "lazy", "name"}
+        return [n for n in self.all_names() if n not in hidden]
+
+    def caps_generation(self) -> bool:
+        """Whether the kind takes ``max_new_tokens`` (a prompting step)."""
+        return "max_new_tokens" in self.args or "max_new_tokens" in self.generation
 
     def template_arg(self) -> str | None:
         for a in TEMPLATE_ARGS:
@@ -178,14 +192,28 @@ class Options:
 
         section("Inputs (a step column, e.g. other.output['text']):", self.inputs)
         section("Arguments:", self.args)
+        if self.generation:
+            lines.append("Generation options (passed to the LLM, as in the Python API):")
+            lines.append(_wrap(", ".join(self.generation)))
+        if self.caps_generation():
+            lines.append(
+                _wrap(
+                    "max_new_tokens defaults to `%dream config max_new_tokens` (256) in "
+                    "%%dream cells; max_new_tokens=None generates up to the context length."
+                )
+            )
         if self.outputs:
             lines.append("Outputs: " + ", ".join(self.outputs) + " (rename with outputs={...})")
-        params = {**self.init, **self.train}
+        hidden = {*self.run_options, "name"}
+        params = {k: p for k, p in {**self.init, **self.train}.items() if k not in hidden}
         if params:
             lines.append("Options:")
             for k, p in params.items():
                 default = "" if p.default is inspect.Parameter.empty else f" = {p.default!r}"
                 lines.append(f"  {k}{default}")
+        if self.run_options:
+            lines.append("Run options:")
+            lines.append(_wrap(", ".join(self.run_options)))
         body = self.template_arg()
         lines.append("")
         if body:
@@ -198,6 +226,13 @@ class Options:
         else:
             lines.append("Cell body: not used (leave it empty).")
         return "\n".join(lines)
+
+
+def _wrap(text: str) -> str:
+    """``text`` wrapped to a notebook cell's width, indented two spaces."""
+    import textwrap
+
+    return textwrap.fill(text, width=80, initial_indent="  ", subsequent_indent="  ")
 
 
 def _signature(fn: Any) -> dict[str, inspect.Parameter]:
@@ -233,6 +268,8 @@ def options_for(kind: type) -> Options:
         opts.inputs = dict(probe._input_specs)
         opts.args = dict(probe._arg_specs)
         opts.outputs = dict(probe._output_specs)
+        opts.run_options = tuple(k for k in step_init if k in own and k != "name")
+        opts.generation = _generation_options(kind, opts.args)
     else:
         opts.init = _signature(kind.__init__)
         opts.train = _signature(kind.train)
@@ -248,3 +285,17 @@ def _signature_all(fn: Any) -> dict[str, inspect.Parameter]:
 
 def _takes_var_keywords(fn: Any) -> bool:
     return any(p.kind == p.VAR_KEYWORD for p in _signature_all(fn).values())
+
+
+def _generation_options(kind: type, args: dict[str, Any]) -> tuple[str, ...]:
+    """``LLM.run`` keyword arguments a prompting step forwards (empty for other steps)."""
+    from dreamer_lab.steps.prompt_base import GENERATION_KWARGS, PromptStepBase
+
+    if not issubclass(kind, PromptStepBase):
+        return ()
+    return tuple(sorted(k for k in GENERATION_KWARGS if k not in args))
+
+
+def llm_generation_options(llm: Any) -> frozenset[str]:
+    """Backend-specific generation options of ``llm`` (``top_k``, ``do_sample`` ...)."""
+    return frozenset(getattr(llm, "extra_generation_kwargs", ()) or ())

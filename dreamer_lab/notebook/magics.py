@@ -12,16 +12,12 @@ from __future__ import annotations
 import ast
 import difflib
 import functools
-import json
-import os
-import threading
-import time
 from typing import Any
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class
-from traitlets import Bool, Float, Unicode, observe
+from traitlets import Bool, Float, Int, Unicode, observe
 
-from dreamer_lab.core.secrets import scrub_text
+from dreamer_lab.core.status import Status
 from dreamer_lab.errors import DreamerError
 from dreamer_lab.notebook.catalog import (
     TEMPLATE_INPUT,
@@ -45,6 +41,10 @@ from dreamer_lab.notebook.parser import (
 )
 from dreamer_lab.notebook.views import StepOutput, summarize
 
+#: Generation cap of %%dream prompting cells that set no ``max_new_tokens`` (a small local
+#: model left uncapped generates up to its context length: minutes per row on a CPU).
+DEFAULT_MAX_NEW_TOKENS = 256
+
 
 @magics_class
 class DreamMagics(CommandsMixin, Magics):
@@ -63,6 +63,15 @@ class DreamMagics(CommandsMixin, Magics):
         ),
     )
     show_widget = Bool(True, config=True, help="Show the interactive step view (anywidget).")
+    max_new_tokens = Int(
+        DEFAULT_MAX_NEW_TOKENS,
+        allow_none=True,
+        config=True,
+        help=(
+            "max_new_tokens of prompting steps in %%dream cells that do not set it (None: up "
+            "to the model's context length, as in the Python API)."
+        ),
+    )
 
     def __init__(self, shell: Any = None, **kwargs: Any):
         super().__init__(shell, **kwargs)
@@ -145,7 +154,7 @@ class DreamMagics(CommandsMixin, Magics):
             filename=self.shell.compile.cache(cell) if hasattr(self.shell, "compile") else "<c>",
         )
         if not parsed.flags.quiet:
-            status = "cached" if result.cache_hit else "computed"
+            status = Status.CACHED if result.cache_hit else Status.COMPUTED
             if result.cache_hit:
                 what = "cache hit: the cell was skipped" + (
                     f"; restored {', '.join(result.restored)}" if result.restored else ""
@@ -182,7 +191,7 @@ class DreamMagics(CommandsMixin, Magics):
         __tracebackhide__ = True
         cls = resolve_kind(parsed.kind, self.ns)
         opts = options_for(cls)
-        self._check_option_names(parsed, opts)
+        self._check_option_names(parsed, opts, self._llm_options(parsed, opts))
         values = {
             k: self._eval(v, f"option {k}={parsed.option_source(k)}")
             for k, v in parsed.options.items()
@@ -194,6 +203,8 @@ class DreamMagics(CommandsMixin, Magics):
         )
         label = values.pop("name", None) or parsed.target
         self._apply_defaults(opts, values)
+        if opts.caps_generation() and "max_new_tokens" not in values and self.max_new_tokens:
+            values["max_new_tokens"] = self.max_new_tokens
         if parsed.flags.force:
             values["force"] = True
         body = cell.strip()
@@ -211,16 +222,33 @@ class DreamMagics(CommandsMixin, Magics):
         result = self._run_with_view(build, label, cls.__name__, quiet=parsed.flags.quiet)
         self.ns[parsed.target] = result
 
-    def _check_option_names(self, parsed: StepLine, opts: Options) -> None:
-        valid = opts.all_names()
+    def _llm_options(self, parsed: StepLine, opts: Options) -> frozenset[str]:
+        """The backend-specific generation options of the cell's LLM (``top_k`` ...)."""
+        from dreamer_lab.notebook.catalog import llm_generation_options
+
+        if not opts.generation:
+            return frozenset()
+        if "llm" in parsed.options:
+            return llm_generation_options(self._eval(parsed.options["llm"], "option llm="))
+        if self.default_llm in self.ns:
+            return llm_generation_options(self.ns[self.default_llm])
+        from dreamer_lab.llms.hf_transformers import HFTransformers  # the default model
+
+        return llm_generation_options(HFTransformers)
+
+    def _check_option_names(
+        self, parsed: StepLine, opts: Options, extra: frozenset[str] = frozenset()
+    ) -> None:
+        valid = [*opts.all_names(), *sorted(extra)]
         for key in parsed.options:
             if key in valid or (not opts.probed and not opts.trainer):
                 continue
+            shown = [*opts.user_names(), *sorted(extra)]
             close = difflib.get_close_matches(key, valid, n=1)
             hint = f"Did you mean {close[0]}=? " if close else ""
             raise DreamSyntaxError(
                 f"{opts.kind.__name__} has no option {key!r}. {hint}Its options: "
-                f"{', '.join(valid)} (`%dream help {opts.kind.__name__}` explains them)."
+                f"{', '.join(shown)} (`%dream help {opts.kind.__name__}` explains them)."
             )
 
     def _apply_defaults(self, opts: Options, values: dict[str, Any]) -> None:
@@ -269,7 +297,7 @@ class DreamMagics(CommandsMixin, Magics):
             keep = set(columns) | set(opts.inputs)
             if isinstance(attributes, dict):
                 keep |= set(map(str, attributes))
-            hint = "an input, a column" + (" or an attribute" if attributes else "")
+            hint = _keep_hint(opts, columns, attributes)
             values[target] = interpolate(body, keep, self.ns, where=where, keep_hint=hint)
             if positional is not None:
                 # The positional step supplies the rows: its column feeds the first
@@ -321,7 +349,7 @@ class DreamMagics(CommandsMixin, Magics):
         for k, v in values.items():
             if k in opts.inputs:
                 inputs[k] = self._as_column(k, v, cls.__name__)
-            elif k in opts.args or (not opts.probed and k not in opts.init):
+            elif k in opts.args or (k not in opts.init and (opts.generation or not opts.probed)):
                 args[k] = v
             else:
                 kwargs[k] = v
@@ -343,59 +371,21 @@ class DreamMagics(CommandsMixin, Magics):
 
     def _run_with_view(self, build: Any, label: str, kind: str, *, quiet: bool) -> Any:
         __tracebackhide__ = True
-        from IPython.display import display
+        from dreamer_lab.notebook.running import run_with_view
 
-        from dreamer_lab.core.workspace import current_workspace
+        return run_with_view(build, label, kind, quiet=quiet, show_widget=self.show_widget)
 
-        ws = current_workspace()
-        t0 = time.time()
-        summary = summarize(None, label=label, status="running")
-        summary["kind"] = kind
-        widget = handle = None
-        if not quiet:
-            if self.show_widget:
-                from dreamer_lab.notebook.step_widget import StepView
 
-                widget = StepView(summary=summary, progress=0.0)
-            handle = display(StepOutput(summary, widget), display_id=True)
-        stop = threading.Event()
-        poller = None
-        if widget is not None:
-            poller = threading.Thread(
-                target=_poll_progress, args=(ws, label, widget, t0, stop), daemon=True
-            )
-            poller.start()
-        try:
-            result = build()
-        except BaseException as e:
-            stop.set()
-            if handle is not None:
-                failed = dict(
-                    summary, status="failed", error=scrub_text(f"{type(e).__name__}: {e}")
-                )
-                failed["seconds"] = time.time() - t0
-                if widget is not None:
-                    widget.summary = failed
-                handle.update(StepOutput(failed, widget))
-            raise
-        finally:
-            stop.set()
-            if poller is not None:
-                poller.join(timeout=2)
-        if handle is not None:
-            why = None
-            if is_step_class(type(result)):
-                why = (
-                    "cache hit: the same inputs were computed before" if result.cache_hit else None
-                )
-                if not result.cache_hit:
-                    why = str(result.explain())
-            final = summarize(result, label=label, why=why, seconds=time.time() - t0)
-            if widget is not None:
-                widget.summary = final
-                widget.progress = 1.0
-            handle.update(StepOutput(final, widget))
-        return result
+def _keep_hint(opts: Options, columns: list[str], attributes: Any) -> str:
+    """What a kept ``{placeholder}`` may name, listing the names (for a missing one)."""
+    parts = []
+    if opts.inputs:
+        parts.append(f"an input ({', '.join(opts.inputs)})")
+    if columns:
+        parts.append(f"a column ({', '.join(columns)})")
+    if isinstance(attributes, dict):
+        parts.append(f"an attribute ({', '.join(map(str, attributes))})")
+    return " or ".join(parts) or "a column"
 
 
 def _costed_llms(values: Any) -> list[Any]:
@@ -408,18 +398,3 @@ def _costed_llms(values: Any) -> list[Any]:
             if costed and not any(llm is seen for seen in out):
                 out.append(llm)
     return out
-
-
-def _poll_progress(ws: Any, label: str, widget: Any, t0: float, stop: threading.Event) -> None:
-    """Mirror the running step's progress file into the widget (runs in a thread)."""
-    pid = os.getpid()
-    while not stop.wait(0.5):
-        widget.elapsed = round(time.time() - t0, 1)
-        try:
-            for f in (ws.path / "locks").glob("*.progress.json"):
-                data = json.loads(f.read_text())
-                mine = data.get("pid") == pid and data.get("name") == label
-                if mine and data.get("progress") is not None:
-                    widget.progress = float(data["progress"])
-        except (OSError, ValueError):
-            continue

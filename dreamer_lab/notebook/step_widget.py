@@ -19,3 +19,4 @@ class StepView(anywidget.AnyWidget):
     summary = traitlets.Dict().tag(sync=True)
     progress = traitlets.Float(None, allow_none=True).tag(sync=True)
     elapsed = traitlets.Float(0.0).tag(sync=True)
+    eta = traitlets.Float(None, allow_none=True).tag(sync=True)  # seconds left, when known

@@ -12,6 +12,7 @@ import string
 from collections.abc import Iterable
 from typing import Any
 
+from dreamer_lab.errors import StepInputError
 from dreamer_lab.notebook.parser import DreamSyntaxError
 
 _FMT = string.Formatter()
@@ -65,7 +66,7 @@ def interpolate(
     names = placeholders(template)
     for name in names:
         if name not in keep and name not in user_ns:
-            raise DreamSyntaxError(
+            raise StepInputError(
                 f"The template uses {{{name}}}, which is not {keep_hint} nor a variable in the "
                 f"notebook ({where}). Fix the placeholder's name, define {name}, or write "
                 f"{{{{{name}}}}} for literal braces."

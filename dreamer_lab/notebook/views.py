@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from dreamer_lab.core.status import Status
 
 if TYPE_CHECKING:
     from dreamer_lab.notebook.step_widget import StepView
@@ -30,8 +31,6 @@ __all__ = [
 
 SAMPLE_ROWS = 5
 CELL_CHARS = 200
-PLOT_ROWS = 5000
-MAX_LABELS = 12
 STATIC = Path(__file__).parent / "static"
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>&:])")
@@ -68,53 +67,100 @@ def _usage(record: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _length_hist(values: list[str], bins: int = 10) -> list[list[float]]:
-    lengths = [len(v) for v in values]
-    lo, hi = min(lengths), max(lengths)
-    if lo == hi:
-        return [[lo, hi, len(lengths)]]
-    width = (hi - lo) / bins
-    counts = [0] * bins
-    for n in lengths:
-        counts[min(bins - 1, int((n - lo) / width))] += 1
-    return [
-        [round(lo + i * width, 1), round(lo + (i + 1) * width, 1), c] for i, c in enumerate(counts)
-    ]
+def _parent_columns(obj: Any) -> set[str]:
+    cols: set[str] = set()
+    for p in getattr(obj, "parents", []) or []:
+        out = getattr(p, "output", None)
+        cols |= set(getattr(out, "column_names", None) or [])
+    return cols
 
 
-def _plots(dataset: Any) -> dict[str, Any]:
-    plots: dict[str, Any] = {}
-    n = min(dataset.num_rows, PLOT_ROWS)
-    if n:
-        part = dataset.select(range(n))
-        for col in dataset.column_names:
-            values = part[col]
-            if "lengths" not in plots and values and all(isinstance(v, str) for v in values):
-                distinct = Counter(values)
-                if len(distinct) <= MAX_LABELS and len(distinct) < n:
-                    plots.setdefault("labels", {"column": col, "counts": distinct.most_common()})
-                else:
-                    plots["lengths"] = {"column": col, "bins": _length_hist(values)}
-            elif (
-                "labels" not in plots
-                and values
-                and all(isinstance(v, bool | int) for v in values)
-                and len(set(values)) <= MAX_LABELS
-                and len(set(values)) < n
-            ):
-                counts = Counter(values).most_common()
-                plots["labels"] = {"column": col, "counts": [[str(k), c] for k, c in counts]}
-    return plots
+def _step_details(obj: Any, s: dict[str, Any], status: str | None) -> dict[str, Any]:
+    """The stored output of a finished step: rows, columns (output first), sample, plots."""
+    from dreamer_lab.notebook.plots import ordered_columns, step_plots
+
+    record = obj.record
+    ds = obj.output.dataset
+    parents = _parent_columns(obj)
+    columns = ordered_columns(list(ds.column_names), parents)
+    s["rows"] = ds.num_rows
+    s["columns"] = columns
+    rows = ds.select(range(min(SAMPLE_ROWS, ds.num_rows))).to_list()
+    s["sample"] = [{k: _short(r[k]) for k in columns} for r in rows]
+    s["usage"] = _usage(record)
+    run_seconds = (record.get("timings") or {}).get("seconds")
+    if run_seconds:
+        s["run_seconds"] = run_seconds
+        s["rows_per_s"] = round(ds.num_rows / run_seconds, 1) if run_seconds > 0 else None
+    s["plots"] = step_plots(ds, columns, parents)
+    s["status"] = status or (Status.CACHED if obj.cache_hit else Status.COMPUTED)
+    return s
 
 
-def _loss_curve(history: Any) -> list[list[float]]:
-    """``[[step, loss], ...]`` from :attr:`Trainer.loss_history` (the entries the trainer
-    logged: dicts with ``step`` and ``loss``; eval-only entries are skipped)."""
-    out = []
-    for i, item in enumerate(history if isinstance(history, list) else []):
-        if isinstance(item, dict) and isinstance(item.get("loss"), int | float):
-            out.append([item.get("step", i), float(item["loss"])])
-    return out
+def _trainer_details(obj: Any, s: dict[str, Any], status: str | None) -> dict[str, Any]:
+    """A trainer: loss curves, learning rate, final metrics and its place in the lineage."""
+    from dreamer_lab.notebook.plots import rounded, trainer_plots
+
+    s["kind"] = obj.kind_name()
+    s["fingerprint"] = obj.fingerprint
+    s["parents"] = _trainer_parents(obj)
+    if obj.cache_hit is None and status is None:
+        s["status"] = "not trained"  # summarized before train(): nothing happened yet
+    if obj.cache_hit is not None and status not in (Status.FAILED, Status.RUNNING):
+        s["usage"] = _usage(obj.record)
+        s["status"] = status or (Status.CACHED if obj.cache_hit else Status.COMPUTED)
+        s["metrics"] = {k: rounded(v) for k, v in obj.metrics.items()}
+    s["plots"] = trainer_plots(obj.loss_history)
+    return s
+
+
+def _trainer_parents(obj: Any) -> list[dict[str, Any]]:
+    """The steps a trainer's record names as its data (its place in the lineage)."""
+    try:
+        record = obj.record if obj.cache_hit is not None else {}
+    except Exception:  # noqa: BLE001 - an untrained trainer has no record
+        record = {}
+    out: dict[str, dict[str, Any]] = {}
+    for use, ref in (record.get("inputs") or {}).items():
+        if isinstance(ref, dict) and ref.get("step"):
+            item = out.setdefault(
+                ref["step"], {"name": ref.get("name"), "fingerprint": ref["step"]}
+            )
+            item.setdefault("uses", []).append(f"{use}: {ref.get('column')}")
+    return list(out.values())
+
+
+def trainer_live(ws: Any, progress: dict[str, Any]) -> dict[str, Any]:
+    """Summary fields of a training run in progress, from its progress file and log."""
+    from dreamer_lab.notebook.plots import rounded, trainer_plots
+
+    live: dict[str, Any] = {
+        "training": {
+            k: rounded(progress.get(k))
+            for k in ("step", "max_steps", "epoch", "loss", "eta_seconds")
+            if progress.get(k) is not None
+        }
+    }
+    fp = progress.get("fingerprint")
+    if isinstance(fp, str) and fp.isalnum():
+        path = ws.path / "checkpoints" / fp / "history.jsonl"
+        history = []
+        if path.is_file():
+            import json
+
+            for line in path.read_text().splitlines():
+                try:
+                    history.append(json.loads(line))
+                except ValueError:
+                    continue
+        live["plots"] = trainer_plots(history)
+        lr = live["plots"].get("lr")
+        if lr:
+            live["training"]["learning_rate"] = lr[-1][1]
+        epochs = [h["epoch"] for h in history if isinstance(h.get("epoch"), int | float)]
+        if epochs:
+            live["training"]["epoch"] = rounded(epochs[-1], 3)
+    return live
 
 
 def summarize(
@@ -132,7 +178,7 @@ def summarize(
     s: dict[str, Any] = {
         "name": label or getattr(obj, "name", None) or type(obj).__name__,
         "kind": type(obj).__name__,
-        "status": status or "done",
+        "status": status or Status.COMPUTED,
         "cache_hit": getattr(obj, "cache_hit", None),
         "why": why,
         "error": error,
@@ -145,6 +191,7 @@ def summarize(
         "seconds": seconds,
         "rows_per_s": None,
         "plots": {},
+        "details": [],
     }
     if obj is None:
         return s
@@ -152,36 +199,13 @@ def summarize(
         s["kind"] = obj.kind_name()
         s["fingerprint"] = obj.fingerprint
         s["parents"] = [{"name": p.name, "fingerprint": p.fingerprint} for p in obj.parents]
-        if status in ("failed", "running"):
+        if status in (Status.FAILED, Status.RUNNING, Status.INTERRUPTED):
             return s
-        record = obj.record
-        ds = obj.output.dataset
-        s["rows"] = ds.num_rows
-        s["columns"] = list(ds.column_names)
-        rows = ds.select(range(min(SAMPLE_ROWS, ds.num_rows))).to_list()
-        s["sample"] = [{k: _short(v) for k, v in r.items()} for r in rows]
-        s["usage"] = _usage(record)
-        run_seconds = (record.get("timings") or {}).get("seconds")
-        if run_seconds:
-            s["run_seconds"] = run_seconds
-            s["rows_per_s"] = round(ds.num_rows / run_seconds, 1) if run_seconds > 0 else None
-        s["plots"] = _plots(ds)
-        s["status"] = status or ("cached" if obj.cache_hit else "computed")
-        return s
+        return _step_details(obj, s, status)
     from dreamer_lab.trainers.base import Trainer
 
     if isinstance(obj, Trainer):
-        # The loss curve is what the trainer logged (live while training, then from its
-        # record); an untrained trainer has no record yet.
-        s["kind"] = obj.kind_name()
-        s["fingerprint"] = obj.fingerprint
-        if obj.cache_hit is not None and status not in ("failed", "running"):
-            s["usage"] = _usage(obj.record)
-            s["status"] = status or ("cached" if obj.cache_hit else "trained")
-        loss = _loss_curve(obj.loss_history)
-        if loss:
-            s["plots"] = {"loss": loss}
-        return s
+        return _trainer_details(obj, s, status)
     # Other results: whatever they expose.
     record = getattr(obj, "record", None)
     record = record if isinstance(record, dict) else {}
@@ -198,7 +222,7 @@ def _headline(s: dict[str, Any]) -> str:
         bits.append(f"{s['rows']} rows")
     if s.get("seconds") is not None:
         bits.append(f"{s['seconds']:.2f}s")
-    if s.get("rows_per_s") and s["status"] == "computed":
+    if s.get("rows_per_s") and s["status"] == Status.COMPUTED:
         bits.append(f"{s['rows_per_s']} rows/s")
     usage = s.get("usage") or {}
     if "tokens" in usage:
@@ -225,6 +249,8 @@ def render_plain(s: dict[str, Any]) -> str:
         lines.append("  " + " | ".join(_short(str(v), 60) for v in row.values()))
     if (s.get("plots") or {}).get("loss"):
         lines.append("  loss " + _loss_summary(s["plots"]))
+    if s.get("metrics"):
+        lines.append("  metrics: " + _metrics_text(s["metrics"]))
     return "\n".join(lines)
 
 
@@ -254,7 +280,15 @@ def render_markdown(s: dict[str, Any]) -> str:
         out += ["", f"length of {e(plots['lengths']['column'])}: {sparkline([b[2] for b in bins])}"]
     if "loss" in plots:
         out += ["", f"loss: {sparkline([v for _, v in plots['loss']])} {_loss_summary(plots)}"]
+    if s.get("metrics"):
+        out += ["", "metrics: " + e(_metrics_text(s["metrics"]))]
     return "\n".join(out)
+
+
+def _metrics_text(metrics: dict[str, Any]) -> str:
+    return ", ".join(
+        f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()
+    )
 
 
 def _loss_summary(plots: dict[str, Any]) -> str:
