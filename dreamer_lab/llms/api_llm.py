@@ -31,7 +31,6 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from dreamer_lab.core.secrets import scrub_text
@@ -41,8 +40,8 @@ from dreamer_lab.llms.base import (
     LLMError,
     UnknownModelError,
     estimate_tokens,
-    jittered_backoff,
 )
+from dreamer_lab.llms.retry import RETRYABLE, Failure, RetryPolicy  # noqa: F401
 
 
 class MalformedResponse(Exception):
@@ -141,26 +140,6 @@ def lookup_model(table: Mapping[str, Any], model: str) -> Any:
         default=None,
     )
     return table[best] if best else None
-
-
-#: Failure kinds that are retried; the others fail at once with the fix in the message.
-RETRYABLE = frozenset({"rate_limit", "server", "connection", "malformed"})
-
-
-@dataclass(frozen=True)
-class Failure:
-    """What went wrong with one request, as :meth:`APILLM._classify` reads it.
-
-    ``kind`` is ``auth`` (401), ``permission`` (403), ``not_found`` (404),
-    ``bad_request`` (400/422), ``rate_limit`` (429), ``server`` (5xx), ``connection``
-    (unreachable, timeout) or ``malformed`` (an unreadable response).
-    """
-
-    kind: str
-    status: int | None = None
-    retry_after: float | None = None
-    detail: str = ""
-    error: str = ""
 
 
 def exception_chain(e: BaseException) -> Iterable[BaseException]:
@@ -415,29 +394,19 @@ class APILLM(LLM):
     async def _request(
         self, client: Any, prompt: str, params: dict[str, Any], seed: Any
     ) -> dict[str, Any]:
-        """One request under the retry policy."""
-        last: Failure | None = None
-        for attempt in range(self.max_retries + 1):
-            try:
-                return await self._send(client, prompt, params, seed)
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:
-                failure = self._classify(e)
-                if failure is None:
-                    raise
-                if failure.kind not in RETRYABLE:
-                    raise self._fatal_error(failure) from None
-                last = failure
-            if attempt == self.max_retries:
-                break
+        """One request under the retry policy (:class:`~dreamer_lab.llms.retry.RetryPolicy`)."""
+
+        def retried(_: Failure) -> None:
             self.last_usage.retries += 1
-            if last.retry_after is not None:
-                delay = last.retry_after + self._rng.uniform(0, self.backoff_base)
-            else:
-                delay = jittered_backoff(attempt, self.backoff_base, self.backoff_max, self._rng)
-            await asyncio.sleep(min(delay, self.backoff_max))
-        raise self._final_error(last)
+
+        policy = RetryPolicy(self.max_retries, self.backoff_base, self.backoff_max, self._rng)
+        return await policy.acall(
+            lambda: self._send(client, prompt, params, seed),
+            self._classify,
+            fatal=self._fatal_error,
+            final=self._final_error,
+            on_retry=retried,
+        )
 
     # -- errors users see -------------------------------------------------------------------
     def _fatal_error(self, f: Failure) -> LLMError:

@@ -30,10 +30,10 @@ from dreamer_lab.llms.api_llm import (
     Failure,
     MalformedResponse,
     int_seed,
-    retry_after_seconds,
 )
 from dreamer_lab.llms.api_llm import RateLimiter as _RateLimiter  # noqa: F401 (moved there)
 from dreamer_lab.llms.base import LLMError, estimate_tokens, truncate_at_stop
+from dreamer_lab.llms.openai_client import classify_openai_error, openai_client
 from dreamer_lab.llms.structured import ConstrainedOutput
 
 # USD per 1M tokens (input, output). Extend or override with register_price().
@@ -203,20 +203,14 @@ class OpenAI(ConstrainedOutput, APILLM):
         return key
 
     def _client(self) -> Any:
-        from openai import AsyncAzureOpenAI, AsyncOpenAI
-
-        kw: dict[str, Any] = dict(
+        return openai_client(
             api_key=self._key(),
+            base_url=self.base_url,
             organization=self.organization,
-            max_retries=0,
             timeout=self.timeout,
+            api_version=self.api_version,
             **self.client_kwargs,
         )
-        if self.api_version:
-            return AsyncAzureOpenAI(
-                azure_endpoint=self.base_url, api_version=self.api_version, **kw
-            )
-        return AsyncOpenAI(base_url=self.base_url, **kw)
 
     def _endpoint(self) -> str:
         return self._identity()["endpoint"]
@@ -283,26 +277,7 @@ class OpenAI(ConstrainedOutput, APILLM):
         return self._parse(resp, prompt, params)
 
     def _classify(self, e: BaseException) -> Failure | None:
-        import openai
-
-        name = type(e).__name__
-        if isinstance(e, openai.AuthenticationError):
-            return Failure("auth", 401)
-        if isinstance(e, openai.PermissionDeniedError):
-            return Failure("permission", 403)
-        if isinstance(e, openai.NotFoundError):
-            return Failure("not_found", 404)
-        if isinstance(e, openai.BadRequestError | openai.UnprocessableEntityError):
-            return Failure("bad_request", e.status_code, detail=_error_message(e))
-        if isinstance(e, openai.RateLimitError):
-            return Failure("rate_limit", 429, _retry_after(e.response), error=name)
-        if isinstance(e, openai.APIStatusError):
-            return Failure("server", e.status_code, _retry_after(e.response), error=name)
-        if isinstance(e, openai.APITimeoutError | openai.APIConnectionError):
-            return Failure("connection", error=name)
-        if isinstance(e, MalformedResponse | openai.APIResponseValidationError | ValueError):
-            return Failure("malformed", detail=str(e), error=name)
-        return None
+        return classify_openai_error(e)
 
     def _parse(self, resp: Any, prompt: str, params: dict[str, Any]) -> dict[str, Any]:
         choices = getattr(resp, "choices", None)
@@ -474,16 +449,3 @@ class OpenAI(ConstrainedOutput, APILLM):
                 self.spent += value["u"]["cost"]
             values[key] = value
         return values
-
-
-def _retry_after(response: Any) -> float | None:
-    return retry_after_seconds(getattr(response, "headers", None) if response is not None else None)
-
-
-def _error_message(e: Any) -> str:
-    body = getattr(e, "body", None)
-    if isinstance(body, dict):
-        msg = body.get("message") or (body.get("error") or {}).get("message")
-        if msg:
-            return str(msg)
-    return str(getattr(e, "message", "") or type(e).__name__)
