@@ -26,19 +26,23 @@ _STEP_LINE = re.compile(r"^\s*[A-Za-z_]\w*\s*=(?!=)")
 GENERAL_HELP = """\
 dreamer_lab magics
 
-Step cells (the body is the prompt template; {column} placeholders are kept for each row,
-{variable} is filled from the notebook):
+Step cells: the body is the prompt template; {column} placeholders are
+filled per row, {variable} from the notebook.
   %%dream reviews = DataFromAttributedPrompt(llm=smol, n=40, attributes=attrs)
   Write a {sentiment} review of a {product}.
 
-  %%dream answers = Prompt(questions, llm=smol)      # rows of `questions` fill {question}
+  %%dream answers = Prompt(questions, llm=smol, max_new_tokens=64)
   Answer briefly: {question}
 
-  %dream source = DataSource(data={"text": ["a", "b"]})   # one %: a step without a body
+  %dream source = DataSource(data={"text": ["a", "b"]})  # no body: one %
 
-  Options are Python keyword arguments evaluated in the notebook: the step's inputs and
-  arguments by name, and its constructor options (force=True, name="label", ...).
-  Flags after the call: --force (recompute), --quiet (no view), --help.
+Options are Python keyword arguments evaluated in the notebook: the step's
+inputs and arguments, generation options (max_new_tokens, temperature,
+top_p, n, stop, seed, batch_size ...) and constructor options (name=...).
+Without an LLM a step uses the embedded SmolLM2-135M-Instruct; without
+max_new_tokens, %%dream caps generation at 256 new tokens
+(`%dream config max_new_tokens=N`, or none for the context length).
+Flags after the call: --force (recompute), --quiet (no view), --help.
 
 Memoized code cells (skipped on a cache hit; assigned variables restored):
   %%dream [--force] [--name LABEL]
@@ -46,7 +50,10 @@ Memoized code cells (skipped on a cache hit; assigned variables restored):
 
 Commands:
 {commands}
-  %dream help KIND   options of one step kind (also: %%dream KIND --help)
+
+Wizards (forms that write the %%dream cell for you): `%dream wizard`,
+`%dream wizard train`, `%dream wizard card` (preview, edit and export a
+data or model card).
 """
 
 
@@ -68,8 +75,14 @@ class Report:
 
 
 def _general_help() -> str:
-    cmds = "\n".join(f"  %dream {k:<7} {v}" for k, v in SUBCOMMANDS.items())
-    return GENERAL_HELP.replace("{commands}", cmds)
+    import textwrap
+
+    lines = []
+    for k, v in SUBCOMMANDS.items():
+        lines += textwrap.wrap(
+            v, width=78, initial_indent=f"  %dream {k:<7} ", subsequent_indent=" " * 17
+        )
+    return GENERAL_HELP.replace("{commands}", "\n".join(lines))
 
 
 class CommandsMixin:
@@ -134,7 +147,9 @@ class CommandsMixin:
             + ")",
             f"models: {len(ws.models.fingerprints())} stored",
             "cache sizes: " + ", ".join(f"{k} {_size(v)}" for k, v in sizes.items()),
-            f"default llm: {self.default_llm or '(none)'}; budget: " + self._budget_text(),
+            f"default llm: {self._default_llm_text()}",
+            f"max_new_tokens: {self.max_new_tokens or 'none (up to the context length)'}; "
+            "budget: " + self._budget_text(),
         ]
         return Report("\n".join(lines), "  \n".join(md_escape(x) for x in lines))
 
@@ -185,6 +200,20 @@ class CommandsMixin:
                 )
         return Report(text, md_escape(text).replace("  \\- ", "\n- "))
 
+    def _default_llm_text(self) -> str:
+        if self.default_llm:
+            return self.default_llm
+        return "the embedded SmolLM2-135M-Instruct (set one: `%dream config llm=NAME`)"
+
+    def _cmd_wizard(self, which: str = "generate") -> Any:
+        """Show a wizard: ``generate``, ``train`` or ``card``."""
+        from IPython.display import display
+
+        from dreamer_lab.notebook.wizards import card, wizard
+
+        display(card(ns=self.ns) if which == "card" else wizard(which, ns=self.ns))
+        return None
+
     def _budget_text(self) -> str:
         if self.budget is None:
             return "(none)"
@@ -198,7 +227,7 @@ class CommandsMixin:
             if not sep:
                 raise DreamSyntaxError(
                     f"`%dream config {item}`: write settings as key=value (llm=NAME, budget=5, "
-                    "workspace=./path)."
+                    "max_new_tokens=256, workspace=./path)."
                 )
             if key == "llm":
                 if value and value not in self.ns:
@@ -214,6 +243,14 @@ class CommandsMixin:
                     raise DreamSyntaxError(
                         f"budget={value}: give a number of dollars, e.g. budget=5, or budget=none."
                     ) from None
+            elif key == "max_new_tokens":
+                low = value.lower()
+                if not (low in ("", "none") or (value.isdigit() and int(value) > 0)):
+                    raise DreamSyntaxError(
+                        f"max_new_tokens={value}: give a positive number of tokens, e.g. "
+                        "max_new_tokens=256, or max_new_tokens=none for the context length."
+                    )
+                self.max_new_tokens = None if low in ("", "none") else int(value)
             elif key == "workspace":
                 from dreamer_lab.datadreamer import DataDreamer
 
@@ -222,12 +259,13 @@ class CommandsMixin:
                 self._session = DataDreamer(value).start()
             else:
                 raise DreamSyntaxError(
-                    f"Unknown setting {key!r}. Settings: llm, budget, workspace."
+                    f"Unknown setting {key!r}. Settings: llm, budget, max_new_tokens, workspace."
                 )
         ws = current_workspace()
         lines = [
             f"workspace: {ws.path}",
-            f"llm: {self.default_llm or '(none)'}",
+            f"llm: {self._default_llm_text()}",
+            f"max_new_tokens: {self.max_new_tokens or 'none (up to the context length)'}",
             "budget: " + self._budget_text(),
         ]
         return Report("\n".join(lines), "  \n".join(md_escape(x) for x in lines))

@@ -246,9 +246,13 @@ SUBCOMMANDS = {
     "status": "workspace, steps, models and cache sizes",
     "ls": "the steps in the workspace (name, kind, status, rows, fingerprint)",
     "why": "why NAME missed (or hit) the cache: `%dream why NAME`",
-    "config": "show settings, or set them: `%dream config llm=smol budget=5 workspace=./ws`",
+    "config": (
+        "show settings, or set them: `%dream config llm=smol budget=5 max_new_tokens=256 "
+        "workspace=./ws`"
+    ),
     "steps": "the step and trainer kinds you can use in %%dream cells",
     "help": "help on a step kind: `%dream help DataSource`",
+    "wizard": "a form that writes a cell: `%dream wizard [generate|train|card]`",
 }
 
 
@@ -265,6 +269,9 @@ def _command_parser() -> tuple[_Parser, dict[str, _Parser]]:
         "settings", nargs="*", metavar="KEY=VALUE", help="llm=NAME, budget=DOLLARS, workspace=PATH"
     )
     parsers["help"].add_argument("kind", nargs="?", metavar="KIND", help="a step or trainer kind")
+    parsers["wizard"].add_argument(
+        "which", nargs="?", default="generate", choices=["generate", "train", "card"]
+    )
     return top, parsers
 
 

@@ -64,6 +64,12 @@ def unload() -> None:
 
 def _set_library_switches(*, enabled: bool) -> None:
     """The libraries' own progress-bar and verbosity switches, for those already imported."""
+    with warnings.catch_warnings():  # "env var has priority" when the user set one
+        warnings.simplefilter("ignore")
+        _switch(enabled)
+
+
+def _switch(enabled: bool) -> None:
     with contextlib.suppress(Exception):
         if "datasets" in sys.modules:
             import datasets
@@ -115,7 +121,9 @@ def captured() -> Iterator[Details]:
         lg.addHandler(handler)
         lg.propagate = False
     streams = _swap_handler_streams(loggers, details.stream)
-    _set_library_switches(enabled=False)
+    installed = bool(_state)
+    if not installed:
+        _set_library_switches(enabled=False)
     stderr = sys.stderr
     with (
         warnings.catch_warnings(record=True) as caught,
@@ -139,7 +147,7 @@ def captured() -> Iterator[Details]:
                 for h in lg.handlers:
                     if getattr(h, "stream", None) is details.stream and h is not handler:
                         h.setStream(stderr)
-            if not _state:
+            if not installed:
                 _set_library_switches(enabled=True)
 
 
