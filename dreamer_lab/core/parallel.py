@@ -130,6 +130,11 @@ class Replicas:
     def citation(self) -> list[str] | None:
         return self.replicas[0].citation
 
+    def load_model(self) -> None:
+        """Load every replica (``with parallel_model:``)."""
+        for replica in self.replicas:
+            replica.load_model()
+
     def unload_model(self) -> None:
         """Unload every replica."""
         for replica in self.replicas:

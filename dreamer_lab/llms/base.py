@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, ClassVar
 
 from dreamer_lab.core.fingerprint import hash_value
+from dreamer_lab.core.loadable import Loadable
 from dreamer_lab.core.run_options import RunOptions, collect
 from dreamer_lab.core.secrets import scrub_text
 from dreamer_lab.errors import (  # noqa: F401
@@ -73,7 +74,7 @@ _RUN_CONTROL = {
 }
 
 
-class LLM:
+class LLM(Loadable):
     """Base class of LLM backends (DataDreamer's interface).
 
     Subclasses set ``backend_name`` and implement ``_identity``, ``count_tokens``,

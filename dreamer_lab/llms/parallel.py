@@ -37,6 +37,14 @@ class ParallelLLM(ConstrainedOutput, LLM):
         # requests already cached through that backend are reused.
         return self.llms[0].__dreamer_fingerprint__()
 
+    def load_model(self) -> None:
+        for x in self.llms:
+            x.load_model()
+
+    def unload_model(self) -> None:
+        for x in self.llms:
+            x.unload_model()
+
     def count_tokens(self, value: str) -> int:
         return self.llms[0].count_tokens(value)
 

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from dreamer_lab.core.fingerprint import hash_value
+from dreamer_lab.core.loadable import Loadable
 
 
 def texts_list(texts: Any) -> list[str]:
@@ -29,7 +30,7 @@ def texts_fingerprint(texts: Any) -> str:
     return hash_value(texts_list(texts), label="the retriever's texts")
 
 
-class Retriever:
+class Retriever(Loadable):
     """Finds, for each query, the ``k`` most relevant of a fixed set of texts.
 
     ``run(queries, k)`` returns one dict per query::
@@ -43,6 +44,7 @@ class Retriever:
     """
 
     version: str = "1"
+    _load_on_enter = ("embeddings",)  # ``with retriever:`` builds the index
 
     def __init__(self, texts: Any, cache_folder_path: str | None = None):
         self._texts_source = texts

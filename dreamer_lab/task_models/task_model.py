@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from dreamer_lab.core.loadable import Loadable
 from dreamer_lab.core.request_cache import RequestCache, request_cache_for, request_key
 from dreamer_lab.core.run_options import RunOptions, adaptive_batches, collect
 from dreamer_lab.errors import CacheOnlyMissError  # noqa: F401
@@ -23,7 +24,7 @@ logger = logging.getLogger("dreamer_lab")
 DEFAULT_BATCH_SIZE = 10
 
 
-class TaskModel:
+class TaskModel(Loadable):
     """Base class: subclasses implement ``run()`` on top of :meth:`_run_cached`.
 
     Attributes:

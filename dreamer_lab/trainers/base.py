@@ -23,6 +23,8 @@ from typing import Any, ClassVar
 
 from dreamer_lab.core.context import library_versions, notebook_context
 from dreamer_lab.core.fingerprint import combine, hash_value
+from dreamer_lab.core.hooks import render_model_card
+from dreamer_lab.core.loadable import Loadable
 from dreamer_lab.core.memo import Computed, get_or_compute
 from dreamer_lab.core.secrets import is_secret_name, redact, scrub_text
 from dreamer_lab.core.store import Entry
@@ -78,7 +80,7 @@ class ModelCardType(DataCardType):
     strings as the steps' data cards)."""
 
 
-class Trainer:
+class Trainer(Loadable):
     """Base class of trainers (DataDreamer's ``Trainer``).
 
     Subclasses declare their ``train...()`` methods with :func:`.calls.trains` (DataDreamer's
@@ -329,6 +331,17 @@ class Trainer:
         return Computed(write=write, record=record)
 
     # -- results ------------------------------------------------------------------------
+    def load_model(self) -> None:
+        """Load the trained model now, if trained (``with trainer:`` unloads it on exit)."""
+        if self._entry is not None:
+            super().load_model()
+
+    def model_card(self, is_synthetic: bool = True) -> None:
+        """Print the trained model's card (DataDreamer's ``model_card()``): the one
+        ``publish_to_hf_hub`` uploads (``dreamer_lab.cards.model_card`` renders it)."""
+        self._require_trained()
+        print(render_model_card(self, is_synthetic))
+
     def _require_trained(self) -> Entry:
         if self._entry is None:
             raise StepInputError(
