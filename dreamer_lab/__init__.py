@@ -60,21 +60,23 @@ def _kernel_context() -> Any:
     return kernel_context()
 
 
-def _hub_model_card(trainer: Any, is_synthetic: bool) -> str:
+def _hub_model_card(trainer: Any, is_synthetic: bool, **card_options: Any) -> str:
     # Trainers (rank 2) publish with the cards layer's (rank 3) model card: see core.hooks.
     from dreamer_lab.cards.model_card import hub_model_card
 
-    return hub_model_card(trainer, is_synthetic)
+    return hub_model_card(trainer, is_synthetic, **card_options)
 
 
 register_context_provider(_kernel_context)
 
 
-def _hub_data_card(step: Any, splits: Any, is_synthetic: bool) -> tuple[str, dict[str, Any]]:
+def _hub_data_card(
+    step: Any, splits: Any, is_synthetic: bool, **card_options: Any
+) -> tuple[str, dict[str, Any]]:
     # Steps (rank 2) publish with the cards layer's (rank 3) data card: see core.hooks.
     from dreamer_lab.cards.data_card import hub_data_card
 
-    return hub_data_card(step, splits, is_synthetic)
+    return hub_data_card(step, splits, is_synthetic, **card_options)
 
 
 register_model_card_renderer(_hub_model_card)

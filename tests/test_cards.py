@@ -265,34 +265,3 @@ def test_real_citations_and_lora_configs_survive_redaction(workspace):
     assert mcard.data["configs"]["peft_config"]["trainable_token_indices"] == [5, 6]
     assert mcard.data["hyperparams"]["max_new_tokens"] == 8
     assert '"trainable_token_indices": [' in mcard.markdown and "REDACTED" not in mcard.markdown
-
-
-def test_publish_to_hf_hub_uploads_the_model_card(workspace, monkeypatch):
-    """Trainers publish the cards module's model card (through core.hooks), not their own."""
-    import huggingface_hub
-
-    from dreamer_lab.trainers.hf_results import TrainedHFModel
-
-    uploaded: dict[str, str] = {}
-
-    class FakeApi:
-        def __init__(self, token=None):
-            pass
-
-        def create_repo(self, *args, **kwargs):
-            pass
-
-        def upload_folder(self, repo_id, folder_path, revision=None, **kwargs):
-            uploaded[repo_id] = (Path(folder_path) / "README.md").read_text(encoding="utf-8")
-
-    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
-    steps = build_workflow()
-    trainer = TinyTrainer("published").train(
-        steps["kept"].output["text"], steps["kept"].output["text"],
-        steps["kept"].output["text"], steps["kept"].output["text"],
-    )  # fmt: skip
-    monkeypatch.setattr(type(trainer), "export_to_disk", lambda *a, **k: None, raising=False)
-    url = TrainedHFModel.publish_to_hf_hub(trainer, "me/published")
-    assert url == "https://huggingface.co/me/published"
-    assert uploaded["me/published"] == model_card(trainer).markdown
-    assert "## Lineage" in uploaded["me/published"]

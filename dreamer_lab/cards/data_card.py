@@ -170,12 +170,22 @@ def data_card(
 
 
 def hub_data_card(
-    step: Any, splits: dict[str, dict[str, Any]], is_synthetic: bool = True
+    step: Any,
+    splits: dict[str, dict[str, Any]],
+    is_synthetic: bool = True,
+    intended_use: str | None = None,
+    limitations: str | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """The README.md and ``datadreamer.json`` that ``step.publish_to_hf_hub`` uploads: this
     module's data card with the published splits in its ``configs``, and its JSON form.
 
     ``is_synthetic`` (DataDreamer's argument) marks the data synthetic; False leaves it to
     the lineage."""
-    card = data_card(step, synthetic=True if is_synthetic else None, splits=splits)
+    card = data_card(
+        step,
+        synthetic=True if is_synthetic else None,
+        splits=splits,
+        intended_use=intended_use,
+        limitations=limitations,
+    )
     return card.markdown, card.to_dict()

@@ -225,9 +225,17 @@ def model_card(
     return Card(kind="model", markdown=markdown, data=redact(data))
 
 
-def hub_model_card(trainer: Any, is_synthetic: bool = True) -> str:
+def hub_model_card(
+    trainer: Any,
+    is_synthetic: bool = True,
+    intended_use: str | None = None,
+    limitations: str | None = None,
+) -> str:
     """The README.md that ``publish_to_hf_hub`` uploads: this module's model card.
 
     ``is_synthetic`` (DataDreamer's argument) marks the model synthetic; False leaves it to
     the lineage."""
-    return model_card(trainer, synthetic=True if is_synthetic else None).markdown
+    synthetic = True if is_synthetic else None
+    return model_card(
+        trainer, synthetic=synthetic, intended_use=intended_use, limitations=limitations
+    ).markdown

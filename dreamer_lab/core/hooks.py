@@ -12,38 +12,39 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-ModelCardRenderer = Callable[[Any, bool], str]
+ModelCardRenderer = Callable[..., str]
 
 _MODEL_CARD: list[ModelCardRenderer] = []
 
 
 def register_model_card_renderer(render: ModelCardRenderer) -> None:
-    """``render(trainer, is_synthetic) -> str``: the README.md that publishing uploads."""
+    """``render(trainer, is_synthetic, **card_options) -> str``: the README.md that
+    publishing uploads (``card_options``: ``intended_use``, ``limitations``)."""
     _MODEL_CARD[:] = [render]
 
 
-def render_model_card(trainer: Any, is_synthetic: bool = True) -> str:
+def render_model_card(trainer: Any, is_synthetic: bool = True, **card_options: Any) -> str:
     """The model card of ``trainer`` from the registered renderer (the cards module's)."""
     if not _MODEL_CARD:
         raise RuntimeError("no model card renderer registered; import dreamer_lab first")
-    return _MODEL_CARD[0](trainer, is_synthetic)
+    return _MODEL_CARD[0](trainer, is_synthetic, **card_options)
 
 
-DataCardRenderer = Callable[[Any, dict[str, dict[str, Any]], bool], tuple[str, dict[str, Any]]]
+DataCardRenderer = Callable[..., tuple[str, dict[str, Any]]]
 
 _DATA_CARD: list[DataCardRenderer] = []
 
 
 def register_data_card_renderer(render: DataCardRenderer) -> None:
-    """``render(step, splits, is_synthetic) -> (README.md, card JSON)``: what a step's
+    """``render(step, splits, is_synthetic, **card_options) -> (README.md, card JSON)``: what a step's
     ``publish_to_hf_hub`` uploads (``splits``: ``{split: {"rows": n, "files": [...]}}``)."""
     _DATA_CARD[:] = [render]
 
 
 def render_data_card(
-    step: Any, splits: dict[str, dict[str, Any]], is_synthetic: bool = True
+    step: Any, splits: dict[str, dict[str, Any]], is_synthetic: bool = True, **card_options: Any
 ) -> tuple[str, dict[str, Any]]:
     """The data card of ``step`` from the registered renderer (the cards module's)."""
     if not _DATA_CARD:
         raise RuntimeError("no data card renderer registered; import dreamer_lab first")
-    return _DATA_CARD[0](step, splits, is_synthetic)
+    return _DATA_CARD[0](step, splits, is_synthetic, **card_options)

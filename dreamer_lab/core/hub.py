@@ -23,6 +23,8 @@ _NAME = r"[A-Za-z0-9](?:[\w.\-]{0,94}[A-Za-z0-9_])?"
 _REPO_ID = re.compile(rf"^(?:{_NAME}/)?{_NAME}$")
 # What ``publish_to_hf_hub`` forwards to ``HfApi.create_commit``.
 COMMIT_OPTIONS = ("commit_message", "commit_description", "create_pr", "parent_commit")
+# The card's editable sections, which ``publish_to_hf_hub`` also accepts.
+CARD_OPTIONS = ("intended_use", "limitations")
 
 
 def check_repo_id(repo_id: Any, where: str) -> str:
@@ -41,7 +43,7 @@ def check_commit_options(options: dict[str, Any], where: str) -> dict[str, Any]:
     if unknown:
         raise StepInputError(
             f"{where}: unknown option(s) {unknown} for publish_to_hf_hub. Options passed on "
-            f"to the commit: {', '.join(COMMIT_OPTIONS)}."
+            f"to the commit: {', '.join(COMMIT_OPTIONS)}; for the card: {', '.join(CARD_OPTIONS)}."
         )
     return dict(options)
 

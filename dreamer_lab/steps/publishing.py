@@ -17,7 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dreamer_lab.core.hooks import render_data_card
-from dreamer_lab.core.hub import check_commit_options, check_repo_id, publish_folder
+from dreamer_lab.core.hub import (
+    CARD_OPTIONS,
+    check_commit_options,
+    check_repo_id,
+    publish_folder,
+)
 from dreamer_lab.errors import StepInputError
 
 if TYPE_CHECKING:
@@ -108,19 +113,21 @@ class Publishing:
         ``save_num_shards``: Parquet files per split (default: one per 500 MB);
         ``writer_batch_size``: rows per Parquet row group; ``save_num_proc`` is accepted and
         changes nothing (the files are written in this process). ``is_synthetic`` marks the
-        card synthetic (False: as the lineage says). Other keyword arguments
+        card synthetic (False: as the lineage says); ``intended_use``/``limitations`` fill
+        the card's editable sections (a dreamer_lab addition). Other keyword arguments
         (``commit_message``, ``commit_description``, ``create_pr``, ``parent_commit``) go to
         ``HfApi.create_commit``. Unchanged files are not uploaded again.
         """
         where = f"publish_to_hf_hub on step {self.name!r}"
         check_repo_id(repo_id, where)
+        card_options = {k: kwargs.pop(k) for k in CARD_OPTIONS if k in kwargs}
         options = check_commit_options(kwargs, where)
         parts = self._publish_parts((train_size, validation_size, test_size, stratify_by_column))
         with tempfile.TemporaryDirectory(prefix="dreamer_lab-publish-") as tmp:
             folder = Path(tmp)
             splits = write_splits(parts, folder, writer_batch_size, save_num_shards, where)
             # The cards layer (rank 3) renders the card; steps reach it through core.hooks.
-            readme, card = render_data_card(self, splits, is_synthetic)
+            readme, card = render_data_card(self, splits, is_synthetic, **card_options)
             (folder / "README.md").write_text(readme, encoding="utf-8")
             text = json.dumps(card, indent=2, sort_keys=True, default=str)
             (folder / "datadreamer.json").write_text(text + "\n", encoding="utf-8")

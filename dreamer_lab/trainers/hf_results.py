@@ -8,6 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from dreamer_lab.core.hooks import render_model_card
+from dreamer_lab.core.hub import (
+    CARD_OPTIONS,
+    check_commit_options,
+    check_repo_id,
+    publish_folder,
+)
 from dreamer_lab.errors import StepInputError
 
 
@@ -103,24 +109,33 @@ class TrainedHFModel:
         **kwargs: Any,
     ) -> str:
         """Upload the trained model and its model card (``dreamer_lab.cards.model_card``:
-        lineage, metrics, licenses, citations) to the Hub.
+        lineage, metrics, licenses, citations) to the Hub model ``repo_id``; returns its URL.
 
-        Other keyword arguments (``commit_message``, ``allow_patterns`` ...) go to
-        ``HfApi.upload_folder``.
+        Repository, branch, token and unchanged files are handled as in a step's
+        ``publish_to_hf_hub`` (:func:`dreamer_lab.core.hub.publish_folder`): one commit,
+        nothing re-uploaded that the Hub already holds. ``intended_use``/``limitations``
+        fill the card's editable sections (a dreamer_lab addition). Other keyword arguments
+        (``commit_message``, ``commit_description``, ``create_pr``, ``parent_commit``) go to
+        ``HfApi.create_commit``.
         """
         import tempfile
 
-        from huggingface_hub import HfApi
-
-        api = HfApi(token=token)
-        api.create_repo(repo_id, private=private, exist_ok=True)
-        if branch:
-            api.create_branch(repo_id, branch=branch, exist_ok=True)
-        with tempfile.TemporaryDirectory() as tmp:
+        where = f"publish_to_hf_hub on trainer {self.name!r}"
+        check_repo_id(repo_id, where)
+        card_options = {k: kwargs.pop(k) for k in CARD_OPTIONS if k in kwargs}
+        options = check_commit_options(kwargs, where)
+        with tempfile.TemporaryDirectory(prefix="dreamer_lab-publish-") as tmp:
             self.export_to_disk(tmp, adapter_only=adapter_only)
             # The cards layer renders the card; trainers sit below it, so they call it through
             # core.hooks (registered by dreamer_lab/__init__.py), never by importing cards.
-            readme = render_model_card(self, is_synthetic)
+            readme = render_model_card(self, is_synthetic, **card_options)
             (Path(tmp) / "README.md").write_text(readme, encoding="utf-8")
-            api.upload_folder(repo_id=repo_id, folder_path=tmp, revision=branch, **kwargs)
-        return f"https://huggingface.co/{repo_id}"
+            return publish_folder(
+                tmp,
+                repo_id,
+                repo_type="model",
+                branch=branch,
+                private=private,
+                token=token,
+                **options,
+            )
