@@ -24,7 +24,10 @@ CELLS = [
     ("markdown", "# My workflow\n<script>alert('md')</script> Some *notes*."),
     ("code", "import os\nfrom dreamer_lab import DataDreamer\nfrom tests.workflow_fixtures import build_workflow"),
     ("code", "print('key:', os.environ['OPENAI_API_KEY'])"),
-    ("code", "with DataDreamer('ws'):\n    steps = build_workflow()\n    kept = steps['kept']"),
+    ("code", "from dreamer_lab.cards import card_for\n"
+             "with DataDreamer('ws'):\n    steps = build_workflow()\n    kept = steps['kept']\n"
+             "    card_for(kept, intended_use='Teaching a parser <b>my</b> words.')"
+             ".save('cards/kept')"),
     ("code", "from IPython.display import HTML, Markdown\n"
              "display(HTML(kept.output['text'][0]))\n"
              "display(Markdown('## out <img src=x onerror=alert(2)>'))\n"
@@ -107,6 +110,9 @@ def test_report_files_structure_and_embedded_json(executed, tmp_path, monkeypatc
     assert [c["name"] for c in report["cards"]] == ["kept"]
     card_md = paths[f"card:{report['cards'][0]['slug']}"]
     assert DatasetCard.load(card_md).data.license == "apache-2.0"
+    # The card the notebook saved, with the user's text, and no placeholder instructions.
+    assert "Teaching a parser &lt;b&gt;my&lt;/b&gt; words." in html
+    assert "Edit this section" not in html
     # Markdown report: same sections, hostile text only inside fences.
     md = paths["markdown"].read_text()
     for h in ("## Run record", "## Lineage", "## Notebook", "## Cards"):

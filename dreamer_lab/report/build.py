@@ -96,12 +96,9 @@ def build_report(
     workspace: Any = None,
     *,
     hide_inputs: bool = False,
-    intended_use: str | None = None,
-    limitations: str | None = None,
 ) -> dict[str, Any]:
     """The report as data (what ``report.json`` holds), plus the card objects under
     ``"_cards"`` (removed before writing JSON)."""
-    from dreamer_lab.cards import data_card, model_card
     from dreamer_lab.cards.card import node_summary
     from dreamer_lab.cards.data_card import diagram_nodes
     from dreamer_lab.cards.diagram import to_mermaid
@@ -109,6 +106,7 @@ def build_report(
     from dreamer_lab.report.notebook import cells as read_cells
     from dreamer_lab.report.notebook import read_notebook
     from dreamer_lab.report.run_record import run_record
+    from dreamer_lab.report.saved_cards import saved_cards
 
     path = Path(notebook_path)
     nb = read_notebook(path)
@@ -128,14 +126,8 @@ def build_report(
     node_list = sorted(nodes.values(), key=lambda n: n.record.get("created") or 0)
     edge_list = edges(node_list)
     summaries = [node_summary(n) for n in node_list]
-    cards: list[Any] = []
-    has_child = {a for a, _b in edge_list}
-    for n in node_list:
-        kw = {"intended_use": intended_use, "limitations": limitations}
-        if n.area == "models":
-            cards.append(model_card(n.fingerprint, ws, **kw))
-        elif n.fingerprint not in has_child and n.fingerprint in expected.values():
-            cards.append(data_card(n.fingerprint, ws, **kw))
+    # Exactly the cards the notebook saved, with the user's text (none invented here).
+    cards = saved_cards(path, cells, set(nodes))
     shown_cells = []
     for c in cells:
         c = dict(c)

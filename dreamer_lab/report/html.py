@@ -77,7 +77,10 @@ def _outputs(outputs: list[dict[str, Any]]) -> str:
 
 
 def _card_html(card: Any) -> str:
-    md = re.sub(r"^<!-- dreamer_lab:editable .*-->$", "", card.markdown, flags=re.MULTILINE)
+    from dreamer_lab.report.saved_cards import without_placeholders
+
+    md = without_placeholders(card.markdown)
+    md = re.sub(r"^<!-- dreamer_lab:editable .*-->$", "", md, flags=re.MULTILINE)
     md = re.sub(r'^<div class="loss-curve">.*</div>$', "", md, flags=re.MULTILINE)
     # The YAML front matter is shown as a code block, not parsed as Markdown.
     front = ""
@@ -169,7 +172,10 @@ def render_html(report: dict[str, Any]) -> str:
         )
     parts.append('<h2 id="cards">Cards</h2>')
     if not report["_cards"]:
-        parts.append("<p>No steps or models were found for this notebook.</p>")
+        parts.append(
+            "<p>This notebook saved no cards (<code>card_for(step).save(folder)</code> saves "
+            "one).</p>"
+        )
     for meta, card in zip(report["cards"], report["_cards"], strict=True):
         link = f' (<a href="{esc(meta["markdown"])}">README.md</a>)' if meta.get("markdown") else ""
         parts.append(f"<h3>{esc(card.kind)} card: {esc(meta['name'])}{link}</h3>")

@@ -86,5 +86,5 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"{md_code_inline(meta['fingerprint'][:12])}"
         )
     if not report["cards"]:
-        lines.append("No steps or models were found for this notebook.")
+        lines.append("This notebook saved no cards (`card_for(step).save(folder)` saves one).")
     return "\n".join(lines) + "\n"
