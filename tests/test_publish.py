@@ -214,3 +214,35 @@ def test_trainer_publishes_the_cards_model_card(workspace, hub, tiny_bert):  # n
         assert TOKEN.encode() not in body
     clf.publish_to_hf_hub("me/clf", token=TOKEN, private=True, limitations="Toy model.")
     assert len(hub.commits) == 1  # unchanged: nothing new
+
+
+def test_card_widget_publish_button(workspace, hub, monkeypatch):
+    """The card widget's "Publish to Hub" (the front end sends ``{"event": "publish"}``)."""
+    from dreamer_lab.notebook import card
+
+    step = _generated(4)
+    w = card(ns={"keyed": step}, target="keyed", limitations="Made <here>")
+    w._on_msg(w, {"event": "publish"}, [])  # no repository yet: an error, no request
+    assert "Enter a Hub repository id" in w.publish_error and not w.published
+    assert not [p for _, p in hub.log if "/api/" in p]
+    w.set(repo_id="me/from-widget")
+    assert (
+        "keyed.publish_to_hf_hub('me/from-widget', private=True, limitations='Made <here>')"
+        in w.code
+    )  # the same call, as code for the notebook
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    w._on_msg(w, {"event": "publish"}, [])
+    assert w.publish_error == "" and w.published == f"{hub.endpoint}/datasets/me/from-widget"
+    assert hub.repo("me/from-widget").private is True and not w.publishing
+    readme = hub.files("me/from-widget")["README.md"].decode()
+    assert "Made &lt;here&gt;" in readme and "Made <here>" not in readme  # the edited section
+    wrong = f"hf_{secrets.token_hex(16)}"
+    monkeypatch.setenv("HF_TOKEN", wrong)
+    w.set(repo_id="me/other", private=False)
+    w._on_msg(w, {"event": "publish"}, [])
+    assert w.publish_error.startswith("PublishError:") and "token was refused" in w.publish_error
+    assert wrong not in w.publish_error and not w.published
+    gone = card(ns={}, target="keyed", repo_id="me/x")  # the step is not in this notebook
+    with pytest.raises(StepInputError, match="run the cell that makes it"):
+        gone.publish()
+    assert "not a step or Hugging Face trained model" in gone.publish_error

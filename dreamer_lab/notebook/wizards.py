@@ -14,6 +14,7 @@ widget is first built (``dreamer_lab.notebook.wizard`` is a lazy name), not at `
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import sys
 from pathlib import Path
@@ -245,7 +246,13 @@ class TrainingWizard(FormWidget):
 
 
 class CardWidget(FormWidget):
-    """Pick a step or trained model, preview its card, edit the human sections, export."""
+    """Pick a step or trained model, preview its card, edit the human sections, export,
+    and publish it (rows or model, with the card) to the Hugging Face Hub."""
+
+    can_publish = traitlets.Bool(True).tag(sync=True)
+    publishing = traitlets.Bool(False).tag(sync=True)
+    published = traitlets.Unicode("").tag(sync=True)  # the repository's URL
+    publish_error = traitlets.Unicode("").tag(sync=True)
 
     def build_fields(self) -> list[dict[str, Any]]:
         from dreamer_lab.api import lineage
@@ -256,7 +263,57 @@ class CardWidget(FormWidget):
             _field("intended_use", "Intended use", "textarea", ""),
             _field("limitations", "Limitations", "textarea", ""),
             _field("path", "Export folder", "text", "card"),
+            _field("repo_id", "Hub repository (name or namespace/name)", "text", ""),
+            _field("private", "Private repository", "checkbox", True),
         ]
+
+    def _publishable(self) -> tuple[str, Any]:
+        """``(variable, object)`` of the notebook that made the target: publishing needs the
+        step or trainer itself (its rows or weights), not only its record."""
+        from dreamer_lab.errors import StepInputError
+
+        target = self.values.get("target")
+        if target in self.ns and hasattr(self.ns[target], "publish_to_hf_hub"):
+            return target, self.ns[target]
+        for var, obj in reversed(list(self.ns.items())):
+            if getattr(obj, "name", None) == target and hasattr(obj, "publish_to_hf_hub"):
+                return var, obj
+        raise StepInputError(
+            f"{target!r} is not a step or Hugging Face trained model in this notebook: run the "
+            "cell that makes it, then publish (its card alone can be exported)."
+        )
+
+    def publish(self, token: str | None = None) -> str:
+        """Publish the target with its card to the repository in the form (``private`` as
+        ticked); returns the URL, also shown in the widget. Errors are shown too, then raised."""
+        from dreamer_lab.core.secrets import scrub_text
+        from dreamer_lab.errors import StepInputError
+
+        v = self.values
+        self.published, self.publish_error, self.publishing = "", "", True
+        try:
+            repo = str(v.get("repo_id") or "").strip()
+            if not repo:
+                raise StepInputError("Enter a Hub repository id (name or namespace/name) first.")
+            _, obj = self._publishable()
+            url = obj.publish_to_hf_hub(repo, private=bool(v.get("private")), token=token, **self._card_options())  # fmt: skip
+        except Exception as e:
+            self.publish_error = f"{type(e).__name__}: {scrub_text(str(e))}"
+            raise
+        finally:
+            self.publishing = False
+        self.published = url
+        return url
+
+    def _card_options(self) -> dict[str, str]:
+        return {k: self.values[k] for k in ("intended_use", "limitations") if self.values.get(k)}
+
+    def _on_msg(self, widget: Any, content: dict[str, Any], buffers: Any) -> None:
+        if isinstance(content, dict) and content.get("event") == "publish":
+            with contextlib.suppress(Exception):  # shown in the widget (publish_error)
+                self.publish()
+            return
+        super()._on_msg(widget, content, buffers)
 
     def card(self) -> Any:
         from dreamer_lab.cards import card_for
@@ -284,7 +341,20 @@ class CardWidget(FormWidget):
             "from dreamer_lab.cards import card_for\n\n"
             f"card_for({', '.join(args)}).save({str(v.get('path') or 'card')!r})"
         )
-        return [markdown], f"{len(markdown.splitlines())} lines", code
+        return [markdown], f"{len(markdown.splitlines())} lines", code + self._publish_code()
+
+    def _publish_code(self) -> str:
+        """The publishing call, when a repository is entered and the target is at hand."""
+        repo = str(self.values.get("repo_id") or "").strip()
+        try:
+            var, _ = self._publishable() if repo else ("", None)
+        except ValueError:
+            return ""
+        if not var or not var.isidentifier():
+            return ""
+        opts = "".join(f", {k}={x!r}" for k, x in self._card_options().items())
+        private = bool(self.values.get("private"))
+        return f"\n{var}.publish_to_hf_hub({repo!r}, private={private}{opts})"
 
     def export(self) -> Path:
         """Write the card's README.md (and card.json) into the export folder."""

@@ -48,6 +48,47 @@ function field(model, spec) {
   return row;
 }
 
+// The card widget's "Publish to Hub": Python publishes (repository and privacy come from the
+// form's fields) and reports the URL or the error, shown as text only.
+function publishPart(model, root, buttons) {
+  const pub = el("button", "dl-publish", "Publish to Hub");
+  pub.type = "button";
+  const status = el("div", "dl-publish-status");
+  status.setAttribute("aria-live", "polite");
+  pub.addEventListener("click", () => model.send({ event: "publish" }));
+  buttons.append(pub);
+  root.append(status);
+  const draw = () => {
+    const repo = String((model.get("values") || {}).repo_id || "").trim();
+    const busy = Boolean(model.get("publishing"));
+    pub.disabled = busy || !repo;
+    pub.title = repo ? "" : "Enter a Hub repository first";
+    status.replaceChildren();
+    status.style.color = "";
+    const error = model.get("publish_error");
+    const url = model.get("published");
+    if (busy) {
+      status.textContent = `Publishing to ${repo}…`;
+    } else if (error) {
+      status.style.color = "var(--jp-error-color1)";
+      status.textContent = error;
+    } else if (url) {
+      status.append(el("span", "", "Published: "));
+      if (/^https?:\/\//.test(url)) {
+        const a = el("a", "", url);
+        a.href = url;
+        a.target = "_blank";
+        a.rel = "noopener noreferrer";
+        status.append(a);
+      } else {
+        status.append(el("span", "", url));
+      }
+    }
+  };
+  for (const name of ["values", "publishing", "published", "publish_error"]) model.on(`change:${name}`, draw);
+  draw();
+}
+
 function render({ model, el: host }) {
   const root = el("div", "dreamer-lab-wizard");
   root.setAttribute("role", "form");
@@ -71,6 +112,7 @@ function render({ model, el: host }) {
   insRun.addEventListener("click", () => insert(true));
   buttons.append(ins, insRun);
   root.append(el("div", "dl-title", model.get("title")), form, preview, info, code, buttons);
+  if (model.get("can_publish")) publishPart(model, root, buttons);
 
   const drawForm = () => {
     form.replaceChildren(...(model.get("fields") || []).map((f) => field(model, f)));
