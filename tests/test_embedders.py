@@ -241,10 +241,14 @@ def test_openai_embedder_bounded_retries_keep_finished_batches(workspace, server
 
 def test_openai_embedder_malformed_answer(workspace, server):
     server.faults = ["malformed"]
-    emb = OpenAIEmbedder("m", base_url=server.base_url)
+    emb = OpenAIEmbedder("m", base_url=server.base_url, max_retries=0)
     with pytest.raises(OpenAIEmbedderError, match="malformed embeddings answer"):
         emb.run(["x"])
     assert emb.run(["x"])[0].shape == (16,)  # nothing bad was cached
+    # Under the retry policy a malformed answer is retried like a 5xx.
+    server.faults = ["malformed"]
+    retried = OpenAIEmbedder("m", base_url=server.base_url, max_retries=1)
+    np.testing.assert_array_equal(retried.run(["y"])[0], vector_for("y", 16))
 
 
 def test_openai_key_errors_never_echo_the_key(workspace, monkeypatch):

@@ -1,14 +1,18 @@
 """``OpenAIEmbedder``: OpenAI's embedding API, or any OpenAI-compatible endpoint.
 
-Requests use the official ``openai`` client: its retries (exponential backoff with
-jitter, honouring ``Retry-After``) handle 429s and 5xx answers; batches run on a small
-thread pool and each finished batch is committed to the request cache at once. The API
-key never enters a fingerprint, a record or an error message.
+Requests use the official ``openai`` client made by the package's one factory
+(:func:`~dreamer_lab.llms.openai_client.openai_client`, the client's own retries off) and
+the LLMs' one retry policy (:class:`~dreamer_lab.llms.retry.RetryPolicy`): 429s (waiting
+what ``Retry-After`` asks), 5xx answers, unreachable endpoints and malformed answers are
+retried ``max_retries`` times; a rejected key fails at once. Batches run on a small thread
+pool and each finished batch is committed to the request cache at once. The API key
+never enters a fingerprint, a record or an error message.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import threading
 from functools import cached_property
 from typing import Any, ClassVar
@@ -16,6 +20,9 @@ from typing import Any, ClassVar
 from dreamer_lab.core.secrets import drop_secret, register_secret, restore_secret, scrub_text
 from dreamer_lab.embedders.embedder import Embedder
 from dreamer_lab.errors import OpenAIEmbedderError  # noqa: F401
+from dreamer_lab.llms.api_llm import MalformedResponse
+from dreamer_lab.llms.openai_client import classify_openai_error, openai_client
+from dreamer_lab.llms.retry import Failure, RetryPolicy
 
 _KNOWN_DIMS = {
     "text-embedding-3-small": 1536,
@@ -35,7 +42,8 @@ class OpenAIEmbedder(Embedder):
         base_url: an OpenAI-compatible endpoint (e.g. ``http://127.0.0.1:8000/v1``);
             such endpoints need no key.
         api_version: not supported (Azure); raises.
-        retry_on_fail: retry 429s, 5xx and connection errors (``max_retries`` times).
+        retry_on_fail: retry 429s, 5xx, connection errors and malformed answers
+            (``max_retries`` times, with backoff; ``Retry-After`` is honoured).
         cache_folder_path: where the request cache lives (default: the workspace's).
         max_concurrency: requests in flight at once.
         max_retries: retries per request when ``retry_on_fail``.
@@ -103,6 +111,7 @@ class OpenAIEmbedder(Embedder):
         self.kwargs = kwargs
         self.__api_key = key  # name-mangled, and a secret name: never hashed or recorded
         self._usage_lock = threading.Lock()
+        self._rng = random.Random()
         self.usage: dict[str, int] = {"requests": 0, "prompt_tokens": 0, "total_tokens": 0}
 
     def _identity(self) -> dict[str, Any]:
@@ -121,6 +130,7 @@ class OpenAIEmbedder(Embedder):
         state = drop_secret(self.__dict__, "_OpenAIEmbedder__api_key")  # never the key
         state.pop("client", None)
         state.pop("_usage_lock", None)
+        state.pop("_rng", None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -133,23 +143,22 @@ class OpenAIEmbedder(Embedder):
             )
         self.__dict__.update(state)
         self._usage_lock = threading.Lock()
+        self._rng = random.Random()
 
     @cached_property
     def client(self) -> Any:
-        import openai
-
         if not self.__api_key:
             raise OpenAIEmbedderError(
                 f"{self.__dreamer_repr__()} was restored from a saved copy (a %%dream cache "
                 f"hit or a pickle), and API keys are never saved. Set the {self.api_key_env} "
                 "environment variable, or create the object again with api_key=..."
             )
-        return openai.OpenAI(
+        return openai_client(
             api_key=self.__api_key,
-            organization=self.organization,
             base_url=self.base_url,
-            max_retries=self.max_retries,
+            organization=self.organization,
             timeout=self.timeout,
+            asynchronous=False,
         )
 
     # -- facts -----------------------------------------------------------------------
@@ -204,48 +213,73 @@ class OpenAIEmbedder(Embedder):
     # -- requests --------------------------------------------------------------------
     def _embed_batch(self, texts: list[str], truncate: bool, **kwargs: Any) -> list[Any]:
         import numpy as np
-        import openai
 
         extra = {**self.kwargs, **kwargs}
         if self.dimensions is not None:
             extra["dimensions"] = self.dimensions
-        where = self.base_url or "api.openai.com"
-        try:
+
+        def send() -> Any:
             response = self.client.embeddings.create(model=self.model_name, input=texts, **extra)
-        except openai.AuthenticationError:
-            raise OpenAIEmbedderError(
-                f"The endpoint {where} rejected the API key (401). Check {self.api_key_env} "
-                "or the api_key you passed."
-            ) from None
-        except openai.APIConnectionError as e:
-            raise OpenAIEmbedderError(
-                f"Cannot reach {where}: {scrub_text(str(e))}. Check base_url and that the "
-                "server is running."
-            ) from None
-        except openai.APIStatusError as e:
-            raise OpenAIEmbedderError(
-                f"{where} answered {e.status_code} after {self.max_retries} retries: "
-                f"{scrub_text(str(e))[:300]}"
-            ) from None
-        except (openai.APIResponseValidationError, ValueError, TypeError, KeyError) as e:
-            raise OpenAIEmbedderError(
-                f"{where} sent a malformed embeddings answer: {type(e).__name__}: "
-                f"{scrub_text(str(e))[:300]}"
-            ) from None
-        data = getattr(response, "data", None)
-        if not isinstance(data, list) or len(data) != len(texts):
-            raise OpenAIEmbedderError(
-                f"{where} returned {len(data) if isinstance(data, list) else 'no'} embeddings "
-                f"for {len(texts)} inputs."
-            )
+            data = getattr(response, "data", None)
+            if not isinstance(data, list) or len(data) != len(texts):
+                got = len(data) if isinstance(data, list) else "no"
+                raise MalformedResponse(f"{got} embeddings for {len(texts)} inputs")
+            return response
+
+        policy = RetryPolicy(self.max_retries, rng=self._rng)
+        response = policy.call(
+            send,
+            self._classify,
+            fatal=self._error,
+            final=lambda f: self._error(f, self.max_retries),
+        )
         usage = getattr(response, "usage", None)
         with self._usage_lock:
             self.usage["requests"] += 1
             if usage is not None:
                 self.usage["prompt_tokens"] += int(getattr(usage, "prompt_tokens", 0) or 0)
                 self.usage["total_tokens"] += int(getattr(usage, "total_tokens", 0) or 0)
-        ordered = sorted(data, key=lambda d: d.index)
+        ordered = sorted(response.data, key=lambda d: d.index)
         return [np.asarray(d.embedding, dtype=np.float32) for d in ordered]
+
+    def _classify(self, e: BaseException) -> Failure | None:
+        if isinstance(e, KeyError | TypeError | AttributeError):  # an answer missing fields
+            return Failure("malformed", error=type(e).__name__, detail=str(e))
+        return classify_openai_error(e)
+
+    def _error(self, f: Failure, retries: int = 0) -> OpenAIEmbedderError:
+        """The error users see for failure ``f`` after ``retries`` retries."""
+        where = self.base_url or "api.openai.com"
+        after = f" after {retries} retries" if retries else ""
+        detail = scrub_text(f.detail)[:300]
+        if f.kind == "auth":
+            return OpenAIEmbedderError(
+                f"The endpoint {where} rejected the API key (401). Check {self.api_key_env} "
+                "or the api_key you passed."
+            )
+        if f.kind == "connection":
+            return OpenAIEmbedderError(
+                f"Cannot reach {where} ({f.error}: {detail}){after}. Check base_url and that "
+                "the server is running."
+            )
+        if f.kind == "malformed":
+            return OpenAIEmbedderError(
+                f"{where} sent a malformed embeddings answer{after}: {f.error}: {detail}"
+            )
+        if f.kind == "rate_limit":
+            return OpenAIEmbedderError(
+                f"{where} is still rate limiting (429){after}. Lower max_concurrency or "
+                "batch_size; finished batches are cached, run again to continue."
+            )
+        if f.kind == "server":
+            return OpenAIEmbedderError(
+                f"{where} answered {f.status}{after}; finished batches are cached, run again "
+                "to continue."
+            )
+        return OpenAIEmbedderError(
+            f"{where} refused the request ({f.status}): {detail}. Check model_name "
+            f"({self.model_name!r}) and the arguments."
+        )
 
 
 __all__ = ["OpenAIEmbedder", "OpenAIEmbedderError"]
