@@ -11,15 +11,17 @@ import json
 import re
 from typing import Any
 
-from dreamer_lab.cards.diagram import loss_curve_svg, to_svg
+from dreamer_lab.cards.diagram import loss_curve_svg
 from dreamer_lab.core.secrets import scrub_text
+from dreamer_lab.report.lineage_svg import lineage_svg
 
 CSS = """
 body{font:15px/1.5 system-ui,-apple-system,Segoe UI,sans-serif;margin:0 auto;max-width:1100px;padding:0 24px 60px;color:#1f2328}
 h1{margin-top:28px}h2{border-bottom:1px solid #d0d7de;padding-bottom:4px;margin-top:36px}
 pre{background:#f6f8fa;padding:10px;overflow:auto;border-radius:6px;white-space:pre-wrap;word-break:break-word}
 code{font-family:ui-monospace,Menlo,monospace;font-size:90%}
-table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #d0d7de;padding:3px 8px;text-align:left;vertical-align:top}
+table{border-collapse:collapse;margin:8px 0;max-width:100%}td,th{border:1px solid #d0d7de;padding:3px 8px;text-align:left;vertical-align:top;overflow-wrap:anywhere}
+.wide{overflow-x:auto;max-width:100%}pre.value{margin:0;padding:4px}svg.lineage{display:block;margin:8px auto}
 .cell{border-left:3px solid #d0d7de;margin:14px 0;padding-left:12px}.cell.code{border-color:#1f6feb}
 .out{border-left:3px solid #8c959f;margin:6px 0 0;padding-left:8px}.err pre{background:#fff0f0}
 .stamp{font-size:12px;color:#57606a}.hit{color:#1a7f37}.card{border:1px solid #d0d7de;border-radius:8px;padding:4px 18px;margin:18px 0}
@@ -46,10 +48,44 @@ def _table(rows: list[tuple[Any, Any]]) -> str:
     return f"<table>{body}</table>"
 
 
-def _json_pre(value: Any) -> str:
-    return (
-        f"<pre><code>{esc(json.dumps(value, indent=2, sort_keys=True, default=str))}</code></pre>"
+def _value_html(value: Any) -> str:
+    """A parameter value as people read it: text with its line breaks, numbers rounded,
+    other values as compact JSON."""
+    if isinstance(value, str):
+        return f'<pre class="value">{esc(value)}</pre>' if "\n" in value else esc(value)
+    if isinstance(value, float):
+        return esc(f"{value:.6g}")
+    if isinstance(value, bool | int) or value is None:
+        return esc(json.dumps(value))
+    return f"<code>{esc(json.dumps(value, sort_keys=True, default=str))}</code>"
+
+
+def _parameters(values: dict[str, Any]) -> str:
+    if not values:
+        return "<p>No parameters cell.</p>"
+    body = "".join(
+        f"<tr><th>{esc(k)}</th><td>{_value_html(v)}</td></tr>" for k, v in values.items()
     )
+    return f"<table>{body}</table>"
+
+
+def _seconds(value: Any) -> str:
+    if not isinstance(value, int | float):
+        return "unknown"
+    return f"{value:.1f} s" if value < 60 else f"{int(value // 60)} min {value % 60:.0f} s"
+
+
+def _timings(t: dict[str, Any]) -> str:
+    rows = [("whole notebook", _seconds(t["notebook_seconds"]))]
+    for step in t["steps"]:
+        if step["cache_hit"]:
+            how = "loaded from cache" + (
+                f" (computed earlier in {_seconds(step['seconds'])})" if step["seconds"] else ""
+            )
+        else:
+            how = f"computed in {_seconds(step['seconds'])}"
+        rows.append((f"step {step['name']}", how))
+    return _table(rows)
 
 
 def _outputs(outputs: list[dict[str, Any]]) -> str:
@@ -76,10 +112,18 @@ def _outputs(outputs: list[dict[str, Any]]) -> str:
     return "".join(parts)
 
 
+_LONG_FLOAT = re.compile(r"(?<![\w.])(-?\d+\.\d{5,})(?:[eE][-+]?\d+)?(?![\w.])")
+
+
+def _round_floats(text: str) -> str:
+    """Floats printed with many digits (loss histories, metrics) to 4 significant digits."""
+    return _LONG_FLOAT.sub(lambda m: f"{float(m.group(0)):.4g}", text)
+
+
 def _card_html(card: Any) -> str:
     from dreamer_lab.report.saved_cards import without_placeholders
 
-    md = without_placeholders(card.markdown)
+    md = _round_floats(without_placeholders(card.markdown))
     md = re.sub(r"^<!-- dreamer_lab:editable .*-->$", "", md, flags=re.MULTILINE)
     md = re.sub(r'^<div class="loss-curve">.*</div>$', "", md, flags=re.MULTILINE)
     # The YAML front matter is shown as a code block, not parsed as Markdown.
@@ -119,18 +163,9 @@ def render_html(report: dict[str, Any]) -> str:
         "is embedded below (<code>#dreamer-lab-report</code>) and written as report.json.</p>",
         '<h2 id="run">Run record</h2>',
         "<h3>Parameters</h3>",
-        _json_pre(run["parameters"]),
+        _parameters(run["parameters"]),
         "<h3>Timings</h3>",
-        _table(
-            [("notebook (s)", run["timings"]["notebook_seconds"])]
-            + [
-                (
-                    f"step {t['name']}",
-                    f"{t['seconds'] or 0:.2f} s" + (" (cache hit)" if t["cache_hit"] else ""),
-                )
-                for t in run["timings"]["steps"]
-            ]
-        ),  # fmt: skip
+        _timings(run["timings"]),
         "<h3>Versions</h3>",
         _table(sorted(run["versions"]["installed"].items())),
         "<h3>Hardware</h3>",
@@ -138,8 +173,9 @@ def render_html(report: dict[str, Any]) -> str:
         "<h3>Git</h3>",
         _table(sorted(run["git"].items())) if run["git"] else "<p>Not in a git repository.</p>",
         '<h2 id="lineage">Lineage</h2>',
-        to_svg(report["_diagram_nodes"], report["_edges"]),
-        "<table><tr><th>step</th><th>kind</th><th>rows</th><th>fingerprint</th><th>last run</th><th>models</th></tr>",
+        lineage_svg(report["_diagram_nodes"], report["_edges"]),
+        '<div class="wide"><table class="lineage-table"><tr><th>step</th><th>kind</th>'
+        "<th>rows</th><th>fingerprint</th><th>last run</th><th>models</th></tr>",
     ]
     for n in report["lineage"]["nodes"]:
         last = {True: '<span class="hit">cache hit</span>', False: "computed"}.get(
@@ -147,11 +183,12 @@ def render_html(report: dict[str, Any]) -> str:
         )
         parts.append(
             f'<tr id="fp-{esc(n["fingerprint"][:12])}"><td>{esc(n["name"])}</td><td>{esc(n["kind"])}</td>'
-            f"<td>{esc(n['rows'] if n['rows'] is not None else '')}</td><td><code>{esc(n['fingerprint'])}</code></td>"
+            f"<td>{esc(n['rows'] if n['rows'] is not None else '')}</td>"
+            f'<td><code title="{esc(n["fingerprint"])}">{esc(n["fingerprint"][:12])}</code></td>'
             f"<td>{last}</td><td>{esc(', '.join(map(str, n['models'])))}</td></tr>"
         )
     parts += [
-        "</table>",
+        "</table></div>",
         "<details><summary>Mermaid source</summary>",
         f"<pre><code>{esc(report['lineage']['mermaid'])}</code></pre></details>",
         '<h2 id="notebook">Notebook</h2>',

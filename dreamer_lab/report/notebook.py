@@ -49,6 +49,21 @@ def _valid_b64(data: str) -> bool:
         return False
 
 
+_WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+def _widget_text(plain: str) -> str:
+    """A widget in a static report: its name, never an ``<... object at 0x...>`` repr."""
+    import re
+
+    m = re.match(r"^<?([\w.]+?)(?: object at 0x[0-9a-f]+>?|\(.*)?$", plain.strip(), re.DOTALL)
+    name = m.group(1).rsplit(".", 1)[-1] if m else "widget"
+    return (
+        f"(interactive widget: {name}; a static report cannot show it, the cell it inserted "
+        "records its result)"
+    )
+
+
 def clean_output(out: dict[str, Any]) -> dict[str, Any] | None:
     """One output reduced to safe kinds: text, markdown, image (base64) or error text.
 
@@ -77,6 +92,8 @@ def clean_output(out: dict[str, Any]) -> dict[str, Any] | None:
             break
     if result is None and "text/markdown" in data:
         result = {"type": "markdown", "text": scrub_text(_text(data["text/markdown"]))}
+    if result is None and _WIDGET in data:
+        result = {"type": "text", "text": _widget_text(_text(data.get("text/plain")))}
     if result is None and "text/plain" in data:
         result = {"type": "text", "text": scrub_text(_text(data["text/plain"]))}
     if result is None:

@@ -1,0 +1,108 @@
+"""The HTML report reads well: lineage labels whole, no edge through a node, parameters and
+timings in words, floats rounded, widgets named (no object reprs)."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+
+from dreamer_lab.report.html import _parameters, _round_floats, _timings
+from dreamer_lab.report.lineage_svg import lineage_svg
+from dreamer_lab.report.notebook import clean_output
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def _node(fp: str, name: str, kind: str, created: int, rows: int | None = 10) -> dict:
+    return {"fingerprint": fp * 16, "name": name, "kind": kind, "rows": rows, "created": created}
+
+
+def _cubic(p0, p1, p2, p3, t):
+    return tuple(
+        (1 - t) ** 3 * a + 3 * (1 - t) ** 2 * t * b + 3 * (1 - t) * t**2 * c + t**3 * d
+        for a, b, c, d in zip(p0, p1, p2, p3, strict=True)
+    )
+
+
+def _points(d: str) -> list[tuple[float, float]]:
+    """Sampled points of the M/C/L path segments of one edge."""
+    out = []
+    for seg in re.findall(r"M[^M]+", d):
+        nums = [tuple(map(float, p.split(","))) for p in re.findall(r"-?[\d.]+,-?[\d.]+", seg)]
+        if "C" in seg:
+            out += [_cubic(*nums, t / 20) for t in range(21)]
+        else:
+            out += nums
+    return out
+
+
+def test_lineage_labels_are_whole_and_no_edge_crosses_a_node():
+    long_name = "DataFromAttributedPrompt reviews of every product in the catalogue"
+    nodes = [
+        _node("a", long_name, "DataFromAttributedPrompt", 1),
+        _node("b", "select_columns of the reviews", "SelectColumns", 2),
+        _node("c", "synthetic reviews / train", "SplitStep", 3),
+        _node("d", "synthetic reviews / test", "SplitStep", 4),
+    ]
+    fps = [n["fingerprint"] for n in nodes]
+    edges = [(fps[0], fps[1]), (fps[1], fps[2]), (fps[1], fps[3]), (fps[0], fps[3])]
+    svg = lineage_svg(nodes, edges)
+    root = ET.fromstring(svg)
+    texts = [t.text for t in root.iter(f"{SVG}text")]
+    # Every label is there in full (long names wrap over lines; nothing is cut).
+    joined = " ".join(texts)
+    for n in nodes:
+        assert all(word in joined for word in n["name"].split())
+        assert n["kind"] in joined
+    assert "synthetic reviews / train" in texts and "synthetic reviews / test" in texts
+    rects = [
+        tuple(float(r.get(k)) for k in ("x", "y", "width", "height"))
+        for r in root.iter(f"{SVG}rect")
+    ]
+    # Text fits its box (estimated glyph width 7 px at these sizes).
+    for g in root.iter(f"{SVG}g"):
+        x, _y, w, _h = (float(g.find(f"{SVG}rect").get(k)) for k in ("x", "y", "width", "height"))
+        for t in g.iter(f"{SVG}text"):
+            assert float(t.get("x")) + 7.0 * len(t.text) <= x + w + 1
+    # No edge passes through a box (its own ends touch its boxes' borders only).
+    edge_paths = [p for p in root.iter(f"{SVG}path") if p.get("marker-end")]
+    assert len(edge_paths) == len(edges)
+    for path in edge_paths:
+        for px, py in _points(path.get("d"))[1:-1]:
+            for x, y, w, h in rects:
+                assert not (x + 1 < px < x + w - 1 and y + 1 < py < y + h - 1), (px, py)
+    # It scales to the page.
+    assert "max-width:100%" in root.get("style") and root.get("viewBox")
+
+
+def test_parameters_timings_and_floats_read_as_text():
+    html = _parameters({"rows": 32, "prompt": "line one\nline two", "lr": 0.00020000000000000001})
+    assert "line one\nline two" in html and "\\n" not in html and "0.0002<" in html
+    t = _timings(
+        {
+            "notebook_seconds": 75.3,
+            "steps": [
+                {"name": "reviews", "seconds": 62.91, "cache_hit": True},
+                {"name": "clean", "seconds": 0.42, "cache_hit": False},
+            ],
+        }
+    )
+    assert "loaded from cache (computed earlier in 1 min 3 s)" in t
+    assert "computed in 0.4 s" in t and "(cache hit)" not in t
+    assert _round_floats("| 3 | 0.69314718055994529 | 1e-05 |") == "| 3 | 0.6931 | 1e-05 |"
+    assert _round_floats("version 2.14.0 and 1.5") == "version 2.14.0 and 1.5"
+
+
+def test_a_widget_output_is_named_not_a_repr():
+    out = clean_output(
+        {
+            "output_type": "display_data",
+            "data": {
+                "text/plain": "<dreamer_lab.notebook.wizards.GenerationWizard object at 0x7f3a>",
+                "application/vnd.jupyter.widget-view+json": {"model_id": "x"},
+            },
+            "metadata": {},
+        }
+    )
+    assert "GenerationWizard" in out["text"] and "0x" not in out["text"]
+    assert "object at" not in out["text"]
