@@ -130,7 +130,7 @@ def test_operations_are_operation_steps_with_stable_kinds(src):
         "select": src.select([0]),
         "map": src.map(lambda r: {"m": r["n"]}),
         "filter": src.filter(lambda r: r["n"] > 2),
-        "splits": src.splits(train_size=0.5)["train"],
+        "splits": src.splits(train_size=0.5, test_size=0.5)["train"],
         "concat": concat(src, src),
     }
     for op, step in made.items():

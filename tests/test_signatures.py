@@ -489,9 +489,9 @@ def test_lazy_is_refused_with_the_reason(workspace):
     from dreamer_lab.steps import DataSource
 
     src = DataSource("src", {"x": [1, 2, 3]})
-    for op in (src.map, src.filter):
-        with pytest.raises(StepInputError, match="lazy outputs are not supported yet; omit lazy="):
-            op(lambda row: row, lazy=True)
+    for op in (src.select, lambda _, **kw: src.reverse(**kw)):
+        with pytest.raises(StepInputError, match="needs random access to the rows\\); omit lazy="):
+            op([0], lazy=True)
 
 
 def test_total_num_rows_is_checked(workspace):
@@ -596,7 +596,7 @@ def test_export_options_are_used_or_refused(workspace, tmp_path):
     from dreamer_lab.steps import DataSource
 
     src = DataSource("src", {"x": list(range(10))})
-    with pytest.raises(StepInputError, match=r"unknown option\(s\) \['bogus'\]"):
+    with pytest.raises(TypeError, match="bogus"):
         src.export_to_dict(bogus=1)
     assert src.export_to_list(writer_batch_size=5)[0] == {"x": 0}
     src.export_to_hf_dataset(tmp_path / "hf", save_num_shards=2)

@@ -6,7 +6,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from dreamer_lab.errors import StepInputError
-from dreamer_lab.steps.operation_base import as_list, check_columns, datasets_operation, operation
+from dreamer_lab.steps.operation_base import (
+    as_list,
+    check_columns,
+    datasets_operation,
+    lazy_options,
+    operation,
+)
 
 if TYPE_CHECKING:
     from dreamer_lab.steps.step import Step
@@ -16,9 +22,13 @@ class ColumnOperations:
     """Operations on a step's columns; each returns a new (memoized) step."""
 
     def select_columns(
-        self: Step, column_names: str | list[str], name: str | None = None, **kwargs: Any
+        self: Step,
+        column_names: str | list[str],
+        name: str | None = None,
+        lazy: bool = False,
+        **kwargs: Any,
     ) -> Step:
-        """Only the columns ``column_names``."""
+        """Only the columns ``column_names`` (``lazy=True``: streamed, not stored)."""
         cols = as_list(column_names)
         check_columns(self, cols, "select_columns")
         return operation(
@@ -27,6 +37,7 @@ class ColumnOperations:
             lambda ds: ds.select_columns(cols),
             {"columns": cols},
             name,
+            **lazy_options(self, lazy),
             **kwargs,
         )
 
@@ -46,9 +57,10 @@ class ColumnOperations:
     ) -> Step:
         """Apply ``function`` to rows (or batches), as ``datasets.Dataset.map``.
 
-        ``total_num_rows``: the number of rows the result has (checked once it has run).
-        ``auto_progress``: show ``datasets``' progress bar while mapping. ``lazy=True`` is
-        not supported yet (an error).
+        ``total_num_rows``: the number of rows the result has (checked once it has run;
+        a lazy result's ``num_rows``). ``auto_progress``: show ``datasets``' progress bar
+        while mapping. ``lazy=True``: the function runs as the rows are read (an
+        ``OutputIterableDataset``), nothing is stored.
         """
         op_args = {
             "function": function,
@@ -74,30 +86,41 @@ class ColumnOperations:
         original_column_name: str,
         new_column_name: str,
         name: str | None = None,
+        lazy: bool = False,
         **kwargs: Any,
     ) -> Step:
         """The column ``original_column_name`` renamed ``new_column_name``."""
-        return self.rename_columns({original_column_name: new_column_name}, name=name, **kwargs)
+        mapping = {original_column_name: new_column_name}
+        return self.rename_columns(mapping, name=name, lazy=lazy, **kwargs)
 
     def rename_columns(
-        self: Step, column_mapping: dict[str, str], name: str | None = None, **kwargs: Any
+        self: Step,
+        column_mapping: dict[str, str],
+        name: str | None = None,
+        lazy: bool = False,
+        **kwargs: Any,
     ) -> Step:
-        """Columns renamed by ``{old: new}``."""
+        """Columns renamed by ``{old: new}`` (``lazy=True``: streamed, not stored)."""
         check_columns(self, list(column_mapping), "rename_columns")
-        mapping = dict(column_mapping)
+        mapping = {k: v for k, v in column_mapping.items() if k != v}
         return operation(
             "rename_columns",
             [self],
-            lambda ds: ds.rename_columns(mapping),
-            {"mapping": mapping},
+            lambda ds: ds.rename_columns(mapping) if mapping else ds,
+            {"mapping": dict(column_mapping)},
             name,
+            **lazy_options(self, lazy),
             **kwargs,
         )
 
     def remove_columns(
-        self: Step, column_names: str | list[str], name: str | None = None, **kwargs: Any
+        self: Step,
+        column_names: str | list[str],
+        name: str | None = None,
+        lazy: bool = False,
+        **kwargs: Any,
     ) -> Step:
-        """All columns but ``column_names``."""
+        """All columns but ``column_names`` (``lazy=True``: streamed, not stored)."""
         cols = as_list(column_names)
         check_columns(self, cols, "remove_columns")
         return operation(
@@ -106,18 +129,21 @@ class ColumnOperations:
             lambda ds: ds.remove_columns(cols),
             {"columns": cols},
             name,
+            **lazy_options(self, lazy),
             **kwargs,
         )
 
 
-def zipped(*steps: Step, name: str | None = None, **kwargs: Any) -> Step:
-    """Columns of several steps side by side (same number of rows, distinct column names)."""
+def zipped(*steps: Step, name: str | None = None, lazy: bool = False, **kwargs: Any) -> Step:
+    """Columns of several steps side by side (same number of rows, distinct column names).
+
+    ``lazy=True`` streams them (rows are read together; stops at the shortest)."""
     from datasets import concatenate_datasets
 
     if not steps:
         raise StepInputError("zipped() needs at least one step.")
-    lengths = [len(s.output) for s in steps]
-    if len(set(lengths)) > 1:
+    lengths = [s.output.num_rows for s in steps]
+    if None not in lengths and len(set(lengths)) > 1:
         raise StepInputError(
             f"zipped(): steps have different row counts {lengths}; use .take() to align them."
         )
@@ -135,5 +161,6 @@ def zipped(*steps: Step, name: str | None = None, **kwargs: Any) -> Step:
         lambda *dss: concatenate_datasets(list(dss), axis=1),
         {},
         name or "zipped(" + ", ".join(s.name for s in steps) + ")",
+        **lazy_options(steps[0], lazy, None if None in lengths else max(lengths)),
         **kwargs,
     )

@@ -7,8 +7,10 @@ the same rows, in steps and in every export.
 from __future__ import annotations
 
 import json
+import math
 import random
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,9 +19,6 @@ from dreamer_lab.steps.operation_base import check_columns, flat, operation
 
 if TYPE_CHECKING:
     from dreamer_lab.steps.step import Step
-
-# DataDreamer's export options: how its writer batches and shards the rows it writes.
-EXPORT_OPTIONS = ("writer_batch_size", "save_num_proc", "save_num_shards")
 
 
 def ready_for_worker_processes() -> None:
@@ -36,56 +35,58 @@ def ready_for_worker_processes() -> None:
         main.__spec__ = None
 
 
-def _export_options(kwargs: dict[str, Any], where: str) -> dict[str, Any]:
-    """``save_to_disk`` arguments for DataDreamer's export options; others are refused."""
-    unknown = sorted(set(kwargs) - set(EXPORT_OPTIONS))
-    if unknown:
-        raise StepInputError(
-            f"{where}: unknown option(s) {unknown}. Options: train_size, validation_size, "
-            f"test_size, stratify_by_column, seed, {', '.join(EXPORT_OPTIONS)}."
-        )
-    out = {}
-    if kwargs.get("save_num_proc"):
-        out["num_proc"] = kwargs["save_num_proc"]
-        ready_for_worker_processes()
-    if kwargs.get("save_num_shards"):
-        out["num_shards"] = kwargs["save_num_shards"]
-    return out
-
-
-def _split_counts(n: int, sizes: dict[str, float | int]) -> dict[str, int]:
-    """Rows per split for ``sizes`` (all fractions or all counts), checked against ``n``."""
+def _split_sizes(sizes: dict[str, Any]) -> dict[str, Decimal | int]:
+    """The splits asked for (None and 0 left out; none at all: everything is ``train``),
+    fractions as exact decimals so 0.7 + 0.2 + 0.1 adds up to 1.0."""
+    kept: dict[str, Decimal | int] = {}
     for k, v in sizes.items():
-        if not isinstance(v, int | float) or v < 0:
+        if v is None or v == 0:
+            continue
+        if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
             raise StepInputError(
-                f"{k}_size must be a fraction in [0, 1] or a row count, got {v!r}."
+                f"{k}_size must be a fraction in [0, 1] or a row count (an int), got {v!r}."
             )
-    fractions = all(isinstance(v, float) for v in sizes.values())
-    if not fractions and any(isinstance(v, float) for v in sizes.values()):
-        raise StepInputError(f"Split sizes {sizes} mix fractions and row counts; use one kind.")
-    if not fractions:
-        if sum(int(v) for v in sizes.values()) > n:
-            raise StepInputError(f"Split sizes {sizes} ask for more rows than the {n} available.")
-        return {k: int(v) for k, v in sizes.items()}
-    total = sum(sizes.values())
-    if total > 1.0 + 1e-9:
+        kept[k] = Decimal(str(v)) if isinstance(v, float) else v
+    return kept or {"train": Decimal("1.0")}
+
+
+def _split_counts(n: int, sizes: dict[str, Any]) -> dict[str, int]:
+    """Rows per split, as DataDreamer counts them: the sizes add up to 1.0 or to ``n``;
+    the last split is cut first (rounded up, as ``train_test_split``), the first one gets
+    what is left."""
+    kept = _split_sizes(sizes)
+    total = sum(kept.values())
+    if total != Decimal("1.0") and total != n:
+        mixed = len({type(v) for v in kept.values()}) > 1
         raise StepInputError(
-            f"Split fractions add up to {total:.3f}; they must add up to at most 1.0."
+            "If not None, train_size, validation_size, test_size must sum up to 1.0 or the "
+            f"number of rows ({n}) in the dataset (they must add up to 1.0 or {n}). Instead, "
+            f"got a total of: {total}" + (" (they mix fractions and row counts)." if mixed else ".")
         )
-    counts = {k: int(round(v * n)) for k, v in sizes.items()}
-    if abs(total - 1.0) < 1e-9:  # fractions covering everything: no row lost
-        last = list(counts)[-1]
-        counts[last] = n - sum(c for k, c in counts.items() if k != last)
-    return counts
+    names, counts, left, share = list(kept), {}, n, Decimal("1.0")
+    for name in reversed(names[1:]):
+        size = kept[name]
+        counts[name] = math.ceil(float(size / share) * left) if total == 1 else int(size)
+        left -= counts[name]
+        share -= size if total == 1 else 0
+    counts[names[0]] = left
+    if len(names) > 1 and any(c <= 0 for c in counts.values()):
+        raise StepInputError(
+            f"Split sizes {dict(sizes)} leave an empty split for {n} rows ({counts}); "
+            "give every split at least one row."
+        )
+    return {k: counts[k] for k in names}
 
 
-def _row_order(n: int, stratify: list[Any] | None, rng: random.Random) -> list[int]:
-    """A shuffled order of ``range(n)``; stratified, every contiguous slice keeps the groups'
-    proportions (each group is spread evenly over the order)."""
+def _row_order(n: int, stratify: list[Any] | None, seed: int | None) -> list[int]:
+    """The rows in split order: as they are (DataDreamer's), shuffled with ``seed``, or
+    stratified (every contiguous slice keeps the groups' proportions; seed None means 0)."""
     if stratify is None:
         order = list(range(n))
-        rng.shuffle(order)
+        if seed is not None:
+            random.Random(seed).shuffle(order)
         return order
+    rng = random.Random(0 if seed is None else seed)
     groups: dict[str, list[int]] = {}
     for i, v in enumerate(stratify):
         groups.setdefault(json.dumps(v, sort_keys=True, default=str), []).append(i)
@@ -102,21 +103,26 @@ def split_indices(
     validation_size: float | int | None,
     test_size: float | int | None,
     stratify: list[Any] | None = None,
-    seed: int = 0,
+    seed: int | None = None,
 ) -> dict[str, list[int]]:
-    """Deterministic split of ``range(n)`` by fractions or counts (optionally stratified)."""
+    """``{split: row indices}`` by DataDreamer's rules (see :func:`_split_counts`)."""
     sizes = {"train": train_size, "validation": validation_size, "test": test_size}
-    given = {k: v for k, v in sizes.items() if v is not None}
-    if not given:
-        raise StepInputError("Pass at least one of train_size, validation_size, test_size.")
-    counts = _split_counts(n, given)
-    order = _row_order(n, stratify, random.Random(seed))
+    counts = _split_counts(n, sizes)
+    order = _row_order(n, stratify, seed)
     out: dict[str, list[int]] = {}
     start = 0
     for k, c in counts.items():
         out[k] = sorted(order[start : start + c])
         start += c
     return out
+
+
+def _split_paths(path: Path, splits: list[str]) -> dict[str, Path]:
+    """DataDreamer's file names for split exports: ``out.train.json``, ``out.val.json`` ..."""
+    return {
+        k: path.with_name(f"{path.stem}.{'val' if k == 'validation' else k}{path.suffix}")
+        for k in splits
+    }
 
 
 class ExportOperations:
@@ -129,15 +135,23 @@ class ExportOperations:
         test_size: float | int | None = None,
         stratify_by_column: str | None = None,
         name: str | None = None,
-        seed: int = 0,
+        seed: int | None = None,
         **kwargs: Any,
     ) -> dict[str, Step]:
-        """Split into ``{"train": step, "validation": step, "test": step}`` (deterministic)."""
+        """Split into ``{"train": step, "validation": step, "test": step}``.
+
+        Sizes are fractions adding up to 1.0 or row counts adding up to the number of rows
+        (else ``ValueError``); None or 0 leaves a split out. Rows keep their order (train
+        first, then validation, then test) unless ``seed`` is given (shuffled) or
+        ``stratify_by_column`` (each split keeps the column's proportions). The exports
+        split the same way.
+        """
+        ds = self._export_source(kwargs.get("writer_batch_size"))
         strat = None
         if stratify_by_column is not None:
             check_columns(self, [stratify_by_column], "splits")
-            strat = self.output.dataset[stratify_by_column]
-        parts = split_indices(len(self.output), train_size, validation_size, test_size, strat, seed)
+            strat = ds[stratify_by_column]
+        parts = split_indices(ds.num_rows, train_size, validation_size, test_size, strat, seed)
         return {
             split: operation(
                 "splits",
@@ -150,31 +164,54 @@ class ExportOperations:
             for split, idx in parts.items()
         }
 
+    def _export_source(self: Step, writer_batch_size: int | None = None) -> Any:
+        """The rows as a ``datasets.Dataset``; a lazy output is streamed into Arrow files
+        in the workspace's ``tmp/`` once (per step object)."""
+        import datasets
+
+        ds = self.output.dataset
+        if isinstance(ds, datasets.Dataset):
+            return ds
+        cached = getattr(self, "_exported_rows", None)
+        if cached is None:
+            from dreamer_lab.steps.lazy import materialize
+
+            assert self.workspace is not None
+            folder = self.workspace.path / "tmp" / f"export.{self.fingerprint}"
+            folder.mkdir(parents=True, exist_ok=True)
+            cached = materialize(ds, str(folder), writer_batch_size)
+            self._exported_rows = cached
+        return cached
+
     def _export_parts(
         self: Step,
         train_size: Any,
         validation_size: Any,
         test_size: Any,
         stratify_by_column: str | None,
-        seed: int = 0,
+        seed: int | None = None,
+        writer_batch_size: int | None = None,
     ) -> dict[str, Any] | None:
-        """``{split: Dataset}``, or None when no split size is given."""
-        ds = self.output.dataset
-        if train_size is None and validation_size is None and test_size is None:
-            return None
+        """``{split: Dataset}`` for two splits or more; None when the result is one split
+        (DataDreamer's flat result). Bad sizes raise ``ValueError``."""
+        ds = self._export_source(writer_batch_size)
         strat = None
         if stratify_by_column is not None:
             check_columns(self, [stratify_by_column], "export")
             strat = ds[stratify_by_column]
         parts = split_indices(ds.num_rows, train_size, validation_size, test_size, strat, seed)
+        if len(parts) == 1:
+            (idx,) = parts.values()
+            return None if idx == list(range(ds.num_rows)) else {"train": ds.select(idx)}
         return {k: ds.select(v) for k, v in parts.items()}
 
-    def _export_in_memory(self: Step, to: str, split: tuple[Any, ...], options: Any) -> Any:
+    def _export_in_memory(self: Step, to: str, split: tuple[Any, ...]) -> Any:
         """The rows converted by ``Dataset.to_<to>()`` (``{split: ...}`` when splitting)."""
-        _export_options(options, f"export_to_{to} on step {self.name!r}")
         parts = self._export_parts(*split)
         if parts is None:
-            return getattr(self.output.dataset, f"to_{to}")()
+            return getattr(self._export_source(), f"to_{to}")()
+        if len(parts) == 1:
+            return getattr(parts["train"], f"to_{to}")()
         return {k: getattr(v, f"to_{to}")() for k, v in parts.items()}
 
     def export_to_dict(
@@ -183,16 +220,19 @@ class ExportOperations:
         validation_size: Any = None,
         test_size: Any = None,
         stratify_by_column: str | None = None,
-        seed: int = 0,
-        **kwargs: Any,
+        writer_batch_size: int | None = 1000,
+        save_num_proc: int | None = None,
+        save_num_shards: int | None = None,
+        seed: int | None = None,
     ) -> dict[str, Any]:
-        """The rows as ``{column: [values]}`` (``{split: {...}}`` when splitting).
+        """The rows as ``{column: [values]}`` (``{split: {...}}`` with two splits or more).
 
-        DataDreamer's ``writer_batch_size``/``save_num_proc``/``save_num_shards`` are
-        accepted and change nothing: the rows are returned in memory, not written.
+        ``writer_batch_size`` batches the streaming of a lazy output; nothing is written, so
+        ``save_num_proc``/``save_num_shards`` above 1 are refused.
         """
+        _no_files(save_num_proc, save_num_shards)
         split = (train_size, validation_size, test_size, stratify_by_column, seed)
-        return self._export_in_memory("dict", split, kwargs)
+        return self._export_in_memory("dict", (*split, writer_batch_size))
 
     def export_to_list(
         self: Step,
@@ -200,35 +240,36 @@ class ExportOperations:
         validation_size: Any = None,
         test_size: Any = None,
         stratify_by_column: str | None = None,
-        seed: int = 0,
-        **kwargs: Any,
+        writer_batch_size: int | None = 1000,
+        save_num_proc: int | None = None,
+        save_num_shards: int | None = None,
+        seed: int | None = None,
     ) -> Any:
-        """The rows as a list of dicts (``{split: [...]}`` when splitting).
+        """The rows as a list of dicts (``{split: [...]}`` with two splits or more).
 
-        DataDreamer's ``writer_batch_size``/``save_num_proc``/``save_num_shards`` are
-        accepted and change nothing: the rows are returned in memory, not written.
+        ``writer_batch_size`` batches the streaming of a lazy output; nothing is written, so
+        ``save_num_proc``/``save_num_shards`` above 1 are refused.
         """
+        _no_files(save_num_proc, save_num_shards)
         split = (train_size, validation_size, test_size, stratify_by_column, seed)
-        return self._export_in_memory("list", split, kwargs)
+        return self._export_in_memory("list", (*split, writer_batch_size))
 
     def _export_files(
         self: Step,
         path: str | Path,
-        suffix: str,
         writer: Callable[[Any, str], Any],
         split: tuple[Any, ...],
     ) -> Path | dict[str, Path]:
-        """``writer(dataset, path)`` for the rows, or per split into ``path/<split><suffix>``."""
+        """``writer(dataset, path)`` for the rows; with two splits or more, one file per
+        split next to ``path`` (``out.train.json``, ``out.val.json``, ``out.test.json``)."""
         parts = self._export_parts(*split)
         path = Path(path)
-        if parts is None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            writer(self.output.dataset, str(path))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if parts is None or len(parts) == 1:
+            writer(self._export_source() if parts is None else parts["train"], str(path))
             return path
-        path.mkdir(parents=True, exist_ok=True)
-        out = {}
+        out = _split_paths(path, list(parts))
         for k, ds in parts.items():
-            out[k] = path / f"{k}{suffix}"
             writer(ds, str(out[k]))
         return out
 
@@ -239,13 +280,23 @@ class ExportOperations:
         validation_size: Any = None,
         test_size: Any = None,
         stratify_by_column: str | None = None,
-        seed: int = 0,
+        writer_batch_size: int | None = 1000,
+        save_num_proc: int | None = None,
+        save_num_shards: int | None = None,
+        seed: int | None = None,
         **to_json_kwargs: Any,
     ) -> Path | dict[str, Path]:
-        """JSON Lines file (a folder of ``train.jsonl`` ... when splitting)."""
+        """JSON Lines file (one file per split, ``out.train.json`` ..., when splitting).
+
+        ``writer_batch_size``: rows per write; ``save_num_proc``: writer processes;
+        ``save_num_shards`` is refused unless 1 (one file per split)."""
+        _one_file(save_num_shards)
         split = (train_size, validation_size, test_size, stratify_by_column, seed)
+        opts = _writer_options(writer_batch_size, save_num_proc)
         return self._export_files(
-            path, ".jsonl", lambda ds, p: ds.to_json(p, **to_json_kwargs), split
+            path,
+            lambda ds, p: ds.to_json(p, **opts, **to_json_kwargs),
+            (*split, writer_batch_size),
         )
 
     def export_to_csv(
@@ -256,13 +307,24 @@ class ExportOperations:
         validation_size: Any = None,
         test_size: Any = None,
         stratify_by_column: str | None = None,
-        seed: int = 0,
+        writer_batch_size: int | None = 1000,
+        save_num_proc: int | None = None,
+        save_num_shards: int | None = None,
+        seed: int | None = None,
         **to_csv_kwargs: Any,
     ) -> Path | dict[str, Path]:
-        """CSV file (a folder of ``train.csv`` ... when splitting)."""
+        """CSV file (one file per split, ``out.train.csv`` ..., when splitting).
+
+        ``writer_batch_size``: rows per write; ``save_num_proc``: writer processes;
+        ``save_num_shards`` is refused unless 1 (one file per split)."""
+        _one_file(save_num_shards)
         split = (train_size, validation_size, test_size, stratify_by_column, seed)
+        opts = _writer_options(writer_batch_size, save_num_proc)
+        to_csv_kwargs.setdefault("index", False)
         return self._export_files(
-            path, ".csv", lambda ds, p: ds.to_csv(p, sep=sep, index=False, **to_csv_kwargs), split
+            path,
+            lambda ds, p: ds.to_csv(p, sep=sep, **opts, **to_csv_kwargs),
+            (*split, writer_batch_size),
         )
 
     def export_to_hf_dataset(
@@ -272,21 +334,58 @@ class ExportOperations:
         validation_size: Any = None,
         test_size: Any = None,
         stratify_by_column: str | None = None,
-        seed: int = 0,
-        **kwargs: Any,
+        writer_batch_size: int | None = 1000,
+        save_num_proc: int | None = None,
+        save_num_shards: int | None = None,
+        seed: int | None = None,
     ) -> Any:
-        """Save as a ``datasets`` folder; returns the Dataset (or DatasetDict when splitting).
+        """Save as a ``datasets`` folder; returns the Dataset read back from it (a
+        DatasetDict with two splits or more).
 
         ``save_num_proc``/``save_num_shards`` go to ``save_to_disk`` (``num_proc``/
-        ``num_shards``, per split when splitting); ``writer_batch_size`` changes nothing.
-        """
-        from datasets import DatasetDict
+        ``num_shards``, per split when splitting); ``writer_batch_size`` rows per Arrow
+        batch when the rows are rewritten."""
+        import datasets
 
-        options = _export_options(kwargs, f"export_to_hf_dataset on step {self.name!r}")
         split = (train_size, validation_size, test_size, stratify_by_column, seed)
-        parts = self._export_parts(*split)
-        out = self.output.dataset if parts is None else DatasetDict(parts)
-        if parts is not None and "num_shards" in options:
-            options["num_shards"] = {k: options["num_shards"] for k in parts}
-        out.save_to_disk(str(path), **options)
-        return out
+        parts = self._export_parts(*split, writer_batch_size)
+        num_proc = save_num_proc or self.save_num_proc
+        if num_proc and num_proc > 1:
+            ready_for_worker_processes()
+        else:
+            num_proc = None
+        if parts is None or len(parts) == 1:
+            ds = self._export_source() if parts is None else parts["train"]
+            ds = ds.flatten_indices(writer_batch_size=writer_batch_size) if ds._indices else ds
+            ds.save_to_disk(str(path), num_shards=save_num_shards, num_proc=num_proc)
+            return datasets.load_from_disk(str(path))
+        shards = {k: save_num_shards for k in parts} if save_num_shards else None
+        datasets.DatasetDict(parts).save_to_disk(str(path), num_shards=shards, num_proc=num_proc)
+        return datasets.load_from_disk(str(path))
+
+
+def _no_files(save_num_proc: int | None, save_num_shards: int | None) -> None:
+    """In-memory exports write no files: more than one writer process or file is refused."""
+    for name, value in (("save_num_proc", save_num_proc), ("save_num_shards", save_num_shards)):
+        if value not in (None, 1):
+            raise StepInputError(
+                f"{name}={value}: export_to_dict()/export_to_list() return the rows in memory "
+                f"and write no files; omit {name} (export_to_hf_dataset() writes shards)."
+            )
+
+
+def _one_file(save_num_shards: int | None) -> None:
+    if save_num_shards not in (None, 1):
+        raise StepInputError(
+            f"save_num_shards={save_num_shards}: JSON and CSV exports write one file per "
+            "split; omit save_num_shards, or use export_to_hf_dataset() for sharded output."
+        )
+
+
+def _writer_options(writer_batch_size: int | None, save_num_proc: int | None) -> dict[str, Any]:
+    """``Dataset.to_json``/``to_csv`` options: rows per write and writer processes."""
+    opts: dict[str, Any] = {"batch_size": writer_batch_size}
+    if save_num_proc and save_num_proc > 1:
+        ready_for_worker_processes()
+        opts["num_proc"] = save_num_proc
+    return opts

@@ -30,10 +30,40 @@ def operation(
     name: str | None = None,
     **kwargs: Any,
 ) -> OperationStep:
-    """The step that applies ``fn`` to the parents' datasets (fingerprinted by ``op_args``)."""
+    """The step that applies ``fn`` to the parents' datasets (fingerprinted by ``op_args``).
+
+    ``stream=True`` (with ``stream_rows=``, the result's row count when known) streams: ``fn``
+    gets and returns ``datasets.IterableDataset``s and nothing is stored.
+    """
     from dreamer_lab.steps.operation_step import OperationStep
 
     return OperationStep(op, parents, fn, op_args, name=name, **kwargs)
+
+
+def parent_rows(step: Step) -> int | None:
+    """The parent's row count: stored outputs know it, lazy ones only if declared."""
+    return step.output.num_rows
+
+
+def lazy_options(step: Step, lazy: bool, rows: int | None | str = "same") -> dict[str, Any]:
+    """``operation()`` arguments for ``lazy=``: the result's row count when streaming
+    (``"same"``: the parent's)."""
+    if not lazy:
+        return {}
+    return {"stream": True, "stream_rows": parent_rows(step) if rows == "same" else rows}
+
+
+def warn_lazy_progress(op: str, lazy: bool, total_num_rows: int | None, auto: bool) -> None:
+    """DataDreamer's warning for a lazy map/filter whose row count is unknown."""
+    if lazy and total_num_rows is None and auto:
+        import warnings
+
+        warnings.warn(
+            "You did not specify `total_num_rows`, so we cannot automatically update the "
+            f"progress % for this step. Either specify {op}(..., total_num_rows=#) or, to "
+            f"disable this warning, specify {op}(..., auto_progress=False)",
+            stacklevel=4,
+        )
 
 
 def check_total_num_rows(total_num_rows: Any, where: str) -> int | None:
@@ -55,6 +85,16 @@ def check_total_num_rows(total_num_rows: Any, where: str) -> int | None:
 def check_not_lazy(lazy: bool, where: str) -> None:
     if lazy:
         raise StepInputError(f"{where}: {LAZY_UNSUPPORTED}.")
+
+
+def refuse_lazy(lazy: bool, op: str, step: Step) -> None:
+    """``lazy=True`` on an operation that needs random access to the rows."""
+    if lazy:
+        raise StepInputError(
+            f"{op} on step {step.name!r}: lazy=True is not supported by {op}() (it needs "
+            "random access to the rows); omit lazy= (the result is stored as memory-mapped "
+            "Arrow, which does not load into memory)."
+        )
 
 
 def check_columns(step: Step, columns: list[str], what: str) -> None:
@@ -114,13 +154,22 @@ def datasets_operation(
 
     ``op_args`` are ``datasets``' own arguments; their column names are checked first.
     ``filter`` results are flattened, so the stored table holds only the kept rows.
+    ``lazy=True``: ``IterableDataset.<op>`` on a streaming view, nothing stored.
     """
     where = f"{op} on step {step.name!r}"
-    check_not_lazy(lazy, where)
     total = check_total_num_rows(total_num_rows, where)
     for key in ("input_columns", "remove_columns"):
         if op_args.get(key) is not None:
             check_columns(step, as_list(op_args[key]), op)
+    warn_lazy_progress(op, lazy, total, auto_progress)
+    if lazy:
+
+        def lazily(ids: Any) -> Any:
+            return getattr(ids, op)(**op_args)
+
+        return operation(
+            op, [step], lazily, op_args, name, stream=True, stream_rows=total, **kwargs
+        )
     new_fp = datasets_fingerprint(step, op, op_args)
 
     def apply(ds: Any) -> Any:

@@ -16,7 +16,13 @@ from dreamer_lab.steps.step import Step
 
 
 class OperationStep(Step):
-    """A step derived from other steps by a data operation."""
+    """A step derived from other steps by a data operation.
+
+    With ``stream=True`` (an operation's ``lazy=True``), ``fn`` receives ``datasets.IterableDataset`` views of the parents and
+    returns one: the step's output streams (an ``OutputIterableDataset`` of
+    ``stream_rows`` rows, None when unknown) and nothing is stored. Without it, lazy parents
+    are first streamed into Arrow files, so ``fn`` always receives ``datasets.Dataset``.
+    """
 
     def __init__(
         self,
@@ -26,13 +32,19 @@ class OperationStep(Step):
         op_args: dict[str, Any],
         name: str | None = None,
         total_num_rows: int | None = None,
+        stream: bool = False,
+        stream_rows: int | None = None,
+        writer_batch_size: int | None = None,
         **kwargs: Any,
     ):
         self._op = op
         self._op_fn = fn
         self._op_args = op_args
         self._op_parents = parents
-        self._expected_rows = total_num_rows
+        self._lazy = stream
+        self._lazy_rows = stream_rows
+        self._writer_batch_size = writer_batch_size
+        self._expected_rows = None if stream else total_num_rows
         super().__init__(name=name or f"{parents[0].name} / {op}", **kwargs)
 
     def setup(self) -> None:
@@ -50,13 +62,16 @@ class OperationStep(Step):
     def _fingerprint_extra(self) -> dict[str, Any]:
         from dreamer_lab.core.fingerprint import hash_value
 
-        return {
+        extra: dict[str, Any] = {
             "op": self._op,
             "op_args": {
                 k: hash_value(v, label=f"argument {k!r} of .{self._op}()")
                 for k, v in sorted(self._op_args.items())
             },
         }
+        if self._lazy:  # only then: stored operations keep their earlier fingerprints
+            extra["lazy"] = True
+        return extra
 
     def _fingerprint_components(self) -> dict[str, Any]:
         c = super()._fingerprint_components()
@@ -64,7 +79,26 @@ class OperationStep(Step):
         return c
 
     def _produce(self) -> Any:
-        return self._op_fn(*[p.output.dataset for p in self._op_parents])
+        import datasets
+
+        from dreamer_lab.steps.lazy import LazyRows, materialize
+
+        outputs = [p.output.dataset for p in self._op_parents]
+        if self._lazy:
+            views = [
+                d.to_iterable_dataset() if isinstance(d, datasets.Dataset) else d for d in outputs
+            ]
+            ids = self._op_fn(*views)
+            return ids, LazyRows(ids, total_num_rows=self._lazy_rows, auto_progress=False)
+        if any(isinstance(d, datasets.IterableDataset) for d in outputs):
+            folder = str(self.get_run_output_folder_path())
+            outputs = [
+                materialize(d, folder, self._writer_batch_size)
+                if isinstance(d, datasets.IterableDataset)
+                else d
+                for d in outputs
+            ]
+        return self._op_fn(*outputs)
 
     def _compute(self) -> Computed:
         from dreamer_lab.core.secrets import redact

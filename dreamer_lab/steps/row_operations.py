@@ -11,7 +11,10 @@ from dreamer_lab.steps.operation_base import (
     check_columns,
     datasets_operation,
     flat,
+    lazy_options,
     operation,
+    parent_rows,
+    refuse_lazy,
 )
 
 if TYPE_CHECKING:
@@ -21,11 +24,14 @@ if TYPE_CHECKING:
 class RowOperations:
     """Operations on a step's rows; each returns a new (memoized) step."""
 
-    def select(self: Step, indices: Any, name: str | None = None, **kwargs: Any) -> Step:
-        """The rows at ``indices``, in that order."""
+    def select(
+        self: Step, indices: Any, name: str | None = None, lazy: bool = False, **kwargs: Any
+    ) -> Step:
+        """The rows at ``indices``, in that order (stored: ``lazy=True`` is refused)."""
+        refuse_lazy(lazy, "select", self)
         idx = list(indices)
-        n = len(self.output)
-        bad = [i for i in idx if not isinstance(i, int) or not -n <= i < n]
+        n = self.output.num_rows
+        bad = [i for i in idx if not isinstance(i, int) or (n is not None and not -n <= i < n)]
         if bad:
             raise StepInputError(
                 f"select on step {self.name!r}: indices {bad[:5]} are out of range for {n} rows."
@@ -34,33 +40,62 @@ class RowOperations:
             "select", [self], lambda ds: ds.select(idx), {"indices": idx}, name, **kwargs
         )
 
-    def take(self: Step, n: int, name: str | None = None, **kwargs: Any) -> Step:
-        """The first ``n`` rows."""
+    def take(
+        self: Step, n: int, name: str | None = None, lazy: bool = False, **kwargs: Any
+    ) -> Step:
+        """The first ``n`` rows (``lazy=True``: streamed, reading only those rows)."""
+        rows = parent_rows(self) if lazy else None
         return operation(
             "take",
             [self],
-            lambda ds: ds.select(range(min(n, ds.num_rows))),
+            (lambda ds: ds.take(n)) if lazy else (lambda ds: ds.select(range(min(n, ds.num_rows)))),
             {"n": n},
             name,
+            **lazy_options(self, lazy, None if rows is None else min(n, rows)),
             **kwargs,
         )
 
-    def skip(self: Step, n: int, name: str | None = None, **kwargs: Any) -> Step:
-        """All rows but the first ``n``."""
+    def skip(
+        self: Step, n: int, name: str | None = None, lazy: bool = False, **kwargs: Any
+    ) -> Step:
+        """All rows but the first ``n`` (``lazy=True``: streamed, not stored)."""
+        rows = parent_rows(self) if lazy else None
         return operation(
             "skip",
             [self],
-            lambda ds: ds.select(range(min(n, ds.num_rows), ds.num_rows)),
+            (lambda ds: ds.skip(n))
+            if lazy
+            else (lambda ds: ds.select(range(min(n, ds.num_rows), ds.num_rows))),
             {"n": n},
             name,
+            **lazy_options(self, lazy, None if rows is None else max(rows - n, 0)),
             **kwargs,
         )
 
     def shuffle(
-        self: Step, seed: int | None = None, name: str | None = None, **kwargs: Any
+        self: Step,
+        seed: int | None = None,
+        buffer_size: int = 1000,
+        name: str | None = None,
+        lazy: bool = False,
+        **kwargs: Any,
     ) -> Step:
-        """Shuffle rows. ``seed=None`` means seed 0, so the result is reproducible."""
+        """Shuffle rows. ``seed=None`` means seed 0, so the result is reproducible.
+
+        ``lazy=True`` shuffles as the rows stream, within a buffer of ``buffer_size`` rows
+        (``IterableDataset.shuffle``): a different order than the stored shuffle.
+        """
         s = 0 if seed is None else seed
+        if lazy:
+            return operation(
+                "shuffle",
+                [self],
+                lambda ds: ds.shuffle(seed=s, buffer_size=buffer_size),
+                {"seed": s, "buffer_size": buffer_size},
+                name,
+                **lazy_options(self, lazy),
+                **kwargs,
+            )
         return operation(
             "shuffle",
             [self],
@@ -90,8 +125,9 @@ class RowOperations:
             **kwargs,
         )
 
-    def reverse(self: Step, name: str | None = None, **kwargs: Any) -> Step:
-        """The rows in reverse order."""
+    def reverse(self: Step, name: str | None = None, lazy: bool = False, **kwargs: Any) -> Step:
+        """The rows in reverse order (stored: ``lazy=True`` is refused)."""
+        refuse_lazy(lazy, "reverse", self)
         return operation(
             "reverse",
             [self],
@@ -121,7 +157,9 @@ class RowOperations:
             **kwargs,
         )
 
-    def add_item(self: Step, item: dict[str, Any], name: str | None = None, **kwargs: Any) -> Step:
+    def add_item(
+        self: Step, item: dict[str, Any], name: str | None = None, lazy: bool = False, **kwargs: Any
+    ) -> Step:
         """The rows plus ``item`` (a dict with every column) at the end."""
         cols = self.output.column_names
         if set(item) != set(cols):
@@ -129,8 +167,15 @@ class RowOperations:
                 f"add_item on step {self.name!r}: the item has keys {sorted(item)}; "
                 f"the columns are {cols}."
             )
+        rows = parent_rows(self) if lazy else None
         return operation(
-            "add_item", [self], lambda ds: ds.add_item(item), {"item": item}, name, **kwargs
+            "add_item",
+            [self],
+            (lambda ds: _stream_then(ds, item)) if lazy else (lambda ds: ds.add_item(item)),
+            {"item": item},
+            name,
+            **lazy_options(self, lazy, None if rows is None else rows + 1),
+            **kwargs,
         )
 
     def filter(
@@ -148,9 +193,9 @@ class RowOperations:
     ) -> Step:
         """Keep rows for which ``function`` returns True.
 
-        ``total_num_rows``: the number of rows kept (checked once it has run).
-        ``auto_progress``: show ``datasets``' progress bar while filtering. ``lazy=True`` is
-        not supported yet (an error).
+        ``total_num_rows``: the number of rows kept (checked once it has run; a lazy
+        result's ``num_rows``). ``auto_progress``: show ``datasets``' progress bar while
+        filtering. ``lazy=True``: rows are tested as they are read, nothing is stored.
         """
         op_args = {
             "function": function,
@@ -171,16 +216,31 @@ class RowOperations:
         )
 
     def save(self: Step, name: str | None = None, **kwargs: Any) -> Step:
-        """A stored copy of this step's output under a new name."""
+        """A stored copy of this step's output; a lazy output's rows are streamed into the
+        workspace (``writer_batch_size``, ``save_num_proc``, ``save_num_shards``)."""
         return operation("save", [self], lambda ds: ds, {}, name, **kwargs)
 
-    def copy(self: Step, name: str | None = None, **kwargs: Any) -> Step:
-        """A copy of this step's output (its own entry in the lineage)."""
-        return operation("copy", [self], lambda ds: ds, {}, name, **kwargs)
+    def copy(self: Step, name: str | None = None, lazy: bool = False, **kwargs: Any) -> Step:
+        """A copy of this step's output (its own entry in the lineage; ``lazy=True``: a
+        streamed view, not stored)."""
+        return operation(
+            "copy", [self], lambda ds: ds, {}, name, **lazy_options(self, lazy), **kwargs
+        )
 
 
-def concat(*steps: Step, name: str | None = None, **kwargs: Any) -> Step:
-    """Rows of several steps one after another (same columns)."""
+def _stream_then(ds: Any, item: dict[str, Any]) -> Any:
+    """``ds``'s rows, then ``item`` (streamed)."""
+    import datasets
+
+    def rows() -> Any:
+        yield from ds
+        yield item
+
+    return datasets.IterableDataset.from_generator(rows, features=ds.features)
+
+
+def concat(*steps: Step, name: str | None = None, lazy: bool = False, **kwargs: Any) -> Step:
+    """Rows of several steps one after another (same columns; ``lazy=True``: streamed)."""
     from datasets import concatenate_datasets
 
     if not steps:
@@ -190,11 +250,13 @@ def concat(*steps: Step, name: str | None = None, **kwargs: Any) -> Step:
         raise StepInputError(
             f"concat(): steps have different columns {cols}; rename or select columns first."
         )
+    counts = [s.output.num_rows for s in steps]
     return operation(
         "concat",
         list(steps),
         lambda *dss: concatenate_datasets(list(dss)),
         {},
         name or "concat(" + ", ".join(s.name for s in steps) + ")",
+        **lazy_options(steps[0], lazy, None if None in counts else sum(counts)),
         **kwargs,
     )
