@@ -28,6 +28,7 @@ from dreamer_lab.steps.exports import ready_for_worker_processes
 from dreamer_lab.steps.lazy import LazyOutput, saved_or_lazy, serve_lazy
 from dreamer_lab.steps.operations import StepOperations
 from dreamer_lab.steps.output import OutputColumn, OutputDataset, OutputIterableDatasetColumn
+from dreamer_lab.steps.step_extras import StepExtras
 from dreamer_lab.steps.step_runtime import StepRuntime, log_level_scope
 
 logger = logging.getLogger("dreamer_lab")
@@ -50,7 +51,7 @@ class DataCardType:
     PARAMETERS = "Parameters"
 
 
-class Step(StepOperations, StepRuntime):
+class Step(StepOperations, StepRuntime, StepExtras):
     """Base class of every step. Subclasses implement ``setup()`` and ``run()``.
 
     Args:
@@ -324,6 +325,7 @@ class Step(StepOperations, StepRuntime):
 
     # -- execution -----------------------------------------------------------------------
     def _execute(self) -> None:
+        self._join_super_step()  # an inner step of a running SuperStep?
         for parent in self.parents:
             parent.wait()
         self.workspace = current_workspace()
