@@ -29,6 +29,7 @@ _SUBMODULES = {
     "trainers",
     "errors",
     "core",
+    "datasets",
 }
 
 __all__ = ["__version__", *_LAZY, *_SUBMODULES]
