@@ -224,3 +224,18 @@ def test_failed_job_reports_and_retrains_transient_errors_retried(workspace, ser
         _trainer(server, model_name="gpt-5-nonexistent").train(
             data.output["question"], data.output["answer"]
         )
+
+
+def test_requests_use_the_one_retry_policy(workspace, server):
+    from dreamer_lab.errors import FineTunePendingError
+
+    data = DataSource("qa", ROWS)
+    trainer = _trainer(server, max_retries=1)
+    assert trainer._client().max_retries == 0  # the client never retries by itself
+    server.ft_faults = [500] * 5
+    with pytest.raises(FineTunePendingError, match="answered 500 after 2 attempts"):
+        trainer.train(data.output["question"], data.output["answer"])
+    assert server.statuses[500] == 2 and server.uploads == 0  # max_retries + 1 attempts
+    server.ft_faults = [429]  # Retry-After: 0, then the upload goes through
+    ft = _trainer(server, max_retries=1).train(data.output["question"], data.output["answer"])
+    assert server.statuses[429] == 1 and ft.fine_tuned_model.startswith("ft:")

@@ -15,13 +15,15 @@ model name is stored in the record; ``trainer.llm()`` returns a
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from dreamer_lab.core.secrets import drop_secret, register_secret, restore_secret, scrub_text
 from dreamer_lab.errors import (  # noqa: F401
@@ -30,6 +32,8 @@ from dreamer_lab.errors import (  # noqa: F401
     FineTunePendingError,
     StepInputError,
 )
+from dreamer_lab.llms.openai_client import classify_openai_error, openai_client
+from dreamer_lab.llms.retry import Failure, RetryPolicy
 from dreamer_lab.steps.output import OutputColumn
 from dreamer_lab.trainers.base import (
     HISTORY,
@@ -48,6 +52,7 @@ STATE = "openai_job.json"
 REQUEST_KEY = "dreamer_lab_request"  # job metadata key holding the run's request token
 MIN_EXAMPLES = 10  # the API refuses smaller training files
 _DONE = ("succeeded", "failed", "cancelled")
+T = TypeVar("T")
 
 
 class TrainOpenAIFineTune(Trainer):
@@ -64,7 +69,8 @@ class TrainOpenAIFineTune(Trainer):
             by half each time nothing changed, up to ``max_poll_interval``.
         poll_timeout: stop waiting after this many seconds with
             :class:`FineTunePendingError` (the job keeps running; train again to resume).
-        max_retries: the client's retries (with backoff) on 429, 5xx and connection errors.
+        max_retries: retries of each request on 429 (honouring ``Retry-After``), 5xx,
+            connection errors and malformed answers (the package's one retry policy).
     """
 
     kind = "TrainOpenAIFineTune"
@@ -205,16 +211,19 @@ class TrainOpenAIFineTune(Trainer):
         return ("\n".join(lines) + "\n").encode()
 
     def _client(self) -> Any:
-        import openai
-
-        return openai.OpenAI(
+        return openai_client(
             api_key=self._key(),
             base_url=self.base_url,
             organization=self.organization,
-            max_retries=self.max_retries,
             timeout=self.timeout,
+            asynchronous=False,
             **self.client_kwargs,
         )
+
+    def _api(self, send: Callable[[], T]) -> T:
+        """One API request under the package's retry policy (the client never retries)."""
+        policy = RetryPolicy(self.max_retries, rng=self._rng)
+        return policy.call(send, classify_openai_error, fatal=self._refused, final=self._gave_up)
 
     def _run_job(self, ctx: TrainContext, call: TrainCall) -> TrainResult:
         state_path = ctx.checkpoint_dir / STATE
@@ -227,8 +236,10 @@ class TrainOpenAIFineTune(Trainer):
             job = self._poll(client, ctx, state, state_path)
         except DreamerError:
             raise
-        except Exception as e:  # noqa: BLE001 - openai errors become user-facing messages
-            raise self._api_error(e) from None
+        except Exception as e:  # noqa: BLE001 - anything else, without the key
+            raise FineTuneFailedError(
+                f"{self._where()}: {type(e).__name__}: {scrub_text(str(e))[:300]}"
+            ) from None
         if job.status != "succeeded":
             state_path.unlink(missing_ok=True)  # the next run creates a new job
             err = getattr(job, "error", None)
@@ -268,9 +279,9 @@ class TrainOpenAIFineTune(Trainer):
         for split, key in (("train", "training_file"), ("validation", "validation_file")):
             cols = call.columns(split)
             if cols is not None and not state.get(key):
-                upload = client.files.create(
-                    file=(f"{split}.jsonl", self._examples(cols)), purpose="fine-tune"
-                )
+                examples = (f"{split}.jsonl", self._examples(cols))
+                send = functools.partial(client.files.create, file=examples, purpose="fine-tune")
+                upload = self._api(send)
                 state[key] = upload.id
                 _write_json(state_path, state)
         job = self._find_job(client, state["request"]) if resuming else None
@@ -285,22 +296,27 @@ class TrainOpenAIFineTune(Trainer):
                 if v is not None
             }
             extra = call.options(self.consumes)
-            job = client.fine_tuning.jobs.create(
-                model=self.model_name,
-                training_file=state["training_file"],
-                validation_file=state["validation_file"],
-                method={"type": "supervised", "supervised": {"hyperparameters": hp}},
-                suffix=self.suffix,
-                seed=call["seed"],
-                metadata={**(extra.pop("metadata", None) or {}), REQUEST_KEY: state["request"]},
-                **extra,
+            metadata = {**(extra.pop("metadata", None) or {}), REQUEST_KEY: state["request"]}
+            job = self._api(
+                lambda: client.fine_tuning.jobs.create(
+                    model=self.model_name,
+                    training_file=state["training_file"],
+                    validation_file=state["validation_file"],
+                    method={"type": "supervised", "supervised": {"hyperparameters": hp}},
+                    suffix=self.suffix,
+                    seed=call["seed"],
+                    metadata=metadata,
+                    **extra,
+                )
             )
         state.update(job_id=job.id, created=time.time(), seen_events=[])
         return state
 
     def _find_job(self, client: Any, token: str) -> Any | None:
         """The job an interrupted attempt created with request ``token``, if any."""
-        page = client.fine_tuning.jobs.list(limit=100, metadata={REQUEST_KEY: token})
+        page = self._api(
+            lambda: client.fine_tuning.jobs.list(limit=100, metadata={REQUEST_KEY: token})
+        )
         for job in page.data:  # checked here too: some compatible servers ignore the filter
             if (getattr(job, "metadata", None) or {}).get(REQUEST_KEY) == token:
                 return job
@@ -311,7 +327,7 @@ class TrainOpenAIFineTune(Trainer):
         interval = self.poll_interval
         last_status = None
         while True:
-            job = client.fine_tuning.jobs.retrieve(state["job_id"])
+            job = self._api(lambda: client.fine_tuning.jobs.retrieve(state["job_id"]))
             self._report_events(client, ctx, state, state_path)
             if job.status in _DONE:
                 return job
@@ -336,7 +352,7 @@ class TrainOpenAIFineTune(Trainer):
     def _report_events(self, client: Any, ctx: TrainContext, state: dict, path: Path) -> None:
         """Log new job events (metrics events become loss history) in time order."""
         seen = set(state.get("seen_events") or [])
-        page = client.fine_tuning.jobs.list_events(state["job_id"], limit=100)
+        page = self._api(lambda: client.fine_tuning.jobs.list_events(state["job_id"], limit=100))
         new = [e for e in page.data if e.id not in seen]
         for e in sorted(new, key=lambda e: e.created_at):
             d = e.data if isinstance(e.data, dict) else {}
@@ -354,32 +370,36 @@ class TrainOpenAIFineTune(Trainer):
             state["seen_events"] = sorted(seen)
             _write_json(path, state)
 
-    def _api_error(self, e: BaseException) -> DreamerError:
-        import openai
-
+    def _refused(self, f: Failure) -> DreamerError:
+        """The error of a request the API refused (not retried)."""
         where = self._where()
-        if isinstance(e, openai.AuthenticationError | openai.PermissionDeniedError):
+        if f.kind in ("auth", "permission"):
             return StepInputError(
-                f"{where}: the API key was rejected ({e.status_code}). Check the OPENAI_API_KEY "
+                f"{where}: the API key was rejected ({f.status}). Check the OPENAI_API_KEY "
                 "environment variable (or api_key=) and the organization; nothing was trained."
             )
-        if isinstance(e, openai.APIConnectionError):
+        return FineTuneFailedError(
+            f"{where}: the API refused the request ({f.status}): {scrub_text(f.detail)}. "
+            "Check model_name and the training data."
+        )
+
+    def _gave_up(self, f: Failure) -> DreamerError:
+        """The error of a request still failing after ``max_retries`` retries."""
+        where, attempts = self._where(), self.max_retries + 1
+        saved = "a job already created is saved and train() resumes it"
+        if f.kind == "connection":
             return FineTunePendingError(
-                f"{where}: cannot reach {self._identity()['endpoint']} ({type(e).__name__}) after "
-                f"{self.max_retries + 1} attempts. Check base_url and the network; a job "
-                "already created is saved and train() resumes it."
+                f"{where}: cannot reach {self._identity()['endpoint']} ({f.error}) after "
+                f"{attempts} attempts. Check base_url and the network; {saved}."
             )
-        if isinstance(e, openai.BadRequestError | openai.NotFoundError):
+        if f.kind == "malformed":
             return FineTuneFailedError(
-                f"{where}: the API refused the request ({e.status_code}): "
-                f"{scrub_text(_message(e))}. Check model_name and the training data."
+                f"{where}: malformed answers after {attempts} attempts ({f.error}: "
+                f"{scrub_text(f.detail)[:300]})."
             )
-        if isinstance(e, openai.APIStatusError):
-            return FineTunePendingError(
-                f"{where}: the API answered {e.status_code} after {self.max_retries + 1} "
-                "attempts. A job already created is saved; train again to resume."
-            )
-        return FineTuneFailedError(f"{where}: {type(e).__name__}: {scrub_text(str(e))[:300]}")
+        return FineTunePendingError(
+            f"{where}: the API answered {f.status} after {attempts} attempts; {saved}."
+        )
 
     # -- results ------------------------------------------------------------------------
     @property
@@ -408,15 +428,6 @@ class TrainOpenAIFineTune(Trainer):
         )
         opts.update(kwargs)
         return OpenAI(self.fine_tuned_model, **opts)
-
-
-def _message(e: Any) -> str:
-    body = getattr(e, "body", None)
-    if isinstance(body, dict):
-        msg = body.get("message") or (body.get("error") or {}).get("message")
-        if msg:
-            return str(msg)
-    return str(getattr(e, "message", "") or type(e).__name__)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
