@@ -148,31 +148,22 @@ class LLM(Loadable):
         max_in_context_examples: int | None = None,
     ) -> str:
         """Join instruction, in-context examples and end instruction with ``sep``, keeping
-        as many examples as fit in the context window (DataDreamer's semantics)."""
-        examples = list(in_context_examples or [])
-        if max_in_context_examples is not None:
-            examples = examples[:max_in_context_examples]
+        the examples that fit the context window (DataDreamer's semantics, see
+        :func:`dreamer_lab.llms.prompt_format.fit_prompt`)."""
+        from dreamer_lab.llms.prompt_format import fit_prompt
+
         limit = self.get_max_context_length(max_new_tokens or 0)
-
-        def build(k: int) -> str:
-            parts = [beg_instruction] if beg_instruction is not None else []
-            parts += examples[:k]
-            if end_instruction is not None:
-                parts.append(end_instruction)
-            return sep.join(parts)
-
-        k = len(examples)
-        if limit is not None:
-            while k > 0 and self.count_tokens(build(k)) > limit:
-                k -= 1
-        if min_in_context_examples is not None and k < min_in_context_examples:
-            raise PromptTooLongError(
-                f"Only {k} in-context examples fit in {self!r}'s context window "
-                f"({limit} tokens with max_new_tokens={max_new_tokens}), fewer than "
-                f"min_in_context_examples={min_in_context_examples}. Shorten the examples, "
-                "lower min_in_context_examples, or use a model with a longer context."
-            )
-        return build(k)
+        return fit_prompt(
+            self.count_tokens,
+            limit,
+            beg_instruction,
+            list(in_context_examples or []),
+            end_instruction,
+            sep,
+            min_in_context_examples,
+            max_in_context_examples,
+            f"{self!r}'s context window ({limit} tokens with max_new_tokens={max_new_tokens})",
+        )
 
     # -- generation hooks ------------------------------------------------------------------
     def _generate_batch(

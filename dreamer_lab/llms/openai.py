@@ -34,6 +34,7 @@ from dreamer_lab.llms.api_llm import (
 from dreamer_lab.llms.api_llm import RateLimiter as _RateLimiter  # noqa: F401 (moved there)
 from dreamer_lab.llms.base import LLMError, estimate_tokens, truncate_at_stop
 from dreamer_lab.llms.openai_client import classify_openai_error, openai_client
+from dreamer_lab.llms.openai_models import OpenAITokens
 from dreamer_lab.llms.structured import ConstrainedOutput
 
 # USD per 1M tokens (input, output). Extend or override with register_price().
@@ -64,7 +65,7 @@ def price_of(model: str) -> tuple[float, float] | None:
     return PRICES[best] if best else None
 
 
-class OpenAI(ConstrainedOutput, APILLM):
+class OpenAI(ConstrainedOutput, OpenAITokens, APILLM):
     """An OpenAI (or OpenAI-compatible) chat model.
 
     Args:
