@@ -64,6 +64,26 @@ from dreamer_lab.steps.prompt_retrieval import FewShotPromptWithRetrieval, RAGPr
 
 __all__ += ["FewShotPromptWithRetrieval", "RAGPrompt"]
 
+from dreamer_lab.steps.concurrent import concurrent  # noqa: E402
+from dreamer_lab.steps.super_step import SuperStep  # noqa: E402
+
+__all__ += ["SuperStep", "concurrent"]
+
+from dreamer_lab.steps.lazy import LazyRowBatches, LazyRows  # noqa: E402
+from dreamer_lab.steps.output import (  # noqa: E402
+    OutputDatasetColumn,
+    OutputIterableDataset,
+    OutputIterableDatasetColumn,
+)
+
+__all__ += [
+    "LazyRows",
+    "LazyRowBatches",
+    "OutputDatasetColumn",
+    "OutputIterableDataset",
+    "OutputIterableDatasetColumn",
+]
+
 from dreamer_lab.steps.lazy import LazyRowBatches, LazyRows  # noqa: E402
 from dreamer_lab.steps.output import (  # noqa: E402
     OutputDatasetColumn,
