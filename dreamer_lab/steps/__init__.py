@@ -83,18 +83,3 @@ __all__ += [
     "OutputIterableDataset",
     "OutputIterableDatasetColumn",
 ]
-
-from dreamer_lab.steps.lazy import LazyRowBatches, LazyRows  # noqa: E402
-from dreamer_lab.steps.output import (  # noqa: E402
-    OutputDatasetColumn,
-    OutputIterableDataset,
-    OutputIterableDatasetColumn,
-)
-
-__all__ += [
-    "LazyRows",
-    "LazyRowBatches",
-    "OutputDatasetColumn",
-    "OutputIterableDataset",
-    "OutputIterableDatasetColumn",
-]
