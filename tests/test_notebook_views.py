@@ -188,8 +188,23 @@ def test_card_widget_previews_edits_and_exports(workspace, tmp_path):
 
     assert isinstance(c, CardWidget)
     assert c.values["target"] == "reviews"
-    assert "Teaching" in c.preview[0]
-    assert "<script>" not in c.preview[0] and "<demo>" not in c.preview[0]
+    text = _tree_text(c.preview_tree)  # the card as Markdown elements, text as text
+    assert "Teaching <demo>" in text and "&#x27;" not in text and "&lt;" not in text
     assert "card_for('reviews', intended_use='Teaching <demo>')" in c.code
-    readme = c.export()
+    done = c.export()
+    assert str(done).startswith("Saved the dataset card of 'reviews' to ") and c.result == str(done)
+    readme = done.markdown
     assert readme.name == "README.md" and "Teaching" in readme.read_text()
+
+
+def _tree_text(nodes) -> str:
+    from dreamer_lab.notebook.md_tree import TAGS
+
+    out = []
+    for n in nodes:
+        if isinstance(n, str):
+            out.append(n)
+        else:
+            assert n["tag"] in TAGS and set(n) == {"tag", "children"}
+            out.append(_tree_text(n["children"]))
+    return " ".join(out)

@@ -69,7 +69,8 @@ def run_with_view(
             else scrub_text(f"{type(e).__name__}: {e}")
         )
         if handle is not None:
-            ended = dict(summary, status=status, error=message, seconds=time.time() - t0)
+            # The message itself is printed once, under the view, by the error display.
+            ended = dict(summary, status=status, seconds=time.time() - t0)
             ended["details"] = details.lines() if details is not None else []
             if widget is not None:
                 widget.summary = ended

@@ -17,13 +17,14 @@ from __future__ import annotations
 import contextlib
 import itertools
 import sys
-from pathlib import Path
 from typing import Any
 
 import anywidget
 import traitlets
 
+from dreamer_lab.notebook.md_tree import markdown_tree
 from dreamer_lab.notebook.views import STATIC
+from dreamer_lab.notebook.wizard_parts import Exported, generation_parts, training_columns
 
 PREVIEW_ROWS = 3
 
@@ -66,6 +67,12 @@ class FormWidget(anywidget.AnyWidget):
     _esm = STATIC / "wizard.js"
     _css = STATIC / "dreamer.css"
     title = traitlets.Unicode("").tag(sync=True)
+    #: What the preview shows: "prompts" (rendered prompts) or "card" (``preview_tree``).
+    preview_kind = traitlets.Unicode("prompts").tag(sync=True)
+    preview_tree: traitlets.List[Any] = traitlets.List().tag(sync=True)
+    #: The outcome of the last action (export ...), one readable line.
+    result = traitlets.Unicode("").tag(sync=True)
+    TITLE = ""
     fields: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)
     values = traitlets.Dict().tag(sync=True)
     preview: traitlets.List[str] = traitlets.List().tag(sync=True)
@@ -84,9 +91,45 @@ class FormWidget(anywidget.AnyWidget):
         self.fields = self.build_fields()
         defaults = {f["name"]: f.get("default", "") for f in self.fields}
         self.values = defaults | dict(values or {})
+        self.title = self.TITLE
         self.observe(lambda _change: self.refresh(), names="values")
         self.on_msg(self._on_msg)
         self.refresh()
+        self._watch_cells()
+
+    def _watch_cells(self) -> None:
+        """Rebuild the options after every cell, so new steps and models appear."""
+        from IPython import get_ipython
+
+        ip = get_ipython()
+        if ip is not None and hasattr(ip, "events"):
+            self._ip = ip
+            ip.events.register("post_run_cell", self._cell_ran)
+
+    def _cell_ran(self, *_args: Any) -> None:
+        try:
+            self.refresh_fields()
+        except Exception:  # noqa: BLE001 - a hook must never break the user's cell
+            return
+
+    def refresh_fields(self) -> None:
+        """Options from the notebook as it is now; chosen values are kept while valid."""
+        fields = self.build_fields()
+        if fields == self.fields:
+            return
+        values = dict(self.values)
+        for f in fields:
+            if f["type"] == "select" and values.get(f["name"]) not in f["options"]:
+                values[f["name"]] = f.get("default", "")
+        self.fields = fields
+        self.values = values
+
+    def close(self) -> None:
+        ip = getattr(self, "_ip", None)
+        if ip is not None:
+            with contextlib.suppress(ValueError):
+                ip.events.unregister("post_run_cell", self._cell_ran)
+        super().close()
 
     def build_fields(self) -> list[dict[str, Any]]:
         raise NotImplementedError
@@ -122,10 +165,22 @@ class FormWidget(anywidget.AnyWidget):
     def _on_msg(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
         if isinstance(content, dict) and content.get("event") == "insert" and self.code:
             self.inserted = self.code
+        if isinstance(content, dict) and content.get("event") == "export":
+            try:
+                self.export()
+            except Exception as e:  # noqa: BLE001 - shown in the widget, as text
+                from dreamer_lab.core.secrets import scrub_text
+
+                self.result = f"Export failed: {type(e).__name__}: {scrub_text(str(e))}"
+
+    def export(self) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} has nothing to export.")
 
 
 class GenerationWizard(FormWidget):
     """Step kind, model, template with live preview and token estimate, rows."""
+
+    TITLE = "Generate data"
 
     def build_fields(self) -> list[dict[str, Any]]:
         from dreamer_lab.notebook.catalog import TEMPLATE_INPUT, catalog, options_for
@@ -146,8 +201,12 @@ class GenerationWizard(FormWidget):
             _select("attributes", "Attributes (dict variable)", ["", *dicts]),
             _field("template", "Template", "textarea", ""),
             _field("n", "Rows", "number", 10),
+            _field("max_new_tokens", "Max new tokens", "number", 256),
             _field("temperature", "Temperature", "number", 1.0),
-            _field("max_new_tokens", "Max new tokens", "number", 128),
+            _field("top_p", "Top p", "number", 1.0),
+            _field("seed", "Seed (empty: none)", "text", ""),
+            _field("stop", "Stop at (text; empty: none)", "text", ""),
+            _field("batch_size", "Batch size (0: the model's default)", "number", 0),
         ]
 
     def derive(self) -> tuple[list[str], str, str]:
@@ -191,10 +250,7 @@ class GenerationWizard(FormWidget):
             parts.append(f"n={int(v.get('n') or 0)}")
         if attrs is not None and "attributes" in opts.args:
             parts.append(f"attributes={v['attributes']}")
-        if float(v.get("temperature") or 1.0) != 1.0:
-            parts.append(f"temperature={float(v['temperature'])}")
-        if new and "max_new_tokens" in opts.args:
-            parts.append(f"max_new_tokens={new}")
+        parts += generation_parts(v, opts)
         code = f"%%dream {v.get('name') or 'generated'} = {kind}({', '.join(parts)})\n{template}"
         return preview, info, code
 
@@ -202,21 +258,19 @@ class GenerationWizard(FormWidget):
 class TrainingWizard(FormWidget):
     """Trainer, base model, input/output columns from existing steps, LoRA, epochs."""
 
+    TITLE = "Train a model"
+
     def build_fields(self) -> list[dict[str, Any]]:
         import dreamer_lab.trainers as trainers
 
         names = [n for n in getattr(trainers, "__all__", []) if n.startswith("Train")]
-        cols = [
-            f"{k}.output[{c!r}]"
-            for k, s in _steps_in(self.ns).items()
-            for c in s.output.column_names
-        ]
+        cols, text_in, text_out = training_columns(_steps_in(self.ns))
         return [
             _field("name", "Model name", "text", "model"),
             _select("trainer", "Trainer", names, "TrainHFFineTune"),
-            _field("model_name", "Base model (name or folder)", "text", ""),
-            _select("train_input", "Input column", cols),
-            _select("train_output", "Output column", cols, (cols or [""])[-1]),
+            _field("model_name", "Base model (name, folder or smollm2)", "text", "smollm2"),
+            _select("train_input", "Input column", cols, text_in),
+            _select("train_output", "Output column", cols, text_out),
             _field("lora", "LoRA", "checkbox", True),
             _field("rank", "LoRA rank", "number", 8),
             _field("epochs", "Epochs", "number", 1),
@@ -241,7 +295,10 @@ class TrainingWizard(FormWidget):
             f"epochs={int(v.get('epochs') or 1)}",
         ]
         code = f"{head}%dream {v.get('name') or 'model'} = {v['trainer']}({', '.join(parts)})"
-        info = "LoRA rank {}".format(v.get("rank")) if v.get("lora") else "full fine-tuning"
+        info = f"LoRA rank {v.get('rank')}" if v.get("lora") else "full fine-tuning"
+        info += f", {int(v.get('epochs') or 1)} epoch(s) on {v['train_input']}"
+        if str(v["model_name"]).lower() == "smollm2":
+            info += "; smollm2 is the embedded SmolLM2-135M-Instruct (offline)"
         return [], info, code
 
 
@@ -249,6 +306,7 @@ class CardWidget(FormWidget):
     """Pick a step or trained model, preview its card, edit the human sections, export,
     and publish it (rows or model, with the card) to the Hugging Face Hub."""
 
+    TITLE = "Data or model card"
     can_publish = traitlets.Bool(True).tag(sync=True)
     publishing = traitlets.Bool(False).tag(sync=True)
     published = traitlets.Unicode("").tag(sync=True)  # the repository's URL
@@ -257,9 +315,11 @@ class CardWidget(FormWidget):
     def build_fields(self) -> list[dict[str, Any]]:
         from dreamer_lab.api import lineage
 
-        names = list(dict.fromkeys(n["name"] for n in lineage().nodes))
+        nodes = lineage().nodes
+        names = list(dict.fromkeys(n["name"] for n in nodes))
+        usable = [n["name"] for n in nodes if n.get("status") not in ("failed", "running")]
         return [
-            _select("target", "Step or model", names, (names or [""])[-1]),
+            _select("target", "Step or model", names, (usable or names or [""])[-1]),
             _field("intended_use", "Intended use", "textarea", ""),
             _field("limitations", "Limitations", "textarea", ""),
             _field("path", "Export folder", "text", "card"),
@@ -328,11 +388,32 @@ class CardWidget(FormWidget):
             limitations=v.get("limitations") or None,
         )
 
+    def _problem(self, target: str) -> str | None:
+        """Why ``target`` has no card (its last run failed or is still running), or None."""
+        from dreamer_lab.api import lineage
+
+        for n in lineage().nodes:
+            if n["name"] == target and n.get("status") in ("failed", "running"):
+                if n["status"] == "running":
+                    return f"{target!r} is still running: its card can be made when it is done."
+                return (
+                    f"{target!r} failed in its last run, so it has no stored result to "
+                    "describe. Fix its cell and run it again, or choose another step."
+                )
+        return None
+
     def derive(self) -> tuple[list[str], str, str]:
         v = self.values
+        self.preview_kind = "card"
+        self.preview_tree = []
         if not v.get("target"):
             return [], "Run a step first: there is nothing to describe.", ""
-        markdown = self.card().markdown
+        problem = self._problem(str(v["target"]))
+        if problem:
+            return [], problem, ""
+        card = self.card()
+        markdown = card.markdown
+        self.preview_tree = markdown_tree(markdown)
         args = [repr(v["target"])]
         for key in ("intended_use", "limitations"):
             if v.get(key):
@@ -341,7 +422,8 @@ class CardWidget(FormWidget):
             "from dreamer_lab.cards import card_for\n\n"
             f"card_for({', '.join(args)}).save({str(v.get('path') or 'card')!r})"
         )
-        return [markdown], f"{len(markdown.splitlines())} lines", code + self._publish_code()
+        info = f"The {card.kind} card of {v['target']!r}: edit the sections above, then export."
+        return [], info, code + self._publish_code()
 
     def _publish_code(self) -> str:
         """The publishing call, when a repository is entered and the target is at hand."""
@@ -356,9 +438,14 @@ class CardWidget(FormWidget):
         private = bool(self.values.get("private"))
         return f"\n{var}.publish_to_hf_hub({repo!r}, private={private}{opts})"
 
-    def export(self) -> Path:
-        """Write the card's README.md (and card.json) into the export folder."""
-        return self.card().save(self.values.get("path") or "card")["markdown"]
+    def export(self) -> Exported:
+        """Write the card's README.md and card.json into the export folder; the result says
+        where (and is shown in the widget)."""
+        card = self.card()
+        paths = card.save(self.values.get("path") or "card")
+        done = Exported(card.kind, str(self.values["target"]), paths["markdown"], paths["json"])
+        self.result = str(done)
+        return done
 
 
 WIZARDS: dict[str, type[FormWidget]] = {"generate": GenerationWizard, "train": TrainingWizard}

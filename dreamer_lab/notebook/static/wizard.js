@@ -89,15 +89,53 @@ function publishPart(model, root, buttons) {
   draw();
 }
 
+// A card (or any Markdown) as the element tree Python built with markdown-it: a fixed set
+// of tags, text only through textContent, no attribute taken from the data.
+const TREE_TAGS = new Set("h1 h2 h3 h4 h5 h6 p ul ol li blockquote pre code em strong table thead tbody tr th td hr br del span div".split(" "));
+
+function tree(nodes) {
+  const out = [];
+  for (const n of nodes || []) {
+    if (typeof n === "string") {
+      out.push(document.createTextNode(n));
+    } else if (n && TREE_TAGS.has(n.tag)) {
+      const e = document.createElement(n.tag);
+      e.append(...tree(n.children));
+      out.push(e);
+    }
+  }
+  return out;
+}
+
+function section(title, ...children) {
+  const box = el("section", "dl-section");
+  const id = `dl-sec-${Math.random().toString(36).slice(2, 8)}`;
+  const head = el("div", "dl-section-title", title);
+  head.id = id;
+  box.setAttribute("aria-labelledby", id);
+  box.append(head, ...children);
+  return box;
+}
+
 function render({ model, el: host }) {
   const root = el("div", "dreamer-lab-wizard");
   root.setAttribute("role", "form");
   host.appendChild(root);
+  const title = el("div", "dl-title", model.get("title"));
+  title.id = `dl-title-${Math.random().toString(36).slice(2, 8)}`;
+  root.setAttribute("aria-labelledby", title.id);
   const form = el("div", "dl-form");
   const preview = el("div", "dl-preview");
   preview.setAttribute("aria-live", "polite");
   const info = el("div", "dl-info");
+  info.setAttribute("aria-live", "polite");
   const code = el("pre", "dl-code");
+  const isCard = () => model.get("preview_kind") === "card";
+  const previewSec = section(isCard() ? "Card preview" : "Preview", preview);
+  const infoSec = section(isCard() ? "Status" : "Estimate", info);
+  const codeSec = section("Code (inserted as a cell)", code);
+  const result = el("div", "dl-result");
+  result.setAttribute("role", "status");
   const insert = (run) => {
     const text = model.get("code");
     if (!text) return;
@@ -106,27 +144,44 @@ function render({ model, el: host }) {
   };
   const buttons = el("div", "dl-buttons");
   const ins = el("button", "", "Insert cell");
-  const insRun = el("button", "", "Insert and run");
+  const insRun = el("button", "dl-primary", "Insert and run");
   ins.type = insRun.type = "button";
   ins.addEventListener("click", () => insert(false));
   insRun.addEventListener("click", () => insert(true));
   buttons.append(ins, insRun);
-  root.append(el("div", "dl-title", model.get("title")), form, preview, info, code, buttons);
+  let exp = null;
+  if (isCard()) {
+    exp = el("button", "", "Export");
+    exp.type = "button";
+    exp.addEventListener("click", () => model.send({ event: "export" }));
+    buttons.append(exp);
+  }
+  root.append(title, form, previewSec, infoSec, codeSec, buttons, result);
   if (model.get("can_publish")) publishPart(model, root, buttons);
 
   const drawForm = () => {
     form.replaceChildren(...(model.get("fields") || []).map((f) => field(model, f)));
   };
   const drawDerived = () => {
-    preview.replaceChildren(...(model.get("preview") || []).map((p) => el("pre", "dl-preview-item", p)));
+    if (isCard()) {
+      const card = el("div", "dl-card");
+      card.append(...tree(model.get("preview_tree")));
+      preview.replaceChildren(card);
+    } else {
+      preview.replaceChildren(...(model.get("preview") || []).map((p) => el("pre", "dl-preview-item", p)));
+    }
+    previewSec.hidden = !preview.textContent;
+    const hasCode = Boolean(model.get("code"));
     info.textContent = model.get("info") || "";
+    info.classList.toggle("dl-problem", !hasCode && Boolean(model.get("info")));
     code.textContent = model.get("code") || "";
-    ins.disabled = insRun.disabled = !model.get("code");
+    codeSec.hidden = !hasCode;
+    ins.disabled = insRun.disabled = !hasCode;
+    if (exp) exp.disabled = !hasCode;
+    result.textContent = model.get("result") || "";
   };
-  model.on("change:fields", drawForm);
-  model.on("change:preview", drawDerived);
-  model.on("change:info", drawDerived);
-  model.on("change:code", drawDerived);
+  for (const name of ["fields"]) model.on(`change:${name}`, drawForm);
+  for (const name of ["preview", "preview_tree", "info", "code", "result"]) model.on(`change:${name}`, drawDerived);
   root.addEventListener("keydown", (e) => {
     if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
       e.preventDefault();
