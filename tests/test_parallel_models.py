@@ -3,6 +3,8 @@ of one call is shared out over replicas of one model, in threads, and comes back
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from embedding_server import EmbeddingServer, vector_for
@@ -103,16 +105,18 @@ def test_parallel_task_model_splits_work_and_matches_one_model(workspace, classi
     a = HFClassificationTaskModel(str(classifier_dir))
     b = HFClassificationTaskModel(str(classifier_dir))
     par = ParallelTaskModel(a, b)
-    got = par.run(texts, force=True)
+    step = SimpleNamespace(progress=0.0)  # what a step's progress bar reads
+    got = par.run(texts, force=True, _step=step)
+    assert step.progress == 1.0
     assert [sorted(r) for r in got] == [sorted(r) for r in want]
     for g, w in zip(got, want, strict=True):
         assert g == pytest.approx(w, abs=1e-5)
     assert a.computed_count == 3 and b.computed_count == 2  # 5 distinct texts, dealt out
     assert par.computed_count == 5
     src = DataSource("t", {"text": texts})
-    step = RunTaskModel(
+    run_step = RunTaskModel(
         "classify", inputs={"texts": src.output["text"]}, args={"model": ParallelTaskModel(a, b)}
     )
-    assert step.output["results"].to_list()[4] == pytest.approx(want[4], abs=1e-5)
+    assert run_step.output["results"].to_list()[4] == pytest.approx(want[4], abs=1e-5)
     par.unload_model()
     assert "model" not in a.__dict__ and "model" not in b.__dict__

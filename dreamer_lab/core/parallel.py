@@ -9,6 +9,7 @@ put back in input order. An error in any replica is raised once all threads stop
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -82,9 +83,11 @@ def run_sharded(
     items: Sequence[T],
     run: Callable[[R, list[T]], Sequence[Any]],
     key: Callable[[T], Any] | None = len,
+    progress: Callable[[float], None] | None = None,
 ) -> list[Any]:
     """One result per item, in order: distinct items are striped over ``replicas`` and
-    ``run(replica, shard)`` returns one result per shard item (as a model's ``run()``)."""
+    ``run(replica, shard)`` returns one result per shard item (as a model's ``run()``).
+    ``progress(fraction)`` is told the share of distinct items done as each shard ends."""
     index: dict[Any, int] = {}
     unique: list[T] = []
     for x in items:
@@ -94,10 +97,17 @@ def run_sharded(
     shards_pos = stripes(unique, len(replicas), key)
     shards = [[unique[i] for i in pos] for pos in shards_pos]
 
+    lock = threading.Lock()
+    done = [0]
+
     def checked(replica: R, shard: list[T]) -> list[Any]:
         out = list(run(replica, shard))
         if len(out) != len(shard):
             raise RuntimeError(f"{replica!r} returned {len(out)} results for {len(shard)} inputs.")
+        if progress is not None:
+            with lock:
+                done[0] += len(shard)
+                progress(done[0] / len(unique))
         return out
 
     per_shard = run_on_replicas(replicas, shards, checked)
@@ -106,6 +116,17 @@ def run_sharded(
         for i, value in zip(pos, out or [], strict=False):
             by_unique[i] = value
     return [by_unique[index[x]] for x in items]
+
+
+def step_progress(step: Any) -> Callable[[float], None] | None:
+    """A ``progress`` callback that sets ``step.progress`` (None without a step)."""
+    if step is None:
+        return None
+
+    def report(fraction: float) -> None:
+        step.progress = fraction
+
+    return report
 
 
 class Replicas:
@@ -154,4 +175,11 @@ class Replicas:
         return self.__dreamer_repr__()
 
 
-__all__ = ["Replicas", "check_replicas", "stripes", "run_on_replicas", "run_sharded"]
+__all__ = [
+    "Replicas",
+    "step_progress",
+    "check_replicas",
+    "stripes",
+    "run_on_replicas",
+    "run_sharded",
+]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from dreamer_lab.core.parallel import Replicas, check_replicas, run_sharded
+from dreamer_lab.core.parallel import Replicas, check_replicas, run_sharded, step_progress
 from dreamer_lab.core.run_options import collect
 from dreamer_lab.errors import StepInputError
 from dreamer_lab.retrievers.retriever import Retriever, texts_fingerprint
@@ -52,7 +52,11 @@ class ParallelRetriever(Replicas, Retriever):
         )
         key = len if all(isinstance(q, str) for q in items) else None
         results = run_sharded(
-            self.replicas, items, lambda r, shard: r.run(shard, k, *args, **kwargs), key=key
+            self.replicas,
+            items,
+            lambda r, shard: r.run(shard, k, *args, **kwargs),
+            key=key,
+            progress=step_progress(_step),
         )
         return iter(results) if return_generator else results
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from dreamer_lab.core.parallel import Replicas, check_replicas, run_sharded
+from dreamer_lab.core.parallel import Replicas, check_replicas, run_sharded, step_progress
 from dreamer_lab.task_models.task_model import TaskModel
 
 
@@ -52,7 +52,10 @@ class ParallelTaskModel(Replicas, TaskModel):
         items = self._as_text_list(texts, total=total_num_texts)
         before = self._computed()
         results = run_sharded(
-            self.replicas, items, lambda model, shard: model.run(shard, *args, **kwargs)
+            self.replicas,
+            items,
+            lambda model, shard: model.run(shard, *args, **kwargs),
+            progress=step_progress(_step),
         )
         computed = self._computed() - before
         self.computed_count += computed
