@@ -123,7 +123,12 @@ def test_republish_uploads_nothing_new_and_drops_stale_splits(workspace, hub):
 def test_branch_is_created_and_main_left_alone(workspace, hub):
     step = _generated(4)
     url = step.publish_to_hf_hub(
-        "me/branched", branch="v1", token=TOKEN, save_num_shards=2, commit_message="first"
+        "me/branched",
+        branch="v1",
+        token=TOKEN,
+        save_num_shards=2,
+        save_num_proc=2,
+        commit_message="first",
     )
     assert url.endswith("/datasets/me/branched/tree/v1")
     assert hub.repo("me/branched", "dataset").private is False
@@ -148,6 +153,8 @@ def test_bad_input_is_refused_before_any_request(workspace, hub):
         step.publish_to_hf_hub("me/x", token=TOKEN, max_shard_size="1GB")
     with pytest.raises(StepInputError, match="save_num_shards must be at least 1"):
         step.publish_to_hf_hub("me/x", token=TOKEN, save_num_shards=0)
+    with pytest.raises(StepInputError, match="save_num_proc must be a whole number"):
+        step.publish_to_hf_hub("me/x", token=TOKEN, save_num_proc=0)
     with pytest.raises(StepInputError, match="add up"):
         step.publish_to_hf_hub("me/x", token=TOKEN, train_size=0.9, test_size=0.9)
     assert not [p for _, p in hub.log if "/api/" in p]

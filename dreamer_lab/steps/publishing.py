@@ -43,31 +43,42 @@ def _num_shards(dataset: Any, save_num_shards: int | None, where: str) -> int:
     return min(save_num_shards, max(1, dataset.num_rows))
 
 
+def _workers(save_num_proc: int | None, where: str) -> int:
+    if save_num_proc is None:
+        return 1
+    if not isinstance(save_num_proc, int) or isinstance(save_num_proc, bool) or save_num_proc < 1:
+        raise StepInputError(f"{where}: save_num_proc must be a whole number >= 1, got {save_num_proc!r}.")  # fmt: skip
+    return save_num_proc
+
+
 def write_splits(
     parts: dict[str, Any],
     folder: Path,
-    writer_batch_size: int | None,
-    save_num_shards: int | None,
+    options: dict[str, Any],
     where: str,
 ) -> dict[str, dict[str, Any]]:
-    """Write each split as Parquet shards under ``folder/data``; returns
-    ``{split: {"rows": n, "files": [paths in the repository]}}``."""
+    """Write each split as Parquet shards under ``folder/data`` (``options``: DataDreamer's
+    ``writer_batch_size``, ``save_num_proc`` files written at once, ``save_num_shards``);
+    returns ``{split: {"rows": n, "files": [paths in the repository]}}``."""
+    from concurrent.futures import ThreadPoolExecutor
+
     import datasets
 
     out: dict[str, dict[str, Any]] = {}
+    jobs: list[tuple[Any, Path]] = []
+    for split, ds in parts.items():
+        n = _num_shards(ds, options.get("save_num_shards"), where)
+        files = [f"data/{split}-{i:05d}-of-{n:05d}.parquet" for i in range(n)]
+        for i, rel in enumerate(files):
+            jobs.append((ds.shard(num_shards=n, index=i, contiguous=True) if n > 1 else ds, folder / rel))  # fmt: skip
+        out[split] = {"rows": ds.num_rows, "files": files}
     (folder / "data").mkdir(parents=True, exist_ok=True)
+    batch = options.get("writer_batch_size") or None
     bars = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()  # a bar per file is noise in a cell
-    try:
-        for split, ds in parts.items():
-            n = _num_shards(ds, save_num_shards, where)
-            files = []
-            for i in range(n):
-                rel = f"data/{split}-{i:05d}-of-{n:05d}.parquet"
-                shard = ds.shard(num_shards=n, index=i, contiguous=True) if n > 1 else ds
-                shard.to_parquet(str(folder / rel), batch_size=writer_batch_size or None)
-                files.append(rel)
-            out[split] = {"rows": ds.num_rows, "files": files}
+    try:  # Arrow writes Parquet without holding the GIL: threads write files in parallel
+        with ThreadPoolExecutor(max_workers=_workers(options.get("save_num_proc"), where)) as pool:
+            list(pool.map(lambda job: job[0].to_parquet(str(job[1]), batch_size=batch), jobs))
     finally:
         if bars:
             datasets.enable_progress_bars()
@@ -111,8 +122,8 @@ class Publishing:
         if missing (``private`` then; an existing one keeps its visibility) and ``branch``
         too (from the default branch). ``token``: else the saved login or ``HF_TOKEN``.
         ``save_num_shards``: Parquet files per split (default: one per 500 MB);
-        ``writer_batch_size``: rows per Parquet row group; ``save_num_proc`` is accepted and
-        changes nothing (the files are written in this process). ``is_synthetic`` marks the
+        ``writer_batch_size``: rows per Parquet row group; ``save_num_proc``: files written at
+        once (threads). ``is_synthetic`` marks the
         card synthetic (False: as the lineage says); ``intended_use``/``limitations`` fill
         the card's editable sections (a dreamer_lab addition). Other keyword arguments
         (``commit_message``, ``commit_description``, ``create_pr``, ``parent_commit``) go to
@@ -125,7 +136,12 @@ class Publishing:
         parts = self._publish_parts((train_size, validation_size, test_size, stratify_by_column))
         with tempfile.TemporaryDirectory(prefix="dreamer_lab-publish-") as tmp:
             folder = Path(tmp)
-            splits = write_splits(parts, folder, writer_batch_size, save_num_shards, where)
+            writing = {
+                "writer_batch_size": writer_batch_size,
+                "save_num_proc": save_num_proc,
+                "save_num_shards": save_num_shards,
+            }
+            splits = write_splits(parts, folder, writing, where)
             # The cards layer (rank 3) renders the card; steps reach it through core.hooks.
             readme, card = render_data_card(self, splits, is_synthetic, **card_options)
             (folder / "README.md").write_text(readme, encoding="utf-8")
