@@ -28,6 +28,7 @@ from dreamer_lab.steps.exports import ready_for_worker_processes
 from dreamer_lab.steps.lazy import LazyOutput, saved_or_lazy, serve_lazy
 from dreamer_lab.steps.operations import StepOperations
 from dreamer_lab.steps.output import OutputColumn, OutputDataset, OutputIterableDatasetColumn
+from dreamer_lab.steps.publishing import Publishing
 from dreamer_lab.steps.step_extras import StepExtras
 from dreamer_lab.steps.step_runtime import StepRuntime, log_level_scope
 
@@ -51,7 +52,7 @@ class DataCardType:
     PARAMETERS = "Parameters"
 
 
-class Step(StepOperations, StepRuntime, StepExtras):
+class Step(StepOperations, StepRuntime, Publishing, StepExtras):
     """Base class of every step. Subclasses implement ``setup()`` and ``run()``.
 
     Args:
