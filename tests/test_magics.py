@@ -170,7 +170,7 @@ def _error(ip, code: str) -> tuple[BaseException, str]:
         ("%%dream --bogus\nx = 1", ["Unknown flag", "[--force] [--quiet] [--name LABEL]"]),
         ("%%dream --name\nx = 1", ["--name: expected one argument"]),
         ("%dream status --bogus", ["unknown argument '--bogus'", "Usage: %dream status [-h]"]),
-        ("%dream --bogus", ["unknown argument", "{status,ls,why,config,steps,help}"]),
+        ("%dream --bogus", ["unknown argument", "{status,ls,why,config,steps,help,wizard}"]),
         ("%dream help A B", ["unknown argument 'B'", "%dream help [-h] [KIND]"]),
     ],
 )

@@ -163,3 +163,13 @@ def test_dream_wizard_shows_the_wizards(ip):
         assert cap.outputs, line
         assert "application/vnd.jupyter.widget-view+json" in cap.outputs[-1].data
         assert cls.__name__ in cap.outputs[-1].data["text/plain"]
+
+
+def test_a_plain_cell_ending_with_a_step_shows_the_step_view(ip):
+    ok(
+        ip,
+        'from dreamer_lab.steps import DataSource\nplain = DataSource("plain", data={"t": ["a"]})',
+    )
+    data, _meta = ip.display_formatter.format(ip.user_ns["plain"])  # what Out[] shows
+    assert "application/vnd.jupyter.widget-view+json" in data
+    assert data["text/plain"].startswith("plain (DataSource): computed, 1 rows")

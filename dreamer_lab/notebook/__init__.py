@@ -71,6 +71,7 @@ def load_ipython_extension(ipython: Any) -> None:
 
     quiet.install()
     ipython.register_magics(DreamMagics)
+    _register_views(ipython)
     if not ipython.custom_exceptions or getattr(ipython, "_dreamer_lab_exc", False):
         ipython.set_custom_exc(_user_errors(), _short_error)
         ipython._dreamer_lab_exc = True
@@ -79,11 +80,51 @@ def load_ipython_extension(ipython: Any) -> None:
         completer.custom_matchers.append(dream_matcher)
 
 
+#: Classes shown with the step view when a plain Python cell ends with one (by name, so
+#: nothing is imported until such an object is displayed).
+VIEWED = (("dreamer_lab.steps.step", "Step"), ("dreamer_lab.trainers.base", "Trainer"))
+
+
+def step_view_bundle(obj: Any) -> Any:
+    """The step (or trainer) view of ``obj`` as a mime bundle, for IPython's display."""
+    from dreamer_lab.notebook.views import StepOutput, summarize
+
+    summary = summarize(obj)
+    widget = None
+    try:
+        from dreamer_lab.notebook.step_widget import StepView
+
+        widget = StepView(summary=summary, progress=1.0)
+    except Exception:  # noqa: BLE001 - no widget library: the text forms still show
+        widget = None
+    return StepOutput(summary, widget)._repr_mimebundle_()
+
+
+def _register_views(ipython: Any) -> None:
+    formatter = getattr(getattr(ipython, "display_formatter", None), "mimebundle_formatter", None)
+    if formatter is None:
+        return
+    for module, name in VIEWED:
+        formatter.for_type_by_name(module, name, step_view_bundle)
+
+
+def _unregister_views(ipython: Any) -> None:
+    formatter = getattr(getattr(ipython, "display_formatter", None), "mimebundle_formatter", None)
+    if formatter is None:
+        return
+    for module, name in VIEWED:
+        formatter.deferred_printers.pop((module, name), None)
+        for cls in list(formatter.type_printers):
+            if cls.__module__ == module and cls.__name__ == name:
+                formatter.type_printers.pop(cls, None)
+
+
 def unload_ipython_extension(ipython: Any) -> None:
     from dreamer_lab.notebook import quiet
     from dreamer_lab.notebook.completion import dream_matcher
 
     quiet.unload()
+    _unregister_views(ipython)
     if getattr(ipython, "_dreamer_lab_exc", False):
         ipython.set_custom_exc((), None)
         ipython._dreamer_lab_exc = False
