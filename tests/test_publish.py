@@ -253,3 +253,25 @@ def test_card_widget_publish_button(workspace, hub, monkeypatch):
     with pytest.raises(StepInputError, match="run the cell that makes it"):
         gone.publish()
     assert "not a step or Hugging Face trained model" in gone.publish_error
+
+
+class Streamed(Step):
+    """A lazy step (DataDreamer's ``LazyRows``): its rows are streamed, not stored."""
+
+    def setup(self) -> None:
+        self.register_output("n")
+
+    def run(self) -> Any:
+        from dreamer_lab.steps import LazyRows
+
+        return LazyRows(lambda: ({"n": i} for i in range(6)), total_num_rows=6)
+
+
+def test_lazy_output_is_written_then_published(workspace, hub):
+    url = Streamed("streamed").publish_to_hf_hub("me/lazy", token=TOKEN, test_size=2, train_size=4)
+    assert url.endswith("/datasets/me/lazy")
+    files = hub.files("me/lazy")
+    assert [r["n"] for r in _rows(files["data/train-00000-of-00001.parquet"])] + [
+        r["n"] for r in _rows(files["data/test-00000-of-00001.parquet"])
+    ] == list(range(6))
+    assert metadata_errors(files["README.md"].decode(), "dataset") == []

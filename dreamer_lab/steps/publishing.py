@@ -88,16 +88,18 @@ def write_splits(
 class Publishing:
     """Publishing a step's rows to the Hugging Face Hub (mixed into :class:`Step`)."""
 
-    def _publish_parts(self: Step, split: tuple[Any, ...]) -> dict[str, Any]:
-        """``{split: Dataset}`` by the exports' split rules; everything is ``train`` when no
-        size is given (as in DataDreamer); empty splits are left out."""
-        parts = self._export_parts(*split)
-        if parts is None:
-            return {"train": self.output.dataset}
-        if not isinstance(parts, dict):  # a single split given as the whole dataset
-            return {"train": parts}
+    def _publish_parts(self: Step, split: tuple[Any, ...], batch: int | None) -> dict[str, Any]:
+        """``{split: Dataset}`` by the exports' split rules (a lazy output is written out
+        first); everything is ``train`` when no size is given, as in DataDreamer; empty
+        splits are left out."""
+        rows = self._export_source(batch)
+        if all(size is None for size in split[:3]):
+            return {"train": rows}
+        parts = self._export_parts(*split, writer_batch_size=batch)
+        if parts is None:  # one split holding every row
+            return {"train": rows}
         kept = {k: v for k, v in parts.items() if v.num_rows > 0}
-        return kept or {"train": self.output.dataset.select([])}
+        return kept or {"train": rows.select([])}
 
     def publish_to_hf_hub(
         self: Step,
@@ -133,7 +135,19 @@ class Publishing:
         check_repo_id(repo_id, where)
         card_options = {k: kwargs.pop(k) for k in CARD_OPTIONS if k in kwargs}
         options = check_commit_options(kwargs, where)
-        parts = self._publish_parts((train_size, validation_size, test_size, stratify_by_column))
+        import datasets
+
+        if not isinstance(self.output.dataset, datasets.Dataset):
+            # A lazy output has no stored entry (and so no card): store it, as DataDreamer
+            # does, then publish the stored step.
+            saved = self.save(writer_batch_size=writer_batch_size, save_num_shards=save_num_shards)
+            return saved.publish_to_hf_hub(
+                repo_id, branch, private, token, train_size, validation_size, test_size,
+                stratify_by_column, writer_batch_size, save_num_proc, save_num_shards,
+                is_synthetic, **card_options, **options,
+            )  # fmt: skip
+        split = (train_size, validation_size, test_size, stratify_by_column)
+        parts = self._publish_parts(split, writer_batch_size)
         with tempfile.TemporaryDirectory(prefix="dreamer_lab-publish-") as tmp:
             folder = Path(tmp)
             writing = {
