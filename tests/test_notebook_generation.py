@@ -173,3 +173,22 @@ def test_a_plain_cell_ending_with_a_step_shows_the_step_view(ip):
     data, _meta = ip.display_formatter.format(ip.user_ns["plain"])  # what Out[] shows
     assert "application/vnd.jupyter.widget-view+json" in data
     assert data["text/plain"].startswith("plain (DataSource): computed, 1 rows")
+
+
+def test_views_and_the_lineage_payload_share_one_status_vocabulary(ip):
+    import json
+
+    from dreamer_lab.api import lineage
+    from dreamer_lab.core.status import Status
+    from dreamer_lab.server.schema import __file__ as schema_init
+
+    schema = json.loads(
+        (__import__("pathlib").Path(schema_init).parent / "lineage.json").read_text()
+    )
+    assert schema["$defs"]["StepState"]["enum"] == [s.value for s in Status]
+    first = stamps(ok(ip, '%dream v = DataSource(data={"q": ["a"]})'))[-1]
+    states = {n["name"]: n["state"] for n in lineage().nodes}
+    assert first["status"] == states["v"] == "computed"
+    again = stamps(ok(ip, '%dream v = DataSource(data={"q": ["a"]})'))[-1]
+    states = {n["name"]: n["state"] for n in lineage().nodes}
+    assert again["status"] == states["v"] == "loaded from cache"

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from dreamer_lab.core.lineage import ReadOnlyLineageIndex
+from dreamer_lab.core.status import node_state
 from dreamer_lab.core.workspace import MARKER, Workspace, WorkspaceError, _pid_alive
 
 
@@ -174,6 +175,10 @@ def build_graph(ws: Workspace | ReadOnlyWorkspace) -> LineageGraph:
                 c["status"] = "stale"
                 c["stale_reason"] = f"upstream step {nodes[fp]['name']!r} is stale"
                 stack.append(child)
+    # The one status vocabulary of every view (core/status.py): computed, loaded from cache...
+    last_code = {r["fingerprint"]: r["status"] for r in latest.values()}
+    for n in nodes.values():
+        n["state"] = str(node_state(n, last_code.get(n["fingerprint"])))
     edges = [(a, b) for a, b in dict.fromkeys(edges) if a in nodes and b in nodes]
     ordered = sorted(nodes.values(), key=lambda n: n.get("created") or 0)
     return LineageGraph(workspace=os.fspath(ws.path), nodes=ordered, edges=edges)

@@ -42,3 +42,18 @@ def from_run(code: str) -> Status:
     if code in RUN_CODES:
         return RUN_CODES[code]
     return Status(code)
+
+
+def node_state(node: dict, last_run_code: str | None) -> Status:
+    """The status word of a lineage node (``status`` fresh/stale/running/failed) given the
+    code of the latest run of its fingerprint (``done``, ``hit`` ...)."""
+    status = node.get("status")
+    if status == "running":
+        return Status.RUNNING
+    if status == "failed":
+        error = str(node.get("error") or "")
+        interrupted = error.startswith(("KeyboardInterrupt", "StepInterrupted"))
+        return Status.INTERRUPTED if interrupted else Status.FAILED
+    if status == "stale":
+        return Status.STALE
+    return Status.CACHED if last_run_code == "hit" else Status.COMPUTED
