@@ -88,13 +88,18 @@ def train_signature(
 
 
 def subset_signature(
-    fn: Callable[..., Any], names: Sequence[str | inspect.Parameter]
+    sources: Callable[..., Any] | Sequence[Callable[..., Any]],
+    names: Sequence[str | inspect.Parameter],
 ) -> inspect.Signature:
-    """The signature of ``fn`` with only the parameters ``names``, in that order (an
-    :func:`own` parameter there is added): a subclass's narrower DataDreamer signature."""
-    base = inspect.signature(fn)
-    params = [base.parameters[p] if isinstance(p, str) else p for p in names]
-    return base.replace(parameters=params)
+    """A signature of the parameters ``names``, in that order, each as the first of the
+    ``sources`` declares it (an :func:`own` parameter there is added): a DataDreamer
+    signature made of parameters other classes declare already."""
+    fns = list(sources) if isinstance(sources, Sequence) else [sources]
+    declared: dict[str, inspect.Parameter] = {}
+    for fn in reversed(fns):
+        declared.update(inspect.signature(fn).parameters)
+    params = [declared[p] if isinstance(p, str) else p for p in names]
+    return inspect.signature(fns[0]).replace(parameters=params)
 
 
 def signed(signature: inspect.Signature) -> Callable[[F], F]:

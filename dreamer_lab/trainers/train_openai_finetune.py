@@ -32,6 +32,7 @@ from dreamer_lab.errors import (  # noqa: F401
     FineTunePendingError,
     StepInputError,
 )
+from dreamer_lab.llms.openai import OpenAI
 from dreamer_lab.llms.openai_client import classify_openai_error, openai_client
 from dreamer_lab.llms.retry import Failure, RetryPolicy
 from dreamer_lab.steps.output import OutputColumn
@@ -46,13 +47,28 @@ from dreamer_lab.trainers.base import (
     trains,
 )
 from dreamer_lab.trainers.hf_base import CITATIONS
-from dreamer_lab.trainers.params import own
+from dreamer_lab.trainers.params import own, signed, subset_signature
 
 STATE = "openai_job.json"
 REQUEST_KEY = "dreamer_lab_request"  # job metadata key holding the run's request token
 MIN_EXAMPLES = 10  # the API refuses smaller training files
 _DONE = ("succeeded", "failed", "cancelled")
 T = TypeVar("T")
+_TRAINER_OPTIONS = ("force", "verbose", "log_level")
+
+# DataDreamer's TrainOpenAIFineTune(...): the connection arguments as the OpenAI LLM
+# declares them, the job's own, then the trainer's (``**kwargs`` go to the client).
+_INIT = subset_signature(
+    (Trainer.__init__, OpenAI.__init__),
+    (
+        *["self", "name", "model_name", "system_prompt", "organization", "api_key", "base_url"],
+        own("suffix", "str | None", None),
+        own("poll_interval", "float", 30.0),
+        own("max_poll_interval", "float", 300.0),
+        own("poll_timeout", "float | None", None),
+        *["max_retries", "timeout", "force", "verbose", "log_level", "kwargs"],
+    ),
+)
 
 
 class TrainOpenAIFineTune(Trainer):
@@ -80,26 +96,27 @@ class TrainOpenAIFineTune(Trainer):
         {"truncate", "epochs", "batch_size", "learning_rate_multiplier", "seed", "callbacks"}
     )
 
+    @signed(_INIT)
     def __init__(
         self,
         name: str,
         model_name: str,
-        system_prompt: str | None = None,
-        organization: str | None = None,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        suffix: str | None = None,
-        poll_interval: float = 30.0,
-        max_poll_interval: float = 300.0,
-        poll_timeout: float | None = None,
-        max_retries: int = 6,
-        timeout: float = 120.0,
-        force: bool = False,
-        verbose: bool | None = None,
-        log_level: int | None = None,
-        **kwargs: Any,
+        system_prompt: str | None,
+        organization: str | None,
+        api_key: str | None,
+        base_url: str | None,
+        suffix: str | None,
+        poll_interval: float,
+        max_poll_interval: float,
+        poll_timeout: float | None,
+        max_retries: int,
+        timeout: float,
+        **options: Any,
     ):
-        super().__init__(name, force=force, verbose=verbose, log_level=log_level)
+        """The arguments are in ``__signature__``: the OpenAI LLM's connection arguments and
+        the trainer's own (``force``, ``verbose``, ``log_level``) where those declare them."""
+        kwargs = {k: options.pop(k) for k in list(options) if k not in _TRAINER_OPTIONS}
+        super().__init__(name, **options)
         if not isinstance(model_name, str) or not model_name.strip():
             raise StepInputError(
                 f"{self._where()}: model_name must be an OpenAI model name such as "
