@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 
@@ -27,6 +26,8 @@ def concurrent(*funcs: Callable[[], Any]) -> list[Any]:
         )
     if not funcs:
         return []
+    from concurrent.futures import ThreadPoolExecutor
+
     import datasets
 
     # Steps switch datasets' caching off while they run and back on after: one switch for

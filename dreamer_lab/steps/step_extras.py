@@ -16,13 +16,10 @@ accepts values made by the step itself or one of its ancestors (a value copied b
 
 from __future__ import annotations
 
-import hmac
-import pickle as _pickle
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from dreamer_lab.core.hooks import render_data_card
-from dreamer_lab.core.signing import SIG_VERSION, sign
 from dreamer_lab.errors import UntrustedObjectError
 
 if TYPE_CHECKING:
@@ -59,6 +56,8 @@ class StepExtras:
         with :meth:`unpickle`. ``args``/``kwargs`` go to ``cloudpickle.dumps``."""
         import cloudpickle
 
+        from dreamer_lab.core.signing import sign
+
         payload = cloudpickle.dumps(value, *args, **kwargs)
         origin = self.fingerprint
         self._pickled = True
@@ -69,6 +68,11 @@ class StepExtras:
 
     def unpickle(self: Step, value: bytes) -> Any:
         """The value :meth:`pickle` stored, after checking its signature and origin."""
+        import hmac
+        import pickle
+
+        from dreamer_lab.core.signing import SIG_VERSION, sign
+
         origin, signature, payload = _parse_value(value, self._where())
         ws = self.workspace
         if ws is None or not ws.trust:
@@ -87,7 +91,7 @@ class StepExtras:
                     "(it was copied in from elsewhere). Unpickle it with the step that made "
                     "it or one downstream of it. " + _FIX
                 )
-        return _pickle.loads(payload)
+        return pickle.loads(payload)
 
     # -- where the rows are --------------------------------------------------------------
     @property
