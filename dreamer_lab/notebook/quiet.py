@@ -19,6 +19,8 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
+from dreamer_lab.errors import DreamerWarning
+
 #: Environment switches read when the libraries are imported (set only where unset).
 ENV = {
     "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
@@ -125,30 +127,38 @@ def captured() -> Iterator[Details]:
     if not installed:
         _set_library_switches(enabled=False)
     stderr = sys.stderr
-    with (
-        warnings.catch_warnings(record=True) as caught,
-        contextlib.redirect_stdout(details.stream),
-        contextlib.redirect_stderr(details.stream),
-    ):
-        warnings.simplefilter("always")
-        try:
-            yield details
-        finally:
-            details.warnings = [
-                f"{w.category.__name__}: {w.message} ({os.path.basename(w.filename)}:{w.lineno})"
-                for w in caught
-            ]
-            for lg, propagate in saved:
-                lg.removeHandler(handler)
-                lg.propagate = propagate
-            for h, stream in streams:
-                h.setStream(stream)
-            for lg in loggers:  # handlers a library created while its output was captured
-                for h in lg.handlers:
-                    if getattr(h, "stream", None) is details.stream and h is not handler:
-                        h.setStream(stderr)
-            if not installed:
-                _set_library_switches(enabled=True)
+    own: list[Any] = []  # dreamer_lab's own warnings stay visible: re-emitted after
+    try:
+        with (
+            warnings.catch_warnings(record=True) as caught,
+            contextlib.redirect_stdout(details.stream),
+            contextlib.redirect_stderr(details.stream),
+        ):
+            warnings.simplefilter("always")
+            try:
+                yield details
+            finally:
+                own = [w for w in caught if issubclass(w.category, DreamerWarning)]
+                details.warnings = [
+                    f"{w.category.__name__}: {w.message} "
+                    f"({os.path.basename(w.filename)}:{w.lineno})"
+                    for w in caught
+                    if not issubclass(w.category, DreamerWarning)
+                ]
+    finally:
+        for lg, propagate in saved:
+            lg.removeHandler(handler)
+            lg.propagate = propagate
+        for h, stream in streams:
+            h.setStream(stream)
+        for lg in loggers:  # handlers a library created while its output was captured
+            for h in lg.handlers:
+                if getattr(h, "stream", None) is details.stream and h is not handler:
+                    h.setStream(stderr)
+        if not installed:
+            _set_library_switches(enabled=True)
+        for w in own:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def _swap_handler_streams(loggers: list[logging.Logger], stream: Any) -> list[tuple[Any, Any]]:
