@@ -203,3 +203,52 @@ def test_stored_operations_and_steps_read_lazy_parents(workspace):
             return [2 * v for v in self.inputs["n"]]
 
     assert Double("double", inputs={"n": lazy.output["n"]}).output["d"].to_list() == [0, 2, 4, 6, 8]
+
+
+def test_lazy_embed_runs_the_model_as_rows_are_read(workspace):
+    import numpy as np
+
+    from dreamer_lab.embedders import Embedder
+    from dreamer_lab.steps import Embed
+
+    class LengthEmbedder(Embedder):
+        backend_name = "length_embedder"
+
+        def __init__(self) -> None:
+            super().__init__("length")
+            self.batches: list[list[str]] = []
+
+        def _identity(self) -> dict[str, Any]:
+            return {"name": self.model_name}
+
+        @property
+        def model_max_length(self) -> int | None:
+            return None
+
+        @property
+        def dims(self) -> int:
+            return 2
+
+        def _embed_batch(self, texts, truncate, **kwargs):
+            self.batches.append(list(texts))
+            return [np.array([len(t), 1.0], dtype=np.float32) for t in texts]
+
+    texts = [f"text {i}" * (i % 3 + 1) for i in range(300)]
+    src = DataSource("texts", {"text": texts})
+    emb = LengthEmbedder()
+    step = Embed(
+        "embed", inputs={"texts": src.output["text"]}, args={"embedder": emb, "lazy": True}
+    )
+    assert isinstance(step.output, OutputIterableDataset) and step.output.num_rows == 300
+    embedded = sum(len(b) for b in emb.batches)
+    assert embedded <= 64, f"{embedded} texts embedded before any row was read"
+    first = list(step.take(3, lazy=True).output)
+    assert [r["texts"] for r in first] == texts[:3]
+    assert [r["embeddings"][0] for r in first] == [float(len(t)) for t in texts[:3]]
+    assert sum(len(b) for b in emb.batches) <= 64, "reading 3 rows embeds one chunk at most"
+    rows = list(step.output)
+    assert len(rows) == 300 and rows[-1]["texts"] == texts[-1]
+    calls = sum(len(b) for b in emb.batches)
+    assert list(step.output) == rows and sum(len(b) for b in emb.batches) == calls, (
+        "a second pass is served by the request cache"
+    )

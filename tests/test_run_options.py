@@ -394,14 +394,22 @@ def test_prompt_and_embedding_steps_refuse_lazy(workspace):
     texts = {"texts": src.output["text"]}
     cases = [
         (ProcessWithPrompt, {"inputs": src.output["text"]}, {"llm": llm, "instruction": "Go"}),
-        (Embed, texts, {"embedder": emb}),
-        (Retrieve, {"queries": src.output["text"]}, {"retriever": retriever}),
-        (RunTaskModel, texts, {"model": emb}),
         (CosineSimilarity, {"a": src.output["text"], "b": src.output["text"]}, {"embedder": emb}),
     ]
     for cls, inputs, args in cases:
         with pytest.raises(StepInputError, match="lazy outputs are not supported yet; omit lazy="):
             cls(cls.__name__, inputs=inputs, args={**args, "lazy": True})
     assert llm.batches == [] and emb.batches == []
+    # Embed, Retrieve and RunTaskModel stream instead (tests/test_lazy_outputs.py)
+    lazy = Embed("lazy", inputs=texts, args={"embedder": emb, "lazy": True})
+    assert [r["texts"] for r in lazy.output] == ["a", "bb"]
+    assert (
+        Retrieve(
+            "r", inputs={"queries": src.output["text"]}, args={"retriever": retriever, "lazy": True}
+        ).output.num_rows
+        == 2
+    )
+    with pytest.raises(StepInputError, match="must be a TaskModel"):  # checked before any call
+        RunTaskModel("t", inputs=texts, args={"model": "no model", "lazy": True})
     args = {"llm": llm, "instruction": "Go", "lazy": False}
     assert ProcessWithPrompt("ok", inputs={"inputs": src.output["text"]}, args=args).output.num_rows

@@ -7,7 +7,9 @@
 
 The model objects are arguments, fingerprinted by their identity; every model call
 goes through the request cache, so a rerun with changed rows computes only those rows.
-``lazy=True`` (DataDreamer's lazy outputs) is refused: results are always saved.
+``lazy=True`` on ``Embed``, ``Retrieve`` and ``RunTaskModel`` streams the output (an
+``OutputIterableDataset``): the model runs on chunks of rows as they are read, through the
+request cache, so a second pass costs no model call. ``CosineSimilarity`` refuses it.
 """
 
 from __future__ import annotations
@@ -53,23 +55,29 @@ def _require(step: Step, value: Any, cls_path: str, arg: str, example: str) -> N
 
 def _feature(step: Step, input_name: str) -> Any:
     col = step.inputs[input_name]
-    return col.step.output.dataset.features[col.column_name]
+    features = col.step.output.dataset.features
+    return None if features is None else features.get(col.column_name)
 
 
 def _is_text_feature(feature: Any) -> bool:
     return getattr(feature, "dtype", None) in ("string", "large_string")
 
 
-def _texts(step: Step, input_name: str) -> list[str]:
-    """The input column as a list of str, or a StepInputError naming the column."""
+def _texts(step: Step, input_name: str, read: bool = True) -> list[str]:
+    """The input column as a list of str, or a StepInputError naming the column
+    (``read=False``: only its type is checked, when known; nothing is read)."""
     feature = _feature(step, input_name)
+    if feature is None:  # a lazy input whose types are not declared: checked row by row
+        return [_checked_text(step, v) for v in step.inputs[input_name]] if read else []
     if not _is_text_feature(feature):
         col = step.inputs[input_name]
         raise StepInputError(
             f"{step._where()}: input {input_name!r} (column {col.column_name!r} of step "
             f"{col.step.name!r}) holds {feature}, not text. Pass a column of strings."
         )
-    values = step.inputs[input_name].to_list()
+    if not read:
+        return []
+    values = list(step.inputs[input_name])
     nulls = [i for i, v in enumerate(values) if v is None]
     if nulls:
         raise StepInputError(
@@ -130,16 +138,56 @@ def _vectors_array(vectors: list[Any], dims: int | None = None) -> Any:
     return pa.FixedSizeListArray.from_arrays(flat, dims or 0)
 
 
-_LAZY_HELP = "DataDreamer's lazy outputs: not supported yet (lazy=True raises)."
+_LAZY_HELP = "Stream the output (an OutputIterableDataset): the model runs as rows are read."
+_LAZY_CHUNK = 64  # rows per model call when streaming
 
 
 class _ModelStep(Step):
-    """A step over a model object: ``lazy=True`` is refused before anything runs."""
+    """A step over a model object applied to one text input (``_input``), whole or, with
+    ``lazy=True``, in chunks as the rows are read."""
 
-    def _bind_args(self, args: dict[str, Any]) -> dict[str, Any]:
-        bound = super()._bind_args(args)
-        check_not_lazy(bound.get("lazy", False), self._where())
-        return bound
+    _input = "texts"
+
+    def _prepare(self) -> None:
+        """Check the arguments and register the card (before any model call)."""
+
+    def _rows(self, texts: list[str]) -> Any:
+        """The output columns for ``texts`` (a table or a dict of lists)."""
+        raise NotImplementedError
+
+    def run(self) -> Any:
+        self._prepare()
+        texts = _texts(self, self._input, read=not self.args.get("lazy"))
+        if not self.args.get("lazy"):
+            return self._rows(texts)
+        from dreamer_lab.steps.lazy import LazyRowBatches
+
+        column = self.inputs[self._input]
+
+        def batches() -> Any:
+            chunk: list[str] = []
+            for text in column:
+                chunk.append(_checked_text(self, text))
+                if len(chunk) == _LAZY_CHUNK:
+                    yield _as_columns(self._rows(chunk))
+                    chunk = []
+            if chunk:
+                yield _as_columns(self._rows(chunk))
+
+        return LazyRowBatches(batches, total_num_rows=column.num_rows, auto_progress=False)
+
+
+def _as_columns(rows: Any) -> dict[str, list[Any]]:
+    return rows.to_pydict() if hasattr(rows, "to_pydict") else rows
+
+
+def _checked_text(step: Step, text: Any) -> str:
+    if not isinstance(text, str):
+        raise StepInputError(
+            f"{step._where()}: input {step._input!r} has a {type(text).__name__} value "
+            f"({text!r}); every row must be a text. Filter such rows out first."
+        )
+    return text
 
 
 def _extra(args: dict[str, Any], *pop: str) -> dict[str, Any]:
@@ -168,9 +216,7 @@ class Embed(_ModelStep):
         self.register_output("texts", help="The texts that were embedded.")
         self.register_output("embeddings", help="One float32 vector per text.")
 
-    def run(self) -> Any:
-        import pyarrow as pa
-
+    def _prepare(self) -> None:
         embedder = self.args["embedder"]
         _require(
             self,
@@ -180,7 +226,11 @@ class Embed(_ModelStep):
             "SentenceTransformersEmbedder('all-MiniLM-L6-v2')",
         )
         _register_cards(self, embedder, self.args)
-        texts = _texts(self, "texts")
+
+    def _rows(self, texts: list[str]) -> Any:
+        import pyarrow as pa
+
+        embedder = self.args["embedder"]
         vectors = embedder.run(
             texts,
             progress_interval=self.progress_interval,
@@ -211,7 +261,9 @@ class Retrieve(_ModelStep):
             "results", help="Per query: {'indices': [...], 'texts': [...], 'scores': [...]}."
         )
 
-    def run(self) -> Any:
+    _input = "queries"
+
+    def _prepare(self) -> None:
         retriever = self.args["retriever"]
         _require(
             self,
@@ -224,10 +276,11 @@ class Retrieve(_ModelStep):
         if not isinstance(k, int) or isinstance(k, bool) or k < 1:
             raise StepInputError(f"{self._where()}: k must be a positive int, got {k!r}.")
         _register_cards(self, retriever, self.args)
-        queries = _texts(self, "queries")
-        results = retriever.run(
+
+    def _rows(self, queries: list[str]) -> Any:
+        results = self.args["retriever"].run(
             queries,
-            k=k,
+            k=self.args["k"],
             progress_interval=self.progress_interval,
             total_num_queries=len(queries),
             _step=self,
@@ -250,7 +303,7 @@ class RunTaskModel(_ModelStep):
         self.register_output("texts", help="The texts processed.")
         self.register_output("results", help="The TaskModel's result per text.")
 
-    def run(self) -> Any:
+    def _prepare(self) -> None:
         model = self.args["model"]
         _require(
             self,
@@ -260,8 +313,9 @@ class RunTaskModel(_ModelStep):
             "HFClassificationTaskModel('path/to/classifier')",
         )
         _register_cards(self, model, self.args)
-        texts = _texts(self, "texts")
-        results = model.run(
+
+    def _rows(self, texts: list[str]) -> Any:
+        results = self.args["model"].run(
             texts,
             progress_interval=self.progress_interval,
             total_num_texts=len(texts),
@@ -271,13 +325,19 @@ class RunTaskModel(_ModelStep):
         return {"texts": texts, "results": list(results)}
 
 
-class CosineSimilarity(_ModelStep):
+class CosineSimilarity(Step):
     """Cosine similarity of row pairs ``a[i]``, ``b[i]``.
 
     ``a`` and ``b`` are embeddings (e.g. ``Embed``'s ``embeddings``) or texts, which are
     embedded with the ``embedder`` argument (through its request cache). Computed with
     numpy on the CPU (``device`` is accepted for DataDreamer scripts and ignored).
+    ``lazy=True`` is refused before anything runs (the similarities need whole columns).
     """
+
+    def _bind_args(self, args: dict[str, Any]) -> dict[str, Any]:
+        bound = super()._bind_args(args)
+        check_not_lazy(bound.get("lazy", False), self._where())
+        return bound
 
     def setup(self) -> None:
         self.register_input("a", help="Embeddings or texts.")
@@ -292,7 +352,12 @@ class CosineSimilarity(_ModelStep):
         self.register_arg(
             "embedder", required=False, help="The Embedder for 'a' or 'b' when they are texts."
         )
-        self.register_arg("lazy", required=False, default=False, help=_LAZY_HELP)
+        self.register_arg(
+            "lazy",
+            required=False,
+            default=False,
+            help="Refused: the similarities need whole columns.",
+        )
         self.register_arg(
             "**kwargs", required=False, help="Passed to the Embedder's run() (e.g. truncate)."
         )
