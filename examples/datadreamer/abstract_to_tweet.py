@@ -33,12 +33,15 @@ def main(
     max_new_tokens: int = 64,
     epochs: int = 1,
     batch_size: int = 4,
-    hub_repo: str | None = None,
+    dataset_repo: str | None = None,
+    model_repo: str | None = None,
+    hub_token: str | None = None,
 ) -> dict[str, Any]:
     """Generate ``n`` abstract/tweet pairs and fine-tune ``model_name`` on them.
 
-    With ``hub_repo`` (``"user/name"``) the dataset goes to ``<hub_repo>_dataset`` and the
-    model to ``<hub_repo>`` on the Hub. Returns the steps and the trainer by name.
+    The dataset is published to the Hub dataset ``dataset_repo`` and the model to the Hub
+    model ``model_repo`` when given (``hub_token``: else the saved login or ``HF_TOKEN``).
+    Returns the steps and the trainer by name.
     """
     from peft import LoraConfig
 
@@ -80,9 +83,12 @@ def main(
             epochs=epochs,
             batch_size=batch_size,
         )
-        if hub_repo is not None:
-            pairs.publish_to_hf_hub(f"{hub_repo}_dataset", train_size=0.75, validation_size=0.25)
-            trainer.publish_to_hf_hub(hub_repo)
+        if dataset_repo is not None:
+            pairs.publish_to_hf_hub(
+                dataset_repo, train_size=0.75, validation_size=0.25, token=hub_token
+            )
+        if model_repo is not None:
+            trainer.publish_to_hf_hub(model_repo, token=hub_token)
     return {"abstracts": abstracts, "pairs": pairs, **splits, "trainer": trainer}
 
 

@@ -40,6 +40,7 @@ def main(
     n: int = 8,
     max_new_tokens: int = 64,
     hub_repo: str | None = None,
+    hub_token: str | None = None,
 ) -> dict[str, Any]:
     """Generate ``n`` movie reviews from attributed prompts; returns the steps by name."""
     with DataDreamer(workspace):
@@ -71,7 +72,7 @@ def main(
         kept = generated.select_columns(["reviews"])
         reviews = kept.shuffle()
         if hub_repo is not None:
-            reviews.publish_to_hf_hub(hub_repo)
+            reviews.publish_to_hf_hub(hub_repo, token=hub_token)
     return {
         "attribute_prompts": attribute_prompts,
         "attributes": attributes_step,

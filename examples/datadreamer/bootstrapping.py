@@ -82,6 +82,7 @@ def main(
     rounds: int = 2,
     max_new_tokens: int = 48,
     hub_repo: str | None = None,
+    hub_token: str | None = None,
 ) -> dict[str, Any]:
     """Bootstrap few-shot translation pairs over ``rounds`` rounds; returns the steps."""
     path = dataset or sample("sentences_sample")
@@ -114,7 +115,7 @@ def main(
         )
         steps.update(test=test, translated=translated)
         if hub_repo is not None:
-            translated.publish_to_hf_hub(hub_repo)
+            translated.publish_to_hf_hub(hub_repo, token=hub_token)
     return steps
 
 

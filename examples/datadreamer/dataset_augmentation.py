@@ -31,6 +31,7 @@ def main(
     rows: int = 6,
     max_new_tokens: int = 64,
     hub_repo: str | None = None,
+    hub_token: str | None = None,
 ) -> dict[str, Any]:
     """Decompose ``rows`` questions; returns the steps by name."""
     with DataDreamer(workspace):
@@ -50,7 +51,7 @@ def main(
         )
         augmented = decomposed.select_columns(["questions", "decompositions"])
         if hub_repo is not None:
-            augmented.publish_to_hf_hub(hub_repo)
+            augmented.publish_to_hf_hub(hub_repo, token=hub_token)
     return {"questions": questions, "subset": subset, "decomposed": decomposed,
             "augmented": augmented}  # fmt: skip
 

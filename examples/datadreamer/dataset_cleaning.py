@@ -26,6 +26,7 @@ def main(
     dataset: str | None = None,
     rows: int = 8,
     hub_repo: str | None = None,
+    hub_token: str | None = None,
 ) -> dict[str, Any]:
     """Keep the sports articles among ``rows`` articles; returns the steps by name."""
     with DataDreamer(workspace):
@@ -41,7 +42,7 @@ def main(
             args={"llm": llm, "instruction": IS_SPORTS},
         )
         if hub_repo is not None:
-            sports.publish_to_hf_hub(hub_repo)
+            sports.publish_to_hf_hub(hub_repo, token=hub_token)
     return {"articles": articles, "subset": subset, "sports": sports}
 
 
