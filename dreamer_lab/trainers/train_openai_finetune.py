@@ -396,7 +396,8 @@ class TrainOpenAIFineTune(Trainer):
                 "environment variable (or api_key=) and the organization; nothing was trained."
             )
         return FineTuneFailedError(
-            f"{where}: the API refused the request ({f.status}): {scrub_text(f.detail)}. "
+            f"{where}: the API refused the request ({f.status}): "
+            f"{scrub_text(f.detail).rstrip('.')}. "
             "Check model_name and the training data."
         )
 

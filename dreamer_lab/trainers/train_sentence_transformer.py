@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from dreamer_lab.core.citations import SENTENCE_TRANSFORMERS_CITATION as SBERT_CITATION
+from dreamer_lab.errors import StepInputError
 from dreamer_lab.steps.output import OutputColumn
 from dreamer_lab.trainers.base import TrainCall, TrainContext, TrainResult, trains
 from dreamer_lab.trainers.hf_base import TrainHFBase, resolve_device
@@ -56,6 +57,10 @@ class TrainSentenceTransformer(TrainHFBase):
         if self.peft_config is not None:
             model.add_adapter(self.peft_for("FEATURE_EXTRACTION"))
 
+        text_columns = [c for n, c in call.data.items() if c is not None and n[-6:] != "labels"]
+        texts = [str(x) for col in text_columns for x in col.to_list()]
+        longest_text(self._where(), model, texts, call["truncate"])  # truncate=False: refuse
+
         def build(cols: dict[str, OutputColumn]) -> Any:
             return Dataset.from_dict(
                 {
@@ -90,6 +95,25 @@ class TrainSentenceTransformer(TrainHFBase):
 
     def _citations(self) -> list[str]:
         return [*super()._citations(), SBERT_CITATION]
+
+
+def longest_text(where: str, body: Any, texts: list[str], truncate: bool) -> int | None:
+    """Tokens of the longest of ``texts``, capped at the sentence-transformers ``body``'s
+    limit (None: unknown). With ``truncate=False`` a text over the limit is an error
+    instead of being cut."""
+    limit = getattr(body, "max_seq_length", None)
+    tok = getattr(body, "tokenizer", None)
+    if not limit or tok is None:
+        return None
+    lengths = [len(ids) for ids in tok(texts)["input_ids"]]
+    too_long = sum(n > limit for n in lengths)
+    if too_long and not truncate:
+        raise StepInputError(
+            f"{where}: truncate=False, but {too_long} text(s) are longer than the model's "
+            f"{limit} tokens (longest: {max(lengths)}). Shorten them, or pass truncate=True "
+            "to cut them."
+        )
+    return min(limit, max(lengths))
 
 
 def _st_device(trainer: TrainHFBase) -> str:

@@ -22,7 +22,7 @@ from dreamer_lab.trainers.hf_base import TrainHFBase, resolve_device
 from dreamer_lab.trainers.params import own, signed, subset_signature
 from dreamer_lab.trainers.progress import jsonable
 from dreamer_lab.trainers.train_hf_classifier import TrainHFClassifier, accuracy_f1, label_targets
-from dreamer_lab.trainers.train_sentence_transformer import SBERT_CITATION
+from dreamer_lab.trainers.train_sentence_transformer import SBERT_CITATION, longest_text
 
 _SETFIT_MISSING = (
     "TrainSetFitClassifier needs the `setfit` package: pip install 'dreamer-lab[setfit]' "
@@ -172,7 +172,10 @@ class TrainSetFitClassifier(TrainHFClassifier):
         shutil.rmtree(out_dir, ignore_errors=True)
         texts = list(train["text"]) + (list(val["text"]) if val is not None else [])
         args, options = self._setfit_args(
-            call, out_dir, len(train), self._max_length(model, texts, call["truncate"])
+            call,
+            out_dir,
+            len(train),
+            longest_text(self._where(), model.model_body, texts, call["truncate"]),
         )
         trainer = SetFitTrainer(
             model=model,
@@ -294,26 +297,6 @@ class TrainSetFitClassifier(TrainHFClassifier):
                 total = max(1, math.ceil(pairs / args.embedding_batch_size) * emb_epochs)
             args.warmup_proportion = min(1.0, call["warmup_steps"] / total)
         return args, trainer_options
-
-    def _max_length(self, model: Any, texts: list[str], truncate: bool) -> int | None:
-        """Token length of the longest text, capped at the body's limit (None: unknown).
-
-        With ``truncate=False`` a text longer than the limit is an error.
-        """
-        body = model.model_body
-        limit = getattr(body, "max_seq_length", None)
-        tok = getattr(body, "tokenizer", None)
-        if not limit or tok is None:
-            return None
-        lengths = [len(ids) for ids in tok(texts)["input_ids"]]
-        too_long = sum(n > limit for n in lengths)
-        if too_long and not truncate:
-            raise StepInputError(
-                f"{self._where()}: truncate=False, but {too_long} text(s) are longer than the "
-                f"model's {limit} tokens (longest: {max(lengths)}). Shorten them, or pass "
-                "truncate=True to cut them."
-            )
-        return min(limit, max(lengths))
 
     # -- results ------------------------------------------------------------------------
     @property
