@@ -212,24 +212,26 @@ def test_aligning(tmp_path, tiny_llama):  # noqa: F811
 
 
 def test_self_rewarding(tmp_path, tiny_llama):  # noqa: F811
-    first, _ = _run_twice("self_rewarding", tmp_path / "ws", None, rows=8, rounds=2,
+    first, _ = _run_twice("self_rewarding", tmp_path / "ws", None, rows=4, rounds=2,
                           max_new_tokens=4, model_name=str(tiny_llama))  # fmt: skip
     assert first["prompts"].output.column_names == ["question"]
     seen = []
     for r in (1, 2):
         step = first[f"round {r}"]
         questions = step["prompts"].output["question"].to_list()
-        assert len(questions) == 4
+        assert len(questions) == 2
         seen += questions
         pairs = _rows(step["pairs"])
         judged = _rows(step["judgements"])
         for pair, j in zip(pairs, judged, strict=True):
             assert {pair["chosen"], pair["rejected"]} == {j["a"], j["b"]}
         assert step["trainer"].is_adapter
-    assert len(set(seen)) == 8  # the rounds use disjoint shards
-    # Round 2 generated with round 1's adapter, so its model differs from round 1's.
+    assert len(set(seen)) == 4  # the rounds use disjoint shards
+    # Round 2 sampled and judged with round 1's adapter: it is their lineage parent.
     r1, r2 = first["round 1"], first["round 2"]
-    assert r2["candidate_0"].fingerprint != r1["candidate_0"].fingerprint
+    for name in ("candidate_0", "candidate_1", "judgements"):
+        assert r1["trainer"].fingerprint in r2[name].record["parents"]
+        assert r1["trainer"].fingerprint not in r1[name].record["parents"]
     _generate(r2["trainer"].model_path, "what is the sky")
 
 

@@ -82,7 +82,8 @@ def _serve_test_double() -> Any:
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
     from openai_finetune_server import FakeFineTuneServer
 
-    return FakeFineTuneServer(phases=(0.5, 0.5, 1.0)).start()
+    # It stops when idle; teacher generation on a busy CPU can take minutes before the upload.
+    return FakeFineTuneServer(phases=(0.5, 0.5, 1.0), idle_timeout=3600).start()
 
 
 if __name__ == "__main__":
