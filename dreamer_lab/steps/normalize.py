@@ -43,7 +43,7 @@ def columns_to_table(columns: dict[str, list[Any]], where: str) -> Any:
         if not isinstance(name, str):
             raise StepOutputError(f"{where}: column names must be strings, got {name!r}.")
         try:
-            arrays[name] = pa.array(values)
+            arrays[name] = _arrow_array(values)
         except (
             pa.ArrowInvalid,
             pa.ArrowTypeError,
@@ -62,6 +62,20 @@ def columns_to_table(columns: dict[str, list[Any]], where: str) -> Any:
                 "and use one type per column."
             ) from None
     return pa.table(arrays) if arrays else pa.table({})
+
+
+def _arrow_array(values: list[Any]) -> Any:
+    """``pa.array(values)``; cells that are iterators or sets are read into lists first
+    (DataDreamer's normalization), tried only when Arrow refuses the values as they are."""
+    import pyarrow as pa
+
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        normalized = [normalize_value(v) for v in values]
+        if all(a is b for a, b in zip(normalized, values, strict=True)):
+            raise
+        return pa.array(normalized)
 
 
 def _first_unstorable(values: Iterable[Any]) -> Any:
@@ -152,6 +166,8 @@ def _zip_datasets(value: Any, names: tuple[str, ...]) -> Any:
     if not isinstance(value, list | tuple) or not value:
         return value
     kinds = (OutputDataset, datasets.Dataset, datasets.IterableDataset)
+    if len(value) > len(names) and not isinstance(value[0], kinds):
+        return value  # long lists of rows or values: no need to look at every item
     is_ds = [isinstance(d, kinds) and not isinstance(d, OutputDatasetColumn) for d in value]
     if not any(is_ds) or (not all(is_ds) and len(value) > len(names)):
         return value
@@ -213,7 +229,7 @@ def _column(v: Any, name: str, where: str) -> list[Any]:
             f"{where}: column {name!r} is a {type(v).__name__}, not a list of values "
             "(the other columns are lists)."
         )
-    return [normalize_value(x) for x in v]
+    return v if isinstance(v, list) else list(v)  # cell values are normalized only if Arrow fails
 
 
 def _rows(rows: list[Any], names: tuple[str, ...], where: str) -> dict[str, list[Any]]:
