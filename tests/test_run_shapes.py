@@ -96,6 +96,9 @@ def test_refused_dataset_shapes(workspace):
     ds = datasets.Dataset.from_dict({"a": [1]})
     with pytest.raises(StepOutputError, match="must use LazyRows"):
         run_step(["a"], ds.to_iterable_dataset())
+    lazy = DataSource("l", {"a": [1]}).select_columns("a", lazy=True)
+    with pytest.raises(StepOutputError, match="must use LazyRows"):
+        run_step(["a"], lazy.output)
     with pytest.raises(StepOutputError, match="supply a Dataset instead"):
         run_step(["a"], datasets.DatasetDict({"train": ds}))
     with pytest.raises(StepOutputError, match="must be of type Dataset"):

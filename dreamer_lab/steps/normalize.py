@@ -19,7 +19,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from dreamer_lab.datasets.outputs import OutputDataset, OutputDatasetColumn
+from dreamer_lab.datasets.outputs import (
+    OutputDataset,
+    OutputDatasetColumn,
+    OutputIterableDataset,
+)
 from dreamer_lab.errors import StepOutputError, StepOutputTypeError
 from dreamer_lab.steps.lazy import LazyRows, lazy_iterable, normalize_value, untuple
 
@@ -144,8 +148,8 @@ def _unwrap(value: Any, where: str) -> Any:
         return []
     if isinstance(value, Iterator | OutputDatasetColumn):
         return list(value)
-    if type(value) is OutputDataset:
-        return value.dataset
+    if type(value) is OutputDataset or isinstance(value, OutputIterableDataset):
+        return value.dataset  # a lazy one is refused by the caller without LazyRows
     if isinstance(value, pa.Table):
         return _dataset(value)
     if type(value).__module__.startswith("pandas") and hasattr(value, "to_dict"):
