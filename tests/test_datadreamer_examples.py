@@ -97,7 +97,8 @@ def _run_twice(name: str, workspace: Path, srv: Any | None, **kw: Any) -> tuple[
     main = _script(name).main
     llm = {"llm": _gpt4(srv)} if srv is not None and "llm" in main.__code__.co_varnames else {}
     first = main(str(workspace), **llm, **kw)
-    assert not all(x.cache_hit for x in _leaves(first))
+    cached = [x.name for x in _leaves(first) if x.cache_hit is not False]
+    assert cached == [], f"a fresh workspace had these already: {cached}"
     requests = srv.requests if srv is not None else None
     llm = {"llm": _gpt4(srv)} if llm else {}
     second = main(str(workspace), **llm, **kw)
