@@ -43,7 +43,7 @@ function field(model, spec) {
     model.save_changes();
   };
   input.addEventListener(spec.type === "textarea" || spec.type === "text" ? "input" : "change", commit);
-  const row = el("div", "dl-field");
+  const row = el("div", "dlw-field");
   row.append(label, input);
   return row;
 }
@@ -108,9 +108,9 @@ function tree(nodes) {
 }
 
 function section(title, ...children) {
-  const box = el("section", "dl-section");
+  const box = el("section", "dlw-section");
   const id = `dl-sec-${Math.random().toString(36).slice(2, 8)}`;
-  const head = el("div", "dl-section-title", title);
+  const head = el("div", "dlw-section-title", title);
   head.id = id;
   box.setAttribute("aria-labelledby", id);
   box.append(head, ...children);
@@ -121,20 +121,20 @@ function render({ model, el: host }) {
   const root = el("div", "dreamer-lab-wizard");
   root.setAttribute("role", "form");
   host.appendChild(root);
-  const title = el("div", "dl-title", model.get("title"));
+  const title = el("div", "dlw-title", model.get("title"));
   title.id = `dl-title-${Math.random().toString(36).slice(2, 8)}`;
   root.setAttribute("aria-labelledby", title.id);
-  const form = el("div", "dl-form");
-  const preview = el("div", "dl-preview");
+  const form = el("div", "dlw-form");
+  const preview = el("div", "dlw-preview");
   preview.setAttribute("aria-live", "polite");
-  const info = el("div", "dl-info");
+  const info = el("div", "dlw-info");
   info.setAttribute("aria-live", "polite");
-  const code = el("pre", "dl-code");
+  const code = el("pre", "dlw-code");
   const isCard = () => model.get("preview_kind") === "card";
   const previewSec = section(isCard() ? "Card preview" : "Preview", preview);
   const infoSec = section(isCard() ? "Status" : "Estimate", info);
   const codeSec = section("Code (inserted as a cell)", code);
-  const result = el("div", "dl-result");
+  const result = el("div", "dlw-result");
   result.setAttribute("role", "status");
   const insert = (run) => {
     const text = model.get("code");
@@ -142,9 +142,9 @@ function render({ model, el: host }) {
     model.send({ event: "insert", run });
     host.dispatchEvent(new CustomEvent("dreamer-lab:insert-cell", { bubbles: true, composed: true, detail: { code: text, run } }));
   };
-  const buttons = el("div", "dl-buttons");
+  const buttons = el("div", "dlw-buttons");
   const ins = el("button", "", "Insert cell");
-  const insRun = el("button", "dl-primary", "Insert and run");
+  const insRun = el("button", "dlw-primary", "Insert and run");
   ins.type = insRun.type = "button";
   ins.addEventListener("click", () => insert(false));
   insRun.addEventListener("click", () => insert(true));
@@ -164,16 +164,16 @@ function render({ model, el: host }) {
   };
   const drawDerived = () => {
     if (isCard()) {
-      const card = el("div", "dl-card");
+      const card = el("div", "dlw-card");
       card.append(...tree(model.get("preview_tree")));
       preview.replaceChildren(card);
     } else {
-      preview.replaceChildren(...(model.get("preview") || []).map((p) => el("pre", "dl-preview-item", p)));
+      preview.replaceChildren(...(model.get("preview") || []).map((p) => el("pre", "dlw-preview-item", p)));
     }
     previewSec.hidden = !preview.textContent;
     const hasCode = Boolean(model.get("code"));
     info.textContent = model.get("info") || "";
-    info.classList.toggle("dl-problem", !hasCode && Boolean(model.get("info")));
+    info.classList.toggle("dlw-problem", !hasCode && Boolean(model.get("info")));
     code.textContent = model.get("code") || "";
     codeSec.hidden = !hasCode;
     ins.disabled = insRun.disabled = !hasCode;
