@@ -168,3 +168,45 @@ def put_notebook(lab, name: str, sources: list[str]) -> None:
         headers={"Authorization": f"token {lab['token']}", "Content-Type": "application/json"},
     )
     urllib.request.urlopen(req, timeout=30).read()
+
+
+def set_theme(page, theme: str, light: bool) -> None:
+    """Switch JupyterLab's theme from the Settings menu and wait until it applies.
+
+    The theme is a user setting: it outlives the page, so a test that switches it switches
+    it back (or the next test sets the one it needs)."""
+    flag = "true" if light else "false"
+    if page.locator(f'body[data-jp-theme-light="{flag}"]').count():
+        return
+    page.locator('.lm-MenuBar-itemLabel:text-is("Settings")').click()
+    page.locator('.lm-Menu-itemLabel:text-is("Theme")').hover()
+    page.locator(f'.lm-Menu-itemLabel:text-is("{theme}")').click()
+    page.wait_for_selector(f'body[data-jp-theme-light="{flag}"]', state="attached")
+    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=30_000)
+    page.wait_for_timeout(500)  # let the theme's CSS variables settle before a screenshot
+
+
+AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
+# Rules about the whole page (landmarks, one h1...): JupyterLab's page, not our parts.
+AXE_PAGE_RULES = ["region", "landmark-one-main", "page-has-heading-one", "bypass"]
+
+
+def axe_violations(page, selector: str) -> list[str]:
+    """axe-core's serious and critical violations inside ``selector`` (colour contrast
+    included), one readable line each: rule, impact, element and what is wrong."""
+    if not AXE.is_file():
+        pytest.skip("axe-core is not installed: run `npm ci` (scripts/ui_tests.sh does)")
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE))
+    found = page.evaluate(
+        """async ([sel, off]) => {
+            const rules = Object.fromEntries(off.map(r => [r, {enabled: false}]));
+            const out = await axe.run(document.querySelectorAll(sel), {rules, resultTypes: ['violations']});
+            return out.violations
+              .filter(v => v.impact === 'serious' || v.impact === 'critical')
+              .flatMap(v => v.nodes.map(n =>
+                `${v.id} (${v.impact}): ${n.target.join(' ')}: ${n.failureSummary.replace(/\\s+/g, ' ')}`));
+        }""",
+        [selector, AXE_PAGE_RULES],
+    )
+    return found

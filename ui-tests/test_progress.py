@@ -7,6 +7,7 @@ import re
 
 import pytest
 from conftest import ARTIFACTS, put_notebook
+from playwright.sync_api import expect
 
 # About 6 s of work in a background process: the cell returns at once, the kernel goes idle,
 # and the sidebar polls while a step is running.
@@ -56,7 +57,7 @@ def test_running_step_shows_progress_then_fresh(lab, page):
     # Running: the sidebar polls after the kernel goes idle; nobody refreshes by hand.
     node.and_(page.locator(".dl-status-running")).wait_for(timeout=10_000)
     assert node.get_attribute("aria-label") == "countdown, Countdown, running"
-    assert page.locator("#dreamer-lab-lineage select").input_value() == "progress/dreamer_workspace"
+    expect(page.locator("#dreamer-lab-lineage select")).to_have_value("progress/dreamer_workspace")
     # The bar grows while the step runs.
     page.wait_for_function(
         "(fp) => {"

@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import ARTIFACTS, put_notebook
+from conftest import ARTIFACTS, put_notebook, set_theme
+from playwright.sync_api import expect
 
 XSS = "<img src=x onerror=window.__pwned=1><script>window.__pwned=2</script>"
 WORKFLOW = f"""from dreamer_lab import DataDreamer
@@ -42,6 +43,8 @@ def workflow(lab, page):
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=TIMEOUT)
     page.wait_for_selector('.jp-SideBar .lm-TabBar-tab[data-id="dreamer-lab-lineage"]')
     page.locator('.jp-SideBar .lm-TabBar-tab[data-id="dreamer-lab-lineage"]').click()
+    # Run only once the kernel is up: before that, Run opens a "Select Kernel" dialog.
+    page.wait_for_selector(".jp-StatusBar-TextItem:has-text('| Idle')", timeout=TIMEOUT)
     page.locator('.lm-MenuBar-itemLabel:text-is("Run")').click()
     page.locator('.lm-Menu-itemLabel:text-is("Run All Cells")').click()
     page.wait_for_selector(".jp-OutputArea-output:has-text('last cell')", timeout=TIMEOUT)
@@ -54,14 +57,15 @@ def workflow(lab, page):
 def test_extension_loads_without_console_errors(workflow, page):
     assert page.locator("#dreamer-lab-lineage").is_visible()
     errors = [e for e in page.console_errors if "favicon" not in e]
-    assert errors == []
+    assert errors == [], errors
 
 
 def test_workflow_fills_sidebar_with_nodes_and_edges(workflow, page):
     src, doubled, tagged = workflow
     # The kernel going idle refreshes the sidebar: no manual refresh needed.
     page.wait_for_function(
-        "document.querySelectorAll('#dreamer-lab-lineage g.dl-node').length === 3",
+        "document.querySelectorAll('#dreamer-lab-lineage g.dl-node').length === 3"
+        " && document.querySelectorAll('#dreamer-lab-lineage path.dl-edge').length === 2",
         timeout=30_000,
     )
     assert node(page, src).get_attribute("aria-label").startswith("questions, DataSource, fresh")
@@ -70,7 +74,7 @@ def test_workflow_fills_sidebar_with_nodes_and_edges(workflow, page):
     edges = page.locator("#dreamer-lab-lineage path.dl-edge")
     pairs = {(e.get_attribute("data-source"), e.get_attribute("data-target")) for e in edges.all()}
     assert pairs == {(src, doubled), (src, tagged)}
-    assert page.locator("#dreamer-lab-lineage select").input_value() == "dreamer_workspace"
+    expect(page.locator("#dreamer-lab-lineage select")).to_have_value("dreamer_workspace")
 
 
 def test_clicking_a_node_selects_its_cell_and_shows_rows(workflow, page):
@@ -83,8 +87,10 @@ def test_clicking_a_node_selects_its_cell_and_shows_rows(workflow, page):
         "?.textContent.includes('step doubled')"
     )
     assert "dreamer_lab" in active_cell_text(page)
-    page.wait_for_selector("#dreamer-lab-lineage .dl-table td")
-    assert "What is 2+2?What is 2+2?" in page.locator("#dreamer-lab-lineage .dl-table").inner_text()
+    page.wait_for_selector("#dreamer-lab-lineage .dl-sample .dl-cell:visible")
+    assert (
+        "What is 2+2?What is 2+2?" in page.locator("#dreamer-lab-lineage .dl-sample").inner_text()
+    )
     # Without a stamp, the cell id recorded with the step is used.
     node(page, src).focus()
     page.keyboard.press("Enter")
@@ -92,7 +98,7 @@ def test_clicking_a_node_selects_its_cell_and_shows_rows(workflow, page):
         "document.querySelector('.jp-Notebook .jp-Cell.jp-mod-active')"
         "?.textContent.includes('DataSource(\"questions\"')"
     )
-    page.wait_for_selector("#dreamer-lab-lineage .dl-table td")
+    page.wait_for_selector("#dreamer-lab-lineage .dl-sample .dl-cell:visible")
     ARTIFACTS.mkdir(exist_ok=True)
     page.locator("#dreamer-lab-lineage").screenshot(path=str(ARTIFACTS / "sidebar-step-view.png"))
 
@@ -101,10 +107,10 @@ def test_injected_html_never_executes(workflow, page):
     _, _, tagged = workflow
     node(page, tagged).focus()  # keyboard: the node may sit at the panel's clipped edge
     page.keyboard.press("Enter")
-    page.wait_for_selector("#dreamer-lab-lineage .dl-table td")
+    page.wait_for_selector("#dreamer-lab-lineage .dl-sample .dl-cell:visible")
     # The text is shown as text ...
     assert XSS in page.locator("#dreamer-lab-lineage .dl-details-name").inner_text()
-    assert XSS in page.locator("#dreamer-lab-lineage .dl-table").inner_text()
+    assert XSS in page.locator("#dreamer-lab-lineage .dl-sample").inner_text()
     # ... and never parsed: no element was created from it, no handler ran.
     assert page.locator("#dreamer-lab-lineage img, #dreamer-lab-lineage script").count() == 0
     page.wait_for_timeout(500)
@@ -132,3 +138,5 @@ def test_dark_theme_renders(workflow, page):
     page.screenshot(path=str(ARTIFACTS / "lab-dark.png"))
     page.locator("#dreamer-lab-lineage").screenshot(path=str(ARTIFACTS / "sidebar-dark.png"))
     assert page.evaluate("window.__pwned") is None
+    # Back to light: the theme is a user setting shared by the other tests' pages.
+    set_theme(page, "JupyterLab Light", light=True)

@@ -4,7 +4,7 @@ sidebar; the page is captured in both themes (the README's screenshots, docs/ima
 from __future__ import annotations
 
 import pytest
-from conftest import ARTIFACTS, put_notebook
+from conftest import ARTIFACTS, put_notebook, set_theme
 
 PIPELINE = """from dreamer_lab import DataDreamer
 from dreamer_lab.steps import DataSource
@@ -23,16 +23,6 @@ TIMEOUT = 120_000
 NODES = "#dreamer-lab-lineage g.dl-node"
 
 pytestmark = pytest.mark.slow
-
-
-def set_theme(page, theme: str, light: bool) -> None:
-    page.locator('.lm-MenuBar-itemLabel:text-is("Settings")').click()
-    page.locator('.lm-Menu-itemLabel:text-is("Theme")').hover()
-    page.locator(f'.lm-Menu-itemLabel:text-is("{theme}")').click()
-    flag = "true" if light else "false"
-    page.wait_for_selector(f'body[data-jp-theme-light="{flag}"]', state="attached")
-    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=30_000)
-    page.wait_for_timeout(500)  # let the theme's CSS variables settle before a screenshot
 
 
 def select(page, label: str) -> None:
@@ -63,9 +53,9 @@ def test_newer_run_makes_old_run_and_descendants_stale(lab, page):
         "topics, DataSource, stale, 3 rows",
     ]
     select(page, "short prompts, filter, fresh, 4 rows")
-    page.wait_for_selector("#dreamer-lab-lineage .dl-table td")
+    page.wait_for_selector("#dreamer-lab-lineage .dl-sample .dl-cell:visible")
     assert (
-        "Explain tides to a child." in page.locator("#dreamer-lab-lineage .dl-table").inner_text()
+        "Explain tides to a child." in page.locator("#dreamer-lab-lineage .dl-sample").inner_text()
     )
     # Why it is stale is shown on the old run.
     select(page, "topics, DataSource, stale, 3 rows")
@@ -73,7 +63,8 @@ def test_newer_run_makes_old_run_and_descendants_stale(lab, page):
 
     ARTIFACTS.mkdir(exist_ok=True)
     select(page, "short prompts, filter, fresh, 4 rows")
-    page.wait_for_selector("#dreamer-lab-lineage .dl-table td")
+    page.wait_for_selector("#dreamer-lab-lineage .dl-sample .dl-cell:visible")
+    set_theme(page, "JupyterLab Light", light=True)  # another module may have left it dark
     page.screenshot(path=str(ARTIFACTS / "docs-lab-light.png"))
     set_theme(page, "JupyterLab Dark", light=False)
     page.screenshot(path=str(ARTIFACTS / "docs-lab-dark.png"))

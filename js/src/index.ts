@@ -6,6 +6,7 @@ import {
 } from '@jupyterlab/application';
 import { ICommandPalette, ISessionContextDialogs } from '@jupyterlab/apputils';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { LabIcon } from '@jupyterlab/ui-components';
 
 import type { LineageNode } from './api';
@@ -59,13 +60,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description: 'The dreamer_lab lineage sidebar: the DAG of cached steps of a workspace.',
   autoStart: true,
   requires: [INotebookTracker],
-  optional: [ILayoutRestorer, ICommandPalette, ISessionContextDialogs],
+  optional: [ILayoutRestorer, ICommandPalette, ISessionContextDialogs, IRenderMimeRegistry],
   activate: (
     app: JupyterFrontEnd,
     tracker: INotebookTracker,
     restorer: ILayoutRestorer | null,
     palette: ICommandPalette | null,
-    dialogs: ISessionContextDialogs | null
+    dialogs: ISessionContextDialogs | null,
+    rendermime: IRenderMimeRegistry | null
   ) => {
     // The notebook wizards' "Insert cell" buttons: their code becomes a new cell.
     listenForInsertCell(tracker, dialogs);
@@ -97,7 +99,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       return false;
     };
 
-    const sidebar = new LineageSidebar({ model, goToCell });
+    const sidebar = new LineageSidebar({ model, goToCell, rendermime });
     sidebar.title.icon = lineageIcon;
     app.shell.add(sidebar, 'left', { rank: 650 });
     if (restorer) {

@@ -4,6 +4,8 @@ import * as dagre from '@dagrejs/dagre';
 import type { Lineage, LineageNode } from './api';
 
 export const NODE_W = 170;
+/** The node width in a narrow panel (the sidebar's default 250 px): two siblings fit. */
+export const COMPACT_W = 116;
 export const NODE_H = 46;
 
 export interface IPlacedNode {
@@ -24,6 +26,8 @@ export interface ILayout {
   edges: IPlacedEdge[];
   width: number;
   height: number;
+  /** The width every node was given. */
+  nodeW: number;
 }
 
 /** Fingerprints hidden below the collapsed nodes (their descendants). */
@@ -63,15 +67,19 @@ export function hiddenBelow(lineage: Lineage, collapsed: Set<string>): Map<strin
 }
 
 /** Positions for the visible nodes (collapsed subtrees left out), top to bottom. */
-export function layoutLineage(lineage: Lineage, collapsed: Set<string> = new Set()): ILayout {
+export function layoutLineage(
+  lineage: Lineage,
+  collapsed: Set<string> = new Set(),
+  nodeW: number = NODE_W
+): ILayout {
   const hidden = hiddenBelow(lineage, collapsed);
   const g = new dagre.graphlib.Graph();
-  g.setGraph({ rankdir: 'TB', nodesep: 24, ranksep: 36, marginx: 12, marginy: 12 });
+  g.setGraph({ rankdir: 'TB', nodesep: nodeW < NODE_W ? 12 : 24, ranksep: 36, marginx: 0, marginy: 0 });
   g.setDefaultEdgeLabel(() => ({}));
   const visible = lineage.nodes.filter(n => (hidden.get(n.fingerprint) ?? 0) >= 0);
   const byFp = new Map(visible.map(n => [n.fingerprint, n]));
   for (const n of visible) {
-    g.setNode(n.fingerprint, { width: NODE_W, height: NODE_H });
+    g.setNode(n.fingerprint, { width: nodeW, height: NODE_H });
   }
   const edges = lineage.edges.filter(e => byFp.has(e.source) && byFp.has(e.target));
   for (const e of edges) {
@@ -90,6 +98,7 @@ export function layoutLineage(lineage: Lineage, collapsed: Set<string> = new Set
       points: (g.edge(e.source, e.target).points ?? []).map(p => ({ x: p.x, y: p.y }))
     })),
     width: graph.width ?? 0,
-    height: graph.height ?? 0
+    height: graph.height ?? 0,
+    nodeW
   };
 }

@@ -1,4 +1,5 @@
 /** The sidebar's model: which workspace, its lineage, and when to fetch it again. */
+import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { getLineage, getWorkspaces, type Lineage, type Workspaces } from './api';
@@ -6,6 +7,8 @@ import { getLineage, getWorkspaces, type Lineage, type Workspaces } from './api'
 const RUNNING_MIN_MS = 1000;
 const RUNNING_MAX_MS = 10000;
 const IDLE_MS = 30000;
+/** The longest wait between tries while the server does not answer. */
+const ERROR_MAX_MS = 300000;
 /** Quick polls after the kernel goes idle: a background step may be starting. */
 const SETTLE_POLLS = 3;
 
@@ -19,9 +22,15 @@ export class LineageModel {
   /** The server's default workspace name (``default_name`` of the workspaces route). */
   private _defaultName: string | null = null;
   private _pinned = false;
-  private _timer: number | null = null;
+  /** Polls the lineage: fast while steps run, rarely when idle, backing off on errors. */
+  private _poll = new Poll({
+    auto: false,
+    factory: () => this._fetch(),
+    frequency: { interval: IDLE_MS, backoff: true, max: ERROR_MAX_MS },
+    name: 'dreamer-lab:lineage',
+    standby: 'when-hidden'
+  });
   private _delay = RUNNING_MIN_MS;
-  private _inflight: Promise<void> | null = null;
   private _changed = new Signal<this, void>(this);
   private _disposed = false;
   private _busy = false;
@@ -95,7 +104,8 @@ export class LineageModel {
       if (!this._busy) {
         this._busy = true;
         this._delay = RUNNING_MIN_MS;
-        this._schedule(RUNNING_MIN_MS);
+        this._setInterval(RUNNING_MIN_MS);
+        void this._poll.schedule({ interval: RUNNING_MIN_MS, phase: 'refreshed' });
       }
       return;
     }
@@ -106,33 +116,25 @@ export class LineageModel {
     }
   }
 
-  /** Fetch the lineage now (coalesces concurrent calls) and schedule the next poll. */
-  refresh(): Promise<void> {
-    if (!this._inflight) {
-      this._inflight = this._fetch().finally(() => {
-        this._inflight = null;
-      });
+  /** Fetch the lineage now (concurrent calls share one fetch); resolves once it is done. */
+  async refresh(): Promise<void> {
+    if (this._disposed) {
+      return;
     }
-    return this._inflight;
+    await this._poll.refresh();
+    try {
+      await this._poll.tick;
+    } catch {
+      // disposed meanwhile
+    }
   }
 
+  /** One tick of the poll: rejects when the server cannot answer (the poll backs off). */
   private async _fetch(): Promise<void> {
     if (this._disposed) {
       return;
     }
-    const own = this.ownWorkspace;
-    if (this._near !== null && this.workspace && this.workspace !== own && !this._pinned) {
-      // Showing another workspace until the notebook's own exists: switch once it appears.
-      try {
-        const found = await this._list();
-        const mine = this.ownWorkspace;
-        if (mine !== null && (found.near.includes(mine) || found.workspaces.includes(mine))) {
-          this.workspace = mine;
-        }
-      } catch {
-        // keep the current workspace
-      }
-    }
+    await this._followOwn();
     if (!this.workspace) {
       if (!this.workspaces.length) {
         try {
@@ -154,40 +156,53 @@ export class LineageModel {
       this.error = null;
     } catch (e) {
       this.error = `Could not load the lineage: ${(e as Error).message}`;
+      this._changed.emit();
+      throw e;
     }
     this._changed.emit();
     this._next(!!this.lineage && this.lineage.running > 0);
   }
 
-  /** Schedule the next poll: soon while steps (may) run, backing off; rarely otherwise. */
+  /** Showing another workspace until the notebook's own exists: switch once it appears. */
+  private async _followOwn(): Promise<void> {
+    const own = this.ownWorkspace;
+    if (this._near === null || !this.workspace || this.workspace === own || this._pinned) {
+      return;
+    }
+    try {
+      const found = await this._list();
+      const mine = this.ownWorkspace;
+      if (mine !== null && (found.near.includes(mine) || found.workspaces.includes(mine))) {
+        this.workspace = mine;
+      }
+    } catch {
+      // keep the current workspace
+    }
+  }
+
+  /** The next poll: soon while steps (may) run, backing off; rarely otherwise. */
   private _next(running: boolean): void {
     if (running || this._busy) {
-      this._schedule(this._delay);
+      this._setInterval(this._delay);
       this._delay = Math.min(RUNNING_MAX_MS, this._delay * 1.5);
     } else if (this._settle > 0) {
       this._settle--;
       this._delay = RUNNING_MIN_MS;
-      this._schedule(RUNNING_MIN_MS);
+      this._setInterval(RUNNING_MIN_MS);
     } else {
       this._delay = RUNNING_MIN_MS;
-      this._schedule(IDLE_MS);
+      this._setInterval(IDLE_MS);
     }
   }
 
-  private _schedule(ms: number): void {
-    if (this._timer !== null) {
-      window.clearTimeout(this._timer);
-    }
-    if (!this._disposed) {
-      this._timer = window.setTimeout(() => void this.refresh(), ms);
-    }
+  /** The interval of the next ticks (errors back off from it, up to ERROR_MAX_MS). */
+  private _setInterval(ms: number): void {
+    this._poll.frequency = { interval: Math.round(ms), backoff: true, max: ERROR_MAX_MS };
   }
 
   dispose(): void {
     this._disposed = true;
-    if (this._timer !== null) {
-      window.clearTimeout(this._timer);
-    }
+    this._poll.dispose();
     Signal.clearData(this);
   }
 }

@@ -1,33 +1,39 @@
 /**
- * The lineage sidebar: a toolbar, the DAG in SVG (zoom, pan, collapse, keyboard) and a
- * details pane (sample rows, card). All text is set with textContent: names, rows and
- * cards can be model output and are never parsed as HTML.
+ * The lineage sidebar: a JupyterLab toolbar, the DAG in SVG (zoom, pan, collapse,
+ * keyboard) and a details pane (details.ts). All text is set with textContent: names,
+ * rows and cards can be model output and are never parsed as HTML.
  */
-import { Widget } from '@lumino/widgets';
+import type { IRenderMimeRegistry } from '@jupyterlab/rendermime';
+import { Panel, Widget } from '@lumino/widgets';
 
-import { getCard, getStep, type LineageNode, type StepDetail, type StepStatus } from './api';
-import { ILayout, layoutLineage, NODE_H, NODE_W } from './layout';
+import type { LineageNode } from './api';
+import { el, emptyDetails, stepContent, stepHeader } from './details';
+import { COMPACT_W, ILayout, IPlacedNode, layoutLineage, NODE_H, NODE_W } from './layout';
 import { LineageModel } from './model';
+import { distinctLabels, fitView, middleEllipsis, statusClass } from './text';
+import { lineageToolbar } from './toolbar';
 
 const SVG = 'http://www.w3.org/2000/svg';
-
-/** The legend, one entry per status of the lineage schema (the compiler checks it is all). */
-const LEGEND: Record<StepStatus, true> = { fresh: true, stale: true, running: true, failed: true };
-
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  cls?: string,
-  text?: string
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (cls) {
-    node.className = cls;
-  }
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  return node;
-}
+/** The order of the legend; a status the server sends that is not listed comes last. */
+const STATUS_ORDER = [
+  'computed',
+  'fresh',
+  'loaded from cache',
+  'running',
+  'interrupted',
+  'failed',
+  'stale'
+];
+/** The smallest on-screen size of the smallest graph text (px): Fit never goes below. */
+const MIN_FONT_PX = 10;
+const META_FONT_PX = 11;
+const MIN_READABLE_K = MIN_FONT_PX / META_FONT_PX;
+const FIT_MARGIN = 12;
+/** Below this graph width (px) nodes are compact: two siblings fit at 250 px. */
+const COMPACT_BELOW = 360;
+/** Characters that fit on a node, per node width (12 px bold names, 11 px meta). */
+const nameChars = (w: number) => Math.floor((w - 16) / 7);
+const metaChars = (w: number) => Math.floor((w - 16) / 6.2);
 
 function svg(tag: string, attrs: Record<string, string | number> = {}): SVGElement {
   const node = document.createElementNS(SVG, tag);
@@ -37,24 +43,19 @@ function svg(tag: string, attrs: Record<string, string | number> = {}): SVGEleme
   return node;
 }
 
-function clip(text: string, n: number): string {
-  return text.length > n ? text.slice(0, n - 1) + '…' : text;
-}
-
-function show(value: unknown): string {
-  return typeof value === 'string' ? value : JSON.stringify(value);
-}
-
 export interface ISidebarOptions {
   model: LineageModel;
   /** Scroll to and select the cell that produced ``node``; false if none was found. */
   goToCell: (node: LineageNode) => Promise<boolean>;
+  /** JupyterLab's renderers: the card is shown as sanitized Markdown (text when null). */
+  rendermime?: IRenderMimeRegistry | null;
 }
 
-export class LineageSidebar extends Widget {
+export class LineageSidebar extends Panel {
   readonly model: LineageModel;
   private _goToCell: ISidebarOptions['goToCell'];
-  private _select = el('select', 'dl-workspace-select');
+  private _rendermime: IRenderMimeRegistry | null;
+  private _legend = el('div', 'dl-legend');
   private _message = el('div', 'dl-message');
   private _graph = el('div', 'dl-graph');
   private _details = el('div', 'dl-details');
@@ -66,38 +67,29 @@ export class LineageSidebar extends Widget {
   private _selected: string | null = null;
   private _view = { k: 1, x: 0, y: 0 };
   private _drag: { x: number; y: number; vx: number; vy: number } | null = null;
-  private _fitted = false;
+  /** Whether the view still is the automatic fit (then a resize fits again). */
+  private _autoFit = true;
+  private _resize: ResizeObserver;
+  private _size = { w: 0, h: 0 };
+  private _compact = false;
 
   constructor(options: ISidebarOptions) {
     super();
     this.model = options.model;
     this._goToCell = options.goToCell;
+    this._rendermime = options.rendermime ?? null;
     this.id = 'dreamer-lab-lineage';
     this.addClass('dl-sidebar');
     this.title.caption = 'dreamer_lab lineage';
 
-    const bar = el('div', 'dl-toolbar');
-    this._select.setAttribute('aria-label', 'Workspace');
-    this._select.addEventListener('change', () => void this.model.choose(this._select.value));
-    bar.append(this._select);
-    const buttons: [string, string, () => void][] = [
-      ['⟳', 'Refresh the lineage', () => void this.model.discover()],
-      ['+', 'Zoom in', () => this.zoom(1.25)],
-      ['−', 'Zoom out', () => this.zoom(0.8)],
-      ['⤢', 'Fit the graph', () => this.fit()]
-    ];
-    for (const [label, title, action] of buttons) {
-      const b = el('button', 'dl-button jp-Button', label);
-      b.title = title;
-      b.setAttribute('aria-label', title);
-      b.addEventListener('click', action);
-      bar.append(b);
-    }
-    const legend = el('div', 'dl-legend');
-    for (const s of Object.keys(LEGEND) as StepStatus[]) {
-      const item = el('span', `dl-legend-item dl-status-${s}`, s);
-      legend.append(item);
-    }
+    this.addWidget(
+      lineageToolbar(this.model, {
+        refresh: () => void this.model.discover(),
+        zoom: f => this.zoom(f),
+        fit: () => this.fit()
+      })
+    );
+    this._legend.setAttribute('aria-label', 'Status legend');
     this._svg.setAttribute('aria-label', 'Lineage graph');
     const defs = svg('defs');
     const marker = svg('marker', {
@@ -116,7 +108,31 @@ export class LineageSidebar extends Widget {
     this._graph.tabIndex = -1;
     this._bindPanZoom();
     this._details.setAttribute('aria-live', 'polite');
-    this.node.append(bar, legend, this._message, this._graph, this._details);
+    this._details.setAttribute('aria-label', 'Step details');
+    this._details.setAttribute('role', 'region');
+    const body = new Widget();
+    body.addClass('dl-body');
+    body.node.append(this._legend, this._message, this._graph, this._details);
+    this.addWidget(body);
+    // Re-fit when the panel is resized (sidebar dragged, window resized), unless the
+    // user zoomed or panned since the last fit.
+    this._resize = new ResizeObserver(entries => {
+      const r = entries[entries.length - 1]?.contentRect;
+      if (!r || (r.width === this._size.w && r.height === this._size.h)) {
+        return;
+      }
+      this._size = { w: r.width, h: r.height };
+      const compact = r.width < COMPACT_BELOW;
+      if (compact !== this._compact) {
+        this._compact = compact;
+        this._placedKey = '';
+        this.render();
+      }
+      if (this._autoFit) {
+        this.fit();
+      }
+    });
+    this._resize.observe(this._graph);
     this.model.changed.connect(() => this.render());
     this.render();
   }
@@ -125,48 +141,66 @@ export class LineageSidebar extends Widget {
   render(): void {
     const t0 = performance.now();
     const m = this.model;
-    this._select.replaceChildren(
-      ...m.workspaces.map(w => {
-        const o = el('option', undefined, w || '(server root)');
-        o.value = w;
-        o.selected = w === m.workspace;
-        return o;
-      })
-    );
     const lineage = m.lineage;
     this._message.textContent =
       m.error ??
       (!m.workspace
-        ? 'No dreamer_lab workspace under the server root yet: run a step in a notebook.'
+        ? 'No dreamer_lab workspace under the server root yet: run a step in a notebook ' +
+          '(DataDreamer("./dreamer_workspace") or %%dream) and it appears here.'
         : lineage && !lineage.nodes.length
-          ? 'This workspace has no steps yet.'
+          ? 'This workspace has no steps yet: run a step in a notebook.'
           : '');
     this._message.hidden = !this._message.textContent;
+    this._renderLegend();
     if (!lineage) {
       this._root.replaceChildren();
       this._placed = null;
+      this._placedKey = '';
+      emptyDetails(this._details, false);
       return;
     }
     const key = JSON.stringify([
-      lineage.nodes.map(n => [n.fingerprint, n.status, n.rows, n.progress ?? null]),
+      lineage.nodes.map(n => [n.fingerprint, n.name, n.status, n.rows, n.progress ?? null]),
       lineage.edges,
-      [...this._collapsed]
+      [...this._collapsed],
+      this._compact
     ]);
     if (key !== this._placedKey) {
+      const first = !this._placed?.nodes.length;
       this._placedKey = key;
-      this._placed = layoutLineage(lineage, this._collapsed);
+      this._placed = layoutLineage(
+        lineage,
+        this._collapsed,
+        this._compact ? COMPACT_W : NODE_W
+      );
       this._draw(this._placed);
-      if (!this._fitted && this._placed.nodes.length) {
-        this._fitted = true;
+      if (this._autoFit || first) {
+        this._autoFit = true;
         this.fit();
       }
     }
     if (this._selected && !lineage.nodes.some(n => n.fingerprint === this._selected)) {
       this._selected = null;
-      this._details.replaceChildren();
+    }
+    if (!this._selected) {
+      emptyDetails(this._details, lineage.nodes.length > 0);
     }
     this.node.dataset.renderMs = (performance.now() - t0).toFixed(1);
     this.node.dataset.nodes = String(this._placed?.nodes.length ?? 0);
+  }
+
+  /** One legend entry per status present in the graph, in the vocabulary's order. */
+  private _renderLegend(): void {
+    const present = [...new Set(this.model.lineage?.nodes.map(n => n.status) ?? [])];
+    const rank = (s: string) => {
+      const i = STATUS_ORDER.indexOf(s);
+      return i < 0 ? STATUS_ORDER.length : i;
+    };
+    present.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+    this._legend.replaceChildren(
+      ...present.map(s => el('span', `dl-legend-item ${statusClass(s)}`, s))
+    );
+    this._legend.hidden = !present.length;
   }
 
   private _draw(layout: ILayout): void {
@@ -178,47 +212,60 @@ export class LineageSidebar extends Widget {
       path.dataset.target = e.target;
       edges.append(path);
     }
+    const labels = distinctLabels(
+      layout.nodes.map(p => p.node.name),
+      nameChars(layout.nodeW)
+    );
     const nodes = svg('g', { class: 'dl-nodes' });
     const ordered = [...layout.nodes].sort((a, b) => a.y - b.y || a.x - b.x);
     for (const p of ordered) {
-      const n = p.node;
-      const g = svg('g', {
-        class: `dl-node dl-status-${n.status}`,
-        transform: `translate(${p.x - NODE_W / 2}, ${p.y - NODE_H / 2})`,
-        tabindex: 0,
-        role: 'button'
-      });
-      g.dataset.fingerprint = n.fingerprint;
-      g.setAttribute(
-        'aria-label',
-        `${n.name}, ${n.kind}, ${n.status}${n.rows !== null ? `, ${n.rows} rows` : ''}`
-      );
-      if (n.fingerprint === this._selected) {
-        g.classList.add('dl-selected');
-      }
-      const title = svg('title');
-      title.textContent = `${n.name}\n${n.kind} · ${n.status}\n${n.fingerprint}${
-        n.stale_reason ? `\n${n.stale_reason}` : ''
-      }`;
-      const rect = svg('rect', { width: NODE_W, height: NODE_H, rx: 6, class: 'dl-node-box' });
-      const name = svg('text', { x: 10, y: 18, class: 'dl-node-name' });
-      name.textContent = clip(n.name, 22);
-      const meta = svg('text', { x: 10, y: 35, class: 'dl-node-meta' });
-      const rows = n.rows !== null ? `${n.rows} rows` : n.status;
-      meta.textContent = clip(`${n.kind} · ${rows}${p.hidden ? ` · +${p.hidden} hidden` : ''}`, 28);
-      g.append(title, rect, name, meta);
-      if (n.status === 'running') {
-        const frac = Math.max(0, Math.min(1, n.progress ?? 0));
-        g.append(svg('rect', { x: 0, y: NODE_H - 4, width: NODE_W, height: 4, class: 'dl-progress-bg' }));
-        g.append(
-          svg('rect', { x: 0, y: NODE_H - 4, width: NODE_W * frac, height: 4, class: 'dl-progress' })
-        );
-      }
-      g.addEventListener('click', () => void this.select(n.fingerprint, true));
-      g.addEventListener('keydown', ev => this._onNodeKey(ev as KeyboardEvent, n.fingerprint));
-      nodes.append(g);
+      nodes.append(this._drawNode(p, layout.nodeW, labels.get(p.node.name) ?? ''));
     }
     this._root.replaceChildren(edges, nodes);
+  }
+
+  private _drawNode(p: IPlacedNode, w: number, label: string): SVGElement {
+    const { node: n, x, y, hidden } = p;
+    const g = svg('g', {
+      class: `dl-node ${statusClass(n.status)}`,
+      transform: `translate(${x - w / 2}, ${y - NODE_H / 2})`,
+      tabindex: 0,
+      role: 'button'
+    });
+    g.dataset.fingerprint = n.fingerprint;
+    g.setAttribute(
+      'aria-label',
+      `${n.name}, ${n.kind}, ${n.status}${n.rows !== null ? `, ${n.rows} rows` : ''}`
+    );
+    if (n.fingerprint === this._selected) {
+      g.classList.add('dl-selected');
+    }
+    // The full name, kind, status and fingerprint on hover: the label may be clipped.
+    const title = svg('title');
+    title.textContent = `${n.name}\n${n.kind} · ${n.status}\n${n.fingerprint}${
+      n.stale_reason ? `\n${n.stale_reason}` : ''
+    }`;
+    const rect = svg('rect', { width: w, height: NODE_H, rx: 6, class: 'dl-node-box' });
+    const name = svg('text', { x: 10, y: 19, class: 'dl-node-name' });
+    name.textContent = label;
+    const meta = svg('text', { x: 10, y: 36, class: 'dl-node-meta' });
+    const rows = n.rows !== null ? `${n.rows} rows` : n.status;
+    meta.textContent = middleEllipsis(
+      `${n.kind} · ${rows}${hidden ? ` · +${hidden} hidden` : ''}`,
+      metaChars(w),
+      8
+    );
+    g.append(title, rect, name, meta);
+    if (n.status === 'running') {
+      const frac = Math.max(0, Math.min(1, n.progress ?? 0));
+      g.append(svg('rect', { x: 0, y: NODE_H - 4, width: w, height: 4, class: 'dl-progress-bg' }));
+      g.append(
+        svg('rect', { x: 0, y: NODE_H - 4, width: w * frac, height: 4, class: 'dl-progress' })
+      );
+    }
+    g.addEventListener('click', () => void this.select(n.fingerprint, true));
+    g.addEventListener('keydown', ev => this._onNodeKey(ev as KeyboardEvent, n.fingerprint));
+    return g;
   }
 
   private _nodeEls(): SVGGElement[] {
@@ -231,6 +278,9 @@ export class LineageSidebar extends Widget {
     const focus = (j: number) => {
       const target = els[Math.max(0, Math.min(els.length - 1, j))];
       target?.focus();
+      if (target) {
+        this._reveal(target);
+      }
     };
     switch (ev.key) {
       case 'Enter':
@@ -262,6 +312,30 @@ export class LineageSidebar extends Widget {
     ev.stopPropagation();
   }
 
+  /** Pan so that ``node`` is inside the panel (keyboard focus may move off screen). */
+  private _reveal(node: SVGGElement): void {
+    const r = this._graph.getBoundingClientRect();
+    const b = node.getBoundingClientRect();
+    let dx = 0;
+    let dy = 0;
+    if (b.left < r.left) {
+      dx = r.left - b.left + FIT_MARGIN;
+    } else if (b.right > r.right) {
+      dx = r.right - b.right - FIT_MARGIN;
+    }
+    if (b.top < r.top) {
+      dy = r.top - b.top + FIT_MARGIN;
+    } else if (b.bottom > r.bottom) {
+      dy = r.bottom - b.bottom - FIT_MARGIN;
+    }
+    if (dx || dy) {
+      this._view.x += dx;
+      this._view.y += dy;
+      this._autoFit = false;
+      this._apply();
+    }
+  }
+
   /** Collapse (or expand) everything downstream of ``fp``. */
   toggleCollapse(fp: string): void {
     if (this._collapsed.has(fp)) {
@@ -286,65 +360,24 @@ export class LineageSidebar extends Widget {
       e.classList.toggle('dl-selected', e.dataset.fingerprint === fp);
     }
     const d = this._details;
-    d.replaceChildren();
     d.dataset.fingerprint = fp;
-    d.append(el('h3', 'dl-details-name', node.name));
-    d.append(el('div', `dl-details-status dl-status-${node.status}`, `${node.kind} · ${node.status}`));
-    if (node.stale_reason) {
-      d.append(el('p', 'dl-stale-reason', `Stale: ${node.stale_reason}`));
-    }
-    if (node.error) {
-      d.append(el('pre', 'dl-error', node.error));
-    }
-    const facts = el('dl', 'dl-facts');
-    const add = (k: string, v: string) => facts.append(el('dt', undefined, k), el('dd', undefined, v));
-    add('fingerprint', node.fingerprint);
-    if (node.rows !== null) {
-      add('rows', String(node.rows));
-    }
-    if (node.seconds !== null) {
-      add('time', `${node.seconds.toFixed(2)} s`);
-    }
-    if (node.status === 'running') {
-      add('progress', `${Math.round((node.progress ?? 0) * 100)} %`);
-    }
-    d.append(facts);
-    const actions = el('div', 'dl-actions');
-    const cellButton = el('button', 'jp-Button dl-button', 'Go to cell');
-    cellButton.addEventListener('click', () => void this._goTo(node));
-    const collapse = el(
-      'button',
-      'jp-Button dl-button',
-      this._collapsed.has(fp) ? 'Expand downstream' : 'Collapse downstream'
+    d.replaceChildren(
+      ...stepHeader(node, this._collapsed.has(fp), {
+        goTo: () => void this._goTo(node),
+        collapse: () => this.toggleCollapse(fp)
+      })
     );
-    collapse.addEventListener('click', () => this.toggleCollapse(fp));
-    actions.append(cellButton, collapse);
-    const cellNote = el('div', 'dl-cell-note');
-    d.append(actions, cellNote);
     if (goToCell) {
       void this._goTo(node);
     }
-    if (node.status === 'failed' || node.status === 'running') {
+    if (node.status === 'running') {
+      d.append(el('p', 'dl-hint', 'Rows and card appear when the step finishes.'));
       return;
     }
-    const ws = this.model.workspace ?? '';
-    const sample = el('div', 'dl-sample', 'Loading sample rows…');
-    const card = el('div', 'dl-card');
-    d.append(el('h4', undefined, 'Sample rows'), sample, el('h4', undefined, 'Card'), card);
-    try {
-      const [detail, cardData] = await Promise.all([
-        getStep(ws, fp, 5),
-        getCard(ws, fp)
-      ]);
-      if (this._selected !== fp) {
-        return;
-      }
-      sample.replaceChildren(this._table(detail));
-      const text = cardData.markdown ?? JSON.stringify(cardData.fragments, null, 2);
-      card.replaceChildren(el('pre', 'dl-card-text', text));
-    } catch (e) {
-      sample.textContent = `Could not load the step: ${(e as Error).message}`;
+    if (node.status === 'failed') {
+      return;
     }
+    await stepContent(d, this.model.workspace ?? '', node, this._rendermime, () => this._selected === fp);
   }
 
   private async _goTo(node: LineageNode): Promise<void> {
@@ -355,61 +388,54 @@ export class LineageSidebar extends Widget {
     }
   }
 
-  private _table(detail: StepDetail): HTMLElement {
-    if (detail.sample.error) {
-      return el('div', 'dl-error', detail.sample.error);
-    }
-    const rows = detail.sample.rows;
-    const cols = detail.columns ?? Object.keys(rows[0] ?? {});
-    const table = el('table', 'dl-table');
-    const head = el('tr');
-    head.append(...cols.map(c => el('th', undefined, c)));
-    table.append(head);
-    for (const r of rows) {
-      const tr = el('tr');
-      tr.append(...cols.map(c => el('td', undefined, clip(show(r[c]), 300))));
-      table.append(tr);
-    }
-    return table;
-  }
-
   // -- zoom and pan ---------------------------------------------------------------------
   private _apply(): void {
     const { k, x, y } = this._view;
     this._root.setAttribute('transform', `translate(${x}, ${y}) scale(${k})`);
+    this.node.dataset.scale = k.toFixed(3);
   }
 
   zoom(factor: number, cx?: number, cy?: number): void {
     const r = this._graph.getBoundingClientRect();
     const px = cx ?? r.width / 2;
     const py = cy ?? r.height / 2;
-    const k = Math.max(0.05, Math.min(4, this._view.k * factor));
+    const k = Math.max(0.1, Math.min(4, this._view.k * factor));
     const f = k / this._view.k;
     this._view = { k, x: px - (px - this._view.x) * f, y: py - (py - this._view.y) * f };
+    this._autoFit = false;
     this._apply();
   }
 
-  /** Scale and center the whole graph in the panel (never larger than 1:1). */
+  /**
+   * Centre the graph in the panel at the largest scale that fits (never over 1:1), but
+   * never so small that text drops under MIN_FONT_PX: a large graph opens at its top
+   * left at a readable size (drag, the wheel or zoom out to see the rest).
+   */
   fit(): void {
     const layout = this._placed;
     const r = this._graph.getBoundingClientRect();
-    if (!layout || !r.width || !r.height) {
-      this._view = { k: 1, x: 0, y: 0 };
-      this._apply();
-      return;
-    }
-    const k = Math.max(0.05, Math.min(1, r.width / layout.width, r.height / layout.height));
-    this._view = { k, x: (r.width - layout.width * k) / 2, y: Math.max(0, (r.height - layout.height * k) / 2) };
+    this._view = layout?.nodes.length
+      ? fitView(layout.width, layout.height, r.width, r.height, FIT_MARGIN, MIN_READABLE_K)
+      : { k: 1, x: 0, y: 0 };
+    this._autoFit = true;
     this._apply();
   }
 
   private _bindPanZoom(): void {
+    // The wheel pans (as in a document); with Ctrl or Cmd (or a pinch) it zooms.
     this._graph.addEventListener(
       'wheel',
       ev => {
         ev.preventDefault();
-        const r = this._graph.getBoundingClientRect();
-        this.zoom(ev.deltaY < 0 ? 1.1 : 1 / 1.1, ev.clientX - r.left, ev.clientY - r.top);
+        if (ev.ctrlKey || ev.metaKey) {
+          const r = this._graph.getBoundingClientRect();
+          this.zoom(ev.deltaY < 0 ? 1.1 : 1 / 1.1, ev.clientX - r.left, ev.clientY - r.top);
+          return;
+        }
+        this._view.x -= ev.shiftKey ? ev.deltaY : ev.deltaX;
+        this._view.y -= ev.shiftKey ? 0 : ev.deltaY;
+        this._autoFit = false;
+        this._apply();
       },
       { passive: false }
     );
@@ -421,9 +447,10 @@ export class LineageSidebar extends Widget {
       this._graph.setPointerCapture(ev.pointerId);
     });
     this._graph.addEventListener('pointermove', ev => {
-      if (this._drag) {
+      if (this._drag && (ev.clientX !== this._drag.x || ev.clientY !== this._drag.y)) {
         this._view.x = this._drag.vx + ev.clientX - this._drag.x;
         this._view.y = this._drag.vy + ev.clientY - this._drag.y;
+        this._autoFit = false;
         this._apply();
       }
     });
@@ -436,12 +463,13 @@ export class LineageSidebar extends Widget {
 
   protected onAfterShow(): void {
     void this.model.refresh();
-    if (!this._fitted || this._placed) {
+    if (this._autoFit) {
       requestAnimationFrame(() => this.fit());
     }
   }
 
   dispose(): void {
+    this._resize.disconnect();
     this.model.dispose();
     super.dispose();
   }

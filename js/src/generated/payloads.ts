@@ -44,6 +44,11 @@ export interface ApiError {
  * fresh: cached and current; stale: a newer run of its name (or of an upstream step) produced another fingerprint; running: being computed now; failed: its latest run failed.
  */
 export type StepStatus = 'fresh' | 'stale' | 'running' | 'failed';
+/**
+ * The status word every view shows (dreamer_lab.core.status.Status): computed, loaded from cache, running, interrupted, failed, stale.
+ */
+export type StepState =
+  'computed' | 'loaded from cache' | 'running' | 'interrupted' | 'failed' | 'stale';
 
 /**
  * GET /dreamer-lab/api/lineage?workspace=<folder>: the lineage graph of a workspace (dreamer_lab.server.views.lineage_payload).
@@ -88,6 +93,7 @@ export interface LineageNode {
    */
   area: 'steps' | 'models';
   status: StepStatus;
+  state?: StepState;
   stale_reason: string | null;
   /**
    * Fraction done, 0 to 1 (running nodes only).
