@@ -226,7 +226,7 @@ def test_openai_embedder_bounded_retries_keep_finished_batches(workspace, server
     server.faults = ["ok"] + ["500"] * 10
     emb = OpenAIEmbedder("m", base_url=server.base_url, max_concurrency=1, max_retries=1)
     texts = [f"t{i}" for i in range(6)]
-    with pytest.raises(OpenAIEmbedderError, match="answered 500 after 1 retries"):
+    with pytest.raises(OpenAIEmbedderError, match="server error 500 after 2 attempts"):
         emb.run(texts, batch_size=2)
     assert server.requests == 3  # one good batch, then one attempt + one retry
     assert emb.computed_count == 2
@@ -242,7 +242,7 @@ def test_openai_embedder_bounded_retries_keep_finished_batches(workspace, server
 def test_openai_embedder_malformed_answer(workspace, server):
     server.faults = ["malformed"]
     emb = OpenAIEmbedder("m", base_url=server.base_url, max_retries=0)
-    with pytest.raises(OpenAIEmbedderError, match="malformed embeddings answer"):
+    with pytest.raises(OpenAIEmbedderError, match="malformed responses after 1 attempts"):
         emb.run(["x"])
     assert emb.run(["x"])[0].shape == (16,)  # nothing bad was cached
     # Under the retry policy a malformed answer is retried like a 5xx.
@@ -276,7 +276,9 @@ def test_openai_unreachable_endpoint(workspace):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     emb = OpenAIEmbedder("m", base_url=f"http://127.0.0.1:{port}/v1", max_retries=0, timeout=5)
-    with pytest.raises(OpenAIEmbedderError, match=f"Cannot reach http://127.0.0.1:{port}/v1"):
+    with pytest.raises(
+        OpenAIEmbedderError, match=f"at http://127.0.0.1:{port}/v1: cannot reach the endpoint"
+    ):
         emb.run(["x"])
 
 
@@ -286,7 +288,7 @@ def test_embed_step_failure_is_reported_as_step_error(workspace, server):
     emb = OpenAIEmbedder("m", base_url=server.base_url, max_retries=0)
     # The backend's own error (a DreamerError naming the problem) reaches the user as is,
     # and the lineage records the step as failed.
-    with pytest.raises(OpenAIEmbedderError, match="answered 500"):
+    with pytest.raises(OpenAIEmbedderError, match="server error 500"):
         Embed("e", inputs={"texts": src.output["t"]}, args={"embedder": emb})
     from dreamer_lab import lineage
 

@@ -233,7 +233,7 @@ def test_requests_use_the_one_retry_policy(workspace, server):
     trainer = _trainer(server, max_retries=1)
     assert trainer._client().max_retries == 0  # the client never retries by itself
     server.ft_faults = [500] * 5
-    with pytest.raises(FineTunePendingError, match="answered 500 after 2 attempts"):
+    with pytest.raises(FineTunePendingError, match="server error 500 after 2 attempts"):
         trainer.train(data.output["question"], data.output["answer"])
     assert server.statuses[500] == 2 and server.uploads == 0  # max_retries + 1 attempts
     server.ft_faults = [429]  # Retry-After: 0, then the upload goes through

@@ -22,7 +22,7 @@ from dreamer_lab.embedders.embedder import Embedder
 from dreamer_lab.errors import OpenAIEmbedderError  # noqa: F401
 from dreamer_lab.llms.api_llm import MalformedResponse
 from dreamer_lab.llms.openai_client import classify_openai_error, openai_client
-from dreamer_lab.llms.retry import Failure, RetryPolicy
+from dreamer_lab.llms.retry import Failure, RetryPolicy, gave_up
 
 _KNOWN_DIMS = {
     "text-embedding-3-small": 1536,
@@ -226,13 +226,10 @@ class OpenAIEmbedder(Embedder):
                 raise MalformedResponse(f"{got} embeddings for {len(texts)} inputs")
             return response
 
-        policy = RetryPolicy(self.max_retries, rng=self._rng)
-        response = policy.call(
-            send,
-            self._classify,
-            fatal=self._error,
-            final=lambda f: self._error(f, self.max_retries),
+        policy = RetryPolicy(
+            self._classify, self._refused, self._gave_up, self.max_retries, rng=self._rng
         )
+        response = policy.call(send)
         usage = getattr(response, "usage", None)
         with self._usage_lock:
             self.usage["requests"] += 1
@@ -247,39 +244,24 @@ class OpenAIEmbedder(Embedder):
             return Failure("malformed", error=type(e).__name__, detail=str(e))
         return classify_openai_error(e)
 
-    def _error(self, f: Failure, retries: int = 0) -> OpenAIEmbedderError:
-        """The error users see for failure ``f`` after ``retries`` retries."""
+    def _refused(self, f: Failure) -> OpenAIEmbedderError:
+        """The error of a request the endpoint refused (not retried)."""
         where = self.base_url or "api.openai.com"
-        after = f" after {retries} retries" if retries else ""
-        detail = scrub_text(f.detail)[:300]
         if f.kind == "auth":
             return OpenAIEmbedderError(
                 f"The endpoint {where} rejected the API key (401). Check {self.api_key_env} "
                 "or the api_key you passed."
             )
-        if f.kind == "connection":
-            return OpenAIEmbedderError(
-                f"Cannot reach {where} ({f.error}: {detail}){after}. Check base_url and that "
-                "the server is running."
-            )
-        if f.kind == "malformed":
-            return OpenAIEmbedderError(
-                f"{where} sent a malformed embeddings answer{after}: {f.error}: {detail}"
-            )
-        if f.kind == "rate_limit":
-            return OpenAIEmbedderError(
-                f"{where} is still rate limiting (429){after}. Lower max_concurrency or "
-                "batch_size; finished batches are cached, run again to continue."
-            )
-        if f.kind == "server":
-            return OpenAIEmbedderError(
-                f"{where} answered {f.status}{after}; finished batches are cached, run again "
-                "to continue."
-            )
         return OpenAIEmbedderError(
-            f"{where} refused the request ({f.status}): {detail}. Check model_name "
-            f"({self.model_name!r}) and the arguments."
+            f"{where} refused the request ({f.status}): {scrub_text(f.detail)[:300]}. Check "
+            f"model_name ({self.model_name!r}) and the arguments."
         )
+
+    def _gave_up(self, f: Failure) -> OpenAIEmbedderError:
+        """The error of a request still failing when the retries are used up."""
+        where = f"{self.__dreamer_repr__()} at {self.base_url or 'api.openai.com'}"
+        fewer = "Lower max_concurrency or batch_size"
+        return OpenAIEmbedderError(gave_up(f, where, self.max_retries + 1, fewer))
 
 
 __all__ = ["OpenAIEmbedder", "OpenAIEmbedderError"]

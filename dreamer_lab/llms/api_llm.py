@@ -41,7 +41,7 @@ from dreamer_lab.llms.base import (
     UnknownModelError,
     estimate_tokens,
 )
-from dreamer_lab.llms.retry import RETRYABLE, Failure, RetryPolicy  # noqa: F401
+from dreamer_lab.llms.retry import RETRYABLE, Failure, RetryPolicy, gave_up  # noqa: F401
 
 
 class MalformedResponse(Exception):
@@ -399,14 +399,17 @@ class APILLM(LLM):
         def retried(_: Failure) -> None:
             self.last_usage.retries += 1
 
-        policy = RetryPolicy(self.max_retries, self.backoff_base, self.backoff_max, self._rng)
-        return await policy.acall(
-            lambda: self._send(client, prompt, params, seed),
+        policy = RetryPolicy(
             self._classify,
-            fatal=self._fatal_error,
-            final=self._final_error,
+            self._fatal_error,
+            self._final_error,
+            self.max_retries,
+            self.backoff_base,
+            self.backoff_max,
+            self._rng,
             on_retry=retried,
         )
+        return await policy.acall(lambda: self._send(client, prompt, params, seed))
 
     # -- errors users see -------------------------------------------------------------------
     def _fatal_error(self, f: Failure) -> LLMError:
@@ -429,29 +432,9 @@ class APILLM(LLM):
             "the prompt or parameters."
         )
 
-    def _final_error(self, f: Failure | None) -> LLMError:
-        where = self._where()
-        tries = f"after {self.max_retries + 1} attempts"
-        if f is None:  # pragma: no cover - the loop always records a failure
-            return LLMError(f"{where}: the request failed {tries}.")
-        if f.kind == "connection":
-            return LLMError(
-                f"{where}: cannot reach the endpoint ({f.error}) {tries}. Check base_url, "
-                "that the server is running, and the network."
-            )
-        if f.kind == "rate_limit":
-            return LLMError(
-                f"{where}: still rate limited (429) {tries}. Lower max_concurrency or set "
-                "requests_per_minute / tokens_per_minute; finished requests are cached."
-            )
-        if f.kind == "server":
-            return LLMError(
-                f"{where}: server error {f.status} {tries}; finished requests are cached, "
-                "rerun to resume."
-            )
-        return LLMError(
-            f"{where}: malformed responses {tries} ({f.error}: {scrub_text(f.detail)[:200]})."
-        )
+    def _final_error(self, f: Failure) -> LLMError:
+        fewer = "Lower max_concurrency or set requests_per_minute / tokens_per_minute"
+        return LLMError(gave_up(f, self._where(), self.max_retries + 1, fewer))
 
 
 __all__ = [

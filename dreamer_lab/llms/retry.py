@@ -18,9 +18,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from dreamer_lab.core.secrets import scrub_text
 from dreamer_lab.llms.base import jittered_backoff
 
-__all__ = ["RETRYABLE", "Failure", "RetryPolicy"]
+__all__ = ["RETRYABLE", "Failure", "RetryPolicy", "gave_up"]
 
 T = TypeVar("T")
 
@@ -44,6 +45,25 @@ class Failure:
     error: str = ""
 
 
+def gave_up(f: Failure, where: str, attempts: int, fewer: str) -> str:
+    """What users read when a request still fails after ``attempts`` attempts (``fewer``:
+    how to send fewer requests at once, for a 429)."""
+    tries = f"after {attempts} attempts"
+    if f.kind == "connection":
+        return (
+            f"{where}: cannot reach the endpoint ({f.error}) {tries}. Check base_url, that "
+            "the server is running, and the network."
+        )
+    if f.kind == "rate_limit":
+        return f"{where}: still rate limited (429) {tries}. {fewer}; finished requests are cached."
+    if f.kind == "server":
+        return (
+            f"{where}: server error {f.status} {tries}; finished requests are cached, rerun to "
+            "resume."
+        )
+    return f"{where}: malformed responses {tries} ({f.error}: {scrub_text(f.detail)[:200]})."
+
+
 Classify = Callable[[BaseException], "Failure | None"]
 ToError = Callable[[Failure], BaseException]
 
@@ -52,16 +72,20 @@ ToError = Callable[[Failure], BaseException]
 class RetryPolicy:
     """Bounded retries of :data:`RETRYABLE` failures (see the module docstring).
 
-    :meth:`call` runs a blocking request, :meth:`acall` an asynchronous one. ``classify``
-    reads an exception (``None``: not an API failure, raised as it is); ``fatal`` makes
-    the error of a failure that is not retried, ``final`` that of the last failure when
-    the retries are used up; ``on_retry`` is told of each retry.
+    ``classify`` reads an exception (``None``: not an API failure, raised as it is);
+    ``fatal`` makes the error of a failure that is not retried, ``final`` that of the last
+    failure when the retries are used up; ``on_retry`` is told of each retry.
+    :meth:`call` runs a blocking request, :meth:`acall` an asynchronous one.
     """
 
+    classify: Classify
+    fatal: ToError
+    final: ToError
     max_retries: int = 6
     backoff_base: float = 0.5
     backoff_max: float = 30.0
     rng: random.Random = field(default_factory=random.Random)
+    on_retry: Callable[[Failure], None] | None = None
 
     def delay(self, attempt: int, failure: Failure) -> float:
         """Seconds to wait after failed ``attempt`` (0-based): the server's
@@ -72,56 +96,37 @@ class RetryPolicy:
             wait = jittered_backoff(attempt, self.backoff_base, self.backoff_max, self.rng)
         return min(wait, self.backoff_max)
 
-    def _failed(self, e: Exception, classify: Classify, fatal: ToError) -> Failure:
-        failure = classify(e)
+    def _wait(self, e: Exception, attempt: int) -> float:
+        """How long to wait before retrying after ``e``; raises when it is not retried."""
+        failure = self.classify(e)
         if failure is None:
             raise e
         if failure.kind not in RETRYABLE:
-            raise fatal(failure) from None
-        return failure
+            raise self.fatal(failure) from None
+        if attempt >= self.max_retries:
+            raise self.final(failure) from None
+        if self.on_retry is not None:
+            self.on_retry(failure)
+        return self.delay(attempt, failure)
 
-    def call(
-        self,
-        send: Callable[[], T],
-        classify: Classify,
-        *,
-        fatal: ToError,
-        final: ToError,
-        on_retry: Callable[[Failure], None] | None = None,
-    ) -> T:
+    def call(self, send: Callable[[], T]) -> T:
         """``send()`` under the policy (blocking waits)."""
-        for attempt in range(self.max_retries + 1):
+        attempt = 0
+        while True:
             try:
                 return send()
             except Exception as e:  # noqa: BLE001 - classified; unknown ones re-raised
-                failure = self._failed(e, classify, fatal)
-            if attempt == self.max_retries:
-                break
-            if on_retry is not None:
-                on_retry(failure)
-            time.sleep(self.delay(attempt, failure))
-        raise final(failure) from None
+                wait = self._wait(e, attempt)
+            time.sleep(wait)
+            attempt += 1
 
-    async def acall(
-        self,
-        send: Callable[[], Awaitable[T]],
-        classify: Classify,
-        *,
-        fatal: ToError,
-        final: ToError,
-        on_retry: Callable[[Failure], None] | None = None,
-    ) -> T:
+    async def acall(self, send: Callable[[], Awaitable[T]]) -> T:
         """``await send()`` under the policy (waits without blocking the event loop)."""
-        for attempt in range(self.max_retries + 1):
+        attempt = 0
+        while True:
             try:
                 return await send()
-            except asyncio.CancelledError:
-                raise
             except Exception as e:  # noqa: BLE001 - classified; unknown ones re-raised
-                failure = self._failed(e, classify, fatal)
-            if attempt == self.max_retries:
-                break
-            if on_retry is not None:
-                on_retry(failure)
-            await asyncio.sleep(self.delay(attempt, failure))
-        raise final(failure) from None
+                wait = self._wait(e, attempt)
+            await asyncio.sleep(wait)
+            attempt += 1

@@ -34,7 +34,7 @@ from dreamer_lab.errors import (  # noqa: F401
 )
 from dreamer_lab.llms.openai import OpenAI
 from dreamer_lab.llms.openai_client import classify_openai_error, openai_client
-from dreamer_lab.llms.retry import Failure, RetryPolicy
+from dreamer_lab.llms.retry import Failure, RetryPolicy, gave_up
 from dreamer_lab.steps.output import OutputColumn
 from dreamer_lab.trainers.base import (
     HISTORY,
@@ -239,8 +239,10 @@ class TrainOpenAIFineTune(Trainer):
 
     def _api(self, send: Callable[[], T]) -> T:
         """One API request under the package's retry policy (the client never retries)."""
-        policy = RetryPolicy(self.max_retries, rng=self._rng)
-        return policy.call(send, classify_openai_error, fatal=self._refused, final=self._gave_up)
+        policy = RetryPolicy(
+            classify_openai_error, self._refused, self._gave_up, self.max_retries, rng=self._rng
+        )
+        return policy.call(send)
 
     def _run_job(self, ctx: TrainContext, call: TrainCall) -> TrainResult:
         state_path = ctx.checkpoint_dir / STATE
@@ -402,21 +404,14 @@ class TrainOpenAIFineTune(Trainer):
         )
 
     def _gave_up(self, f: Failure) -> DreamerError:
-        """The error of a request still failing after ``max_retries`` retries."""
-        where, attempts = self._where(), self.max_retries + 1
-        saved = "a job already created is saved and train() resumes it"
-        if f.kind == "connection":
-            return FineTunePendingError(
-                f"{where}: cannot reach {self._identity()['endpoint']} ({f.error}) after "
-                f"{attempts} attempts. Check base_url and the network; {saved}."
-            )
+        """The error of a request still failing after ``max_retries`` retries: the job, if
+        one was created, keeps running (pending) unless the answers were unreadable."""
+        where = f"{self._where()} at {self._identity()['endpoint']}"
+        message = gave_up(f, where, self.max_retries + 1, "Wait a little")
         if f.kind == "malformed":
-            return FineTuneFailedError(
-                f"{where}: malformed answers after {attempts} attempts ({f.error}: "
-                f"{scrub_text(f.detail)[:300]})."
-            )
+            return FineTuneFailedError(message)
         return FineTunePendingError(
-            f"{where}: the API answered {f.status} after {attempts} attempts; {saved}."
+            f"{message} A job already created is saved and train() resumes it."
         )
 
     # -- results ------------------------------------------------------------------------
