@@ -5,7 +5,8 @@ relies on (columns, row counts, a trained model that loads and predicts); the se
 load every step and trainer from the workspace and send no request to the model server.
 The guides' GPT-4 is played by the local OpenAI-compatible test server (with the real
 ``openai`` client); models to train are tiny random ones built here; datasets are the scripts'
-bundled samples, loaded through ``HFHubDataSource`` like the guides' Hub datasets.
+bundled samples, loaded through ``HFHubDataSource`` like the guides' Hub datasets; publishing
+goes to the local fake of the Hub's API (tests/hub_server.py).
 """
 
 from __future__ import annotations
