@@ -127,7 +127,7 @@ def build_report(
     edge_list = edges(node_list)
     summaries = [node_summary(n) for n in node_list]
     # Exactly the cards the notebook saved, with the user's text (none invented here).
-    cards = saved_cards(path, cells, set(nodes))
+    cards = saved_cards(path, cells, set(nodes), ws.path if ws is not None else None)
     shown_cells = []
     for c in cells:
         c = dict(c)

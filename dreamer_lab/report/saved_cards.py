@@ -32,21 +32,27 @@ def _candidates(cells: list[dict[str, Any]]) -> list[str]:
 
 
 def saved_cards(
-    notebook_path: Path, cells: list[dict[str, Any]], fingerprints: set[str]
+    notebook_path: Path,
+    cells: list[dict[str, Any]],
+    fingerprints: set[str],
+    workspace_path: Path | None = None,
 ) -> list[Any]:
     """The cards the notebook saved (as :class:`~dreamer_lab.cards.card.Card`), in order,
-    restricted to those describing a step or model in ``fingerprints``."""
+    restricted to those describing a step or model in ``fingerprints``. Relative folders
+    are looked up next to the notebook, then next to its workspace (the folder the notebook
+    ran in when the report is written from an executed copy elsewhere)."""
     from dreamer_lab.cards.card import Card
 
-    base = notebook_path.resolve().parent
+    bases = [notebook_path.resolve().parent]
+    if workspace_path is not None:
+        bases.append(Path(workspace_path).resolve().parent)
     cards: list[Any] = []
     seen: set[Path] = set()
     for text in _candidates(cells):
-        folder = Path(text) if Path(text).is_absolute() else base / text
-        folder = folder.resolve()
-        data_file, md_file = folder / "card.json", folder / "README.md"
-        if folder in seen or not (data_file.is_file() and md_file.is_file()):
+        folder = _find(text, bases)
+        if folder is None or folder in seen:
             continue
+        data_file, md_file = folder / "card.json", folder / "README.md"
         seen.add(folder)
         try:
             data = json.loads(data_file.read_text(encoding="utf-8"))
@@ -57,6 +63,15 @@ def saved_cards(
         kind = "model" if data.get("type") == "model_card" else "dataset"
         cards.append(Card(kind, md_file.read_text(encoding="utf-8"), data))
     return cards
+
+
+def _find(text: str, bases: list[Path]) -> Path | None:
+    """The folder ``text`` names that holds a saved card (README.md and card.json)."""
+    for base in bases:
+        folder = (Path(text) if Path(text).is_absolute() else base / text).resolve()
+        if (folder / "card.json").is_file() and (folder / "README.md").is_file():
+            return folder
+    return None
 
 
 def without_placeholders(text: str) -> str:
