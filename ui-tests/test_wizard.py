@@ -28,7 +28,7 @@ def wizard_page(lab, page):
     page.locator(".jp-Notebook .jp-Cell").first.click()
     page.locator('.lm-MenuBar-itemLabel:text-is("Run")').click()
     page.locator('.lm-Menu-itemLabel:text-is("Run Selected Cell and Do not Advance")').click()
-    page.wait_for_selector(".dreamer-lab-wizard .dl-field", timeout=TIMEOUT)
+    page.wait_for_selector(".dreamer-lab-wizard .dlw-field", timeout=TIMEOUT)
     return page
 
 
@@ -39,10 +39,12 @@ def test_insert_cell_adds_the_wizard_code_below_as_text(wizard_page):
     form.get_by_label("Template").fill(TEMPLATE)
     form.get_by_label("Rows", exact=True).fill("5")
     form.get_by_label("Rows", exact=True).press("Tab")  # a number field commits on change
+    form.get_by_label("Max new tokens", exact=True).fill("128")
+    form.get_by_label("Max new tokens", exact=True).press("Tab")
     # The code is derived in the kernel and synced back to the form.
     expected = f"%%dream poems = DataFromPrompt(n=5, max_new_tokens=128)\n{TEMPLATE}"
     page.wait_for_function(
-        "(want) => document.querySelector('.dreamer-lab-wizard .dl-code')?.textContent === want",
+        "(want) => document.querySelector('.dreamer-lab-wizard .dlw-code')?.textContent === want",
         arg=expected,
         timeout=30_000,
     )
