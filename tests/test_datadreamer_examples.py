@@ -171,6 +171,13 @@ def test_attributed_prompts(tmp_path, server):
     assert _rows(second["reviews"]) == _rows(reviews)
 
 
+def test_attribute_values_read_comma_and_numbered_lists():
+    values = _script("attributed_prompts").attribute_values
+    assert values("drama, comedy ,, horror") == ["drama", "comedy", "horror"]
+    numbered = 'Here are 3 films:\n\n1. "Up" (2009)\n2. **Heat**\n3. "Up" (2009)\n4'
+    assert values(numbered) == ["Up (2009)", "Heat"]
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="the data card (README.md, its lineage diagram and datadreamer.json) shows each "

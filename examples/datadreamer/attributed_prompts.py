@@ -11,6 +11,7 @@ Run: ``python examples/datadreamer/attributed_prompts.py [workspace]``.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from _offline import stand_in_llm, workspace_arg
@@ -30,8 +31,15 @@ REVIEW_INSTRUCTION = (
 
 
 def attribute_values(generation: str) -> list[str]:
-    """The comma-separated values of a generation, stripped, empty ones dropped."""
-    return [v.strip() for v in generation.split(",") if v.strip()]
+    """The values of a generated list, once each: split at commas (as the guide does) and
+    at line breaks, without list numbering, bullets, quotes or a "Here are...:" line (small
+    models answer with numbered lists)."""
+    values = []
+    for part in re.split(r"[,\n]", generation):
+        value = re.sub(r"^\s*(?:\d+[.)]|[-•])\s*", "", re.sub(r"[\"*]", "", part)).strip()
+        if value and not value.endswith(":") and not value.isdigit():
+            values.append(value)
+    return list(dict.fromkeys(values)) or [generation.strip()]
 
 
 def main(
