@@ -248,7 +248,8 @@ class Step(StepOperations, StepRuntime, Publishing, StepExtras):
             cls = type(self).__name__
             raise StepInputError(
                 f"{cls} only defines {known} as outputs, got {list(outputs)}. "
-                f"{self._where()}: cannot rename {unknown}; see `{cls}.help`."
+                f"{self._where()}: cannot rename {unknown}; pass outputs={{output: new_name}} "
+                "with outputs from that list."
             )
         bad = [v for v in outputs.values() if not isinstance(v, str) or not v]
         names = [outputs.get(k, k) for k in known]
