@@ -10,7 +10,7 @@ const IDLE_MS = 30000;
 /** The longest wait between tries while the server does not answer. */
 const ERROR_MAX_MS = 300000;
 /** Quick polls after the kernel goes idle: a background step may be starting. */
-const SETTLE_POLLS = 3;
+const SETTLE_POLLS = 5;
 
 export class LineageModel {
   workspace: string | null = null;
@@ -112,6 +112,7 @@ export class LineageModel {
     this._busy = false;
     if (status === 'idle') {
       this._settle = SETTLE_POLLS;
+      this._delay = RUNNING_MIN_MS;
       void this.refresh();
     }
   }
@@ -186,9 +187,10 @@ export class LineageModel {
       this._setInterval(this._delay);
       this._delay = Math.min(RUNNING_MAX_MS, this._delay * 1.5);
     } else if (this._settle > 0) {
+      // A background step's process may take seconds to start: look again, backing off.
       this._settle--;
-      this._delay = RUNNING_MIN_MS;
-      this._setInterval(RUNNING_MIN_MS);
+      this._setInterval(this._delay);
+      this._delay = Math.min(RUNNING_MAX_MS, this._delay * 1.5);
     } else {
       this._delay = RUNNING_MIN_MS;
       this._setInterval(IDLE_MS);
