@@ -47,21 +47,24 @@ def _points(workspace_step_input):
 def test_pickled_values_round_trip_through_the_store(workspace):
     src = DataSource("n", {"n": [1, 2]})
     step = _points(src.output["n"])
-    raw = step.output["point"].to_list()
+    raw = step.output.dataset["point"]  # what is stored: signed bytes
     assert all(isinstance(v, bytes) for v in raw)
     assert [step.unpickle(v) for v in raw] == [Point(10, -1), Point(20, -2)]
+    assert step.output["point"].to_list() == [Point(10, -1), Point(20, -2)]  # read: values
     again = _points(src.output["n"])  # loaded from the cache: still readable
     assert again.cache_hit is True
-    assert again.unpickle(again.output["point"][1]) == Point(20, -2)
+    assert again.output["point"][1] == Point(20, -2)
     # Rows copied by an operation stay readable downstream.
     taken = step.select([1])
-    assert taken.unpickle(taken.output["point"][0]) == Point(20, -2)
+    assert taken.output["point"][0] == Point(20, -2)
+    with pytest.raises(TypeError, match="already unpickled"):
+        step.unpickle(step.output["point"][0])
 
 
 def test_tampered_or_foreign_values_are_refused_never_executed(workspace, tmp_path):
     src = DataSource("n", {"n": [1]})
     step = _points(src.output["n"])
-    good = step.output["point"][0]
+    good = step.output.dataset["point"][0]
     flipped = bytearray(good)
     flipped[-3] ^= 0x01
     with pytest.raises(UntrustedObjectError, match="signature does not match"):
@@ -77,7 +80,7 @@ def test_tampered_or_foreign_values_are_refused_never_executed(workspace, tmp_pa
     # A valid value from an unrelated step is not this step's to read.
     other = Pickles("other", inputs={"n": DataSource("m", {"n": [5]}).output["n"]})
     with pytest.raises(UntrustedObjectError, match="neither this step nor one of its ancestors"):
-        step.unpickle(other.output["point"][0])
+        step.unpickle(other.output.dataset["point"][0])
     with pytest.raises(TypeError, match="takes the bytes"):
         step.unpickle("text")  # type: ignore[arg-type]
 
@@ -86,7 +89,7 @@ def test_a_trusted_workspace_reads_values_signed_with_another_key(tmp_path, monk
     from dreamer_lab import DataDreamer
 
     with DataDreamer(tmp_path / "ws"):
-        value = _points(DataSource("n", {"n": [3]}).output["n"]).output["point"][0]
+        value = _points(DataSource("n", {"n": [3]}).output["n"]).output.dataset["point"][0]
     monkeypatch.setenv("DREAMER_LAB_SIGNING_KEY_FILE", str(tmp_path / "other.key"))
     with DataDreamer(tmp_path / "ws"):
         step = _points(DataSource("n", {"n": [3]}).output["n"])

@@ -3,15 +3,19 @@
 The four classes keep DataDreamer's names and observable behaviour: ``output["col"]`` is a
 column, an int or slice indexes rows of a stored output, iterating yields row dicts (or a
 column's values), ``head()`` gives a pandas DataFrame, and a lazy output's ``num_rows`` is
-the ``total_num_rows`` it was declared with (``None`` when unknown).
+the ``total_num_rows`` it was declared with (``None`` when unknown). Values stored with
+``step.pickle(value)`` read back as the values, signature-checked
+(:mod:`dreamer_lab.datasets.pickled`); ``.dataset`` holds the stored bytes.
 """
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterator
 from typing import Any
 
 from dreamer_lab.core.fingerprint import combine
+from dreamer_lab.datasets.pickled import Unpickler
 
 
 def _check_type(dataset: Any, iterable: bool) -> None:
@@ -70,8 +74,16 @@ class _OutputBase:
         info = self.info
         return info.features if info is not None and info.features else datasets.Features()
 
+    @property
+    def _unpickler(self) -> Unpickler:
+        """Turns the signed values of ``step.pickle()`` back into objects (checked)."""
+        return Unpickler(self.step, self.dataset.features)
+
     def __iter__(self) -> Iterator[Any]:
-        return iter(self.dataset)
+        unpickler = self._unpickler
+        if not unpickler.active:
+            return iter(self.dataset)
+        return (unpickler.row(row) for row in self.dataset)
 
     def head(
         self, n: int = 5, shuffle: bool = False, seed: int | None = None, buffer_size: int = 1000
@@ -85,7 +97,8 @@ class _OutputBase:
             ids = ids.to_iterable_dataset()
         if shuffle:
             ids = ids.shuffle(seed=seed, buffer_size=buffer_size)
-        return pd.DataFrame.from_records(list(ids.take(n)))
+        unpickler = self._unpickler
+        return pd.DataFrame.from_records([unpickler.row(r) for r in ids.take(n)])
 
 
 class OutputDataset(_OutputBase):
@@ -112,7 +125,12 @@ class OutputDataset(_OutputBase):
                     f"{self.column_names}."
                 )
             return OutputDatasetColumn(self.step, key, pickled=self._pickled)
-        return self.dataset[key]
+        value = self.dataset[key]
+        try:
+            operator.index(key)
+        except TypeError:  # a slice or a list of indices: {column: [values]}
+            return self._unpickler.batch(value)
+        return self._unpickler.row(value)
 
     def save_to_disk(self, path: str, num_proc: int | None = None) -> None:
         """Write the rows as a ``datasets`` folder and read them back from it."""
@@ -163,7 +181,7 @@ class OutputDatasetColumn(OutputDataset):
         return combine(self.step.fingerprint, "column", self.column_name)
 
     def to_list(self) -> list[Any]:
-        return list(self.dataset[self.column_name])
+        return self._unpickler.values(self.column_name, list(self.dataset[self.column_name]))
 
     def __len__(self) -> int:
         if self._dataset is None:
@@ -171,13 +189,15 @@ class OutputDatasetColumn(OutputDataset):
         return self._dataset.num_rows
 
     def __iter__(self) -> Iterator[Any]:
-        for row in self.dataset:
+        for row in super().__iter__():
             yield row[self.column_name]
 
     def __getitem__(self, key: Any) -> Any:
         if isinstance(key, str):
-            return self.dataset[key]
-        return self.dataset[key][self.column_name]
+            values = self.dataset[key]
+            unpickler = self._unpickler
+            return unpickler.values(key, list(values)) if unpickler.covers(key) else values
+        return super().__getitem__(key)[self.column_name]
 
     def __repr__(self) -> str:
         return (
@@ -262,7 +282,7 @@ class OutputIterableDatasetColumn(OutputIterableDataset):
         return combine(self.step.fingerprint, "column", self.column_name)
 
     def __iter__(self) -> Iterator[Any]:
-        for row in self.dataset:
+        for row in super().__iter__():
             yield row[self.column_name]
 
     def __getitem__(self, key: Any) -> Any:

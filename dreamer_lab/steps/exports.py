@@ -208,11 +208,11 @@ class ExportOperations:
     def _export_in_memory(self: Step, to: str, split: tuple[Any, ...]) -> Any:
         """The rows converted by ``Dataset.to_<to>()`` (``{split: ...}`` when splitting)."""
         parts = self._export_parts(*split)
-        if parts is None:
-            return getattr(self._export_source(), f"to_{to}")()
-        if len(parts) == 1:
-            return getattr(parts["train"], f"to_{to}")()
-        return {k: getattr(v, f"to_{to}")() for k, v in parts.items()}
+        if parts is None or len(parts) == 1:
+            ds = self._export_source() if parts is None else parts["train"]
+            return self._unpickled_export(getattr(ds, f"to_{to}")(), to, ds.features, False)
+        result = {k: getattr(v, f"to_{to}")() for k, v in parts.items()}
+        return self._unpickled_export(result, to, self._export_source().features, True)
 
     def export_to_dict(
         self: Step,
@@ -358,10 +358,10 @@ class ExportOperations:
             ds = self._export_source() if parts is None else parts["train"]
             ds = ds.flatten_indices(writer_batch_size=writer_batch_size) if ds._indices else ds
             ds.save_to_disk(str(path), num_shards=save_num_shards, num_proc=num_proc)
-            return datasets.load_from_disk(str(path))
+            return self._unpickled_dataset(datasets.load_from_disk(str(path)))
         shards = {k: save_num_shards for k in parts} if save_num_shards else None
         datasets.DatasetDict(parts).save_to_disk(str(path), num_shards=shards, num_proc=num_proc)
-        return datasets.load_from_disk(str(path))
+        return self._unpickled_dataset(datasets.load_from_disk(str(path)))
 
 
 def _no_files(save_num_proc: int | None, save_num_shards: int | None) -> None:

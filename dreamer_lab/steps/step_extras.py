@@ -20,6 +20,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from dreamer_lab.core.hooks import render_data_card
+from dreamer_lab.datasets.pickled import VALUE_MAGIC
 from dreamer_lab.errors import UntrustedObjectError
 
 if TYPE_CHECKING:
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 # with ``concurrent()``, which copy the context).
 ACTIVE_SUPER_STEP: ContextVar[Any] = ContextVar("dreamer_lab_super_step", default=None)
 
-VALUE_MAGIC = b"dreamer_lab signed value\x00"
 VALUE_NAME = "row value"
 _FIX = (
     "Recompute the step that pickled it (force=True), or, if you trust this workspace, "
@@ -84,7 +84,7 @@ class StepExtras:
                     "match your key (the bytes were modified, or another user pickled them). "
                     + _FIX
                 )
-            if origin != self.fingerprint and origin not in _lineage(self):
+            if origin != self.fingerprint and origin not in self._value_lineage():
                 raise UntrustedObjectError(
                     f"{self._where()}: refusing to unpickle a value pickled by step "
                     f"{origin[:12]}, which is neither this step nor one of its ancestors "
@@ -92,6 +92,37 @@ class StepExtras:
                     "it or one downstream of it. " + _FIX
                 )
         return pickle.loads(payload)
+
+    def _unpickled_export(self: Step, result: Any, to: str, features: Any, splits: bool) -> Any:
+        """``export_to_dict/list()``'s result with signed values unpickled (DataDreamer's)."""
+        from dreamer_lab.datasets.pickled import unpickle_export
+
+        return unpickle_export(self, result, to, features, splits)
+
+    def _unpickled_dataset(self: Step, dataset: Any) -> Any:
+        """``export_to_hf_dataset()``'s Dataset (or DatasetDict) reading signed values back
+        as objects (a ``set_transform``; the folder keeps the signed bytes)."""
+        import datasets
+
+        from dreamer_lab.datasets.pickled import Unpickler
+
+        parts = dataset.values() if isinstance(dataset, datasets.DatasetDict) else [dataset]
+        for part in parts:
+            unpickler = Unpickler(self, part.features)
+            if unpickler.active:
+                part.set_transform(unpickler)
+        return dataset
+
+    def _value_lineage(self: Step) -> set[str]:
+        """The ancestors whose values this step may unpickle (kept once it has a result:
+        reading a column checks every value)."""
+        cached: set[str] | None = getattr(self, "_lineage_cache", None)
+        if cached is not None:
+            return cached
+        found = _lineage(self)
+        if self._entry is not None or self._output is not None:
+            self._lineage_cache = found
+        return found
 
     # -- where the rows are --------------------------------------------------------------
     @property
@@ -130,7 +161,8 @@ def _parse_value(value: Any, where: str) -> tuple[str, str, bytes]:
     if not isinstance(value, bytes):
         raise TypeError(
             f"{where}: unpickle() takes the bytes that step.pickle() returned, not a "
-            f"{type(value).__name__}."
+            f"{type(value).__name__}. Values read through step.output are already unpickled; "
+            "the stored bytes are in step.output.dataset."
         )
     if not value.startswith(VALUE_MAGIC):
         raise UntrustedObjectError(
