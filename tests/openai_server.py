@@ -74,7 +74,7 @@ class OpenAIHandler(FakeHandler):
         self.fake.touch()
         path = self._route()
         if path.startswith("/v1/batches/") or path.startswith("/v1/files/"):
-            if self._authorized():
+            if self._authorized() and not self._batch_fault():
                 self._batch_get(path)
             return
         if path == "/v1/models" and self._authorized():
@@ -88,7 +88,7 @@ class OpenAIHandler(FakeHandler):
         raw = self.read_body()
         route = self._route()
         if route in ("/v1/files", "/v1/batches"):
-            if self._authorized():
+            if self._authorized() and not self._batch_fault():
                 self._batch_post(route, raw)
             return
         if route not in ("/v1/chat/completions", "/v1/completions"):
@@ -96,6 +96,11 @@ class OpenAIHandler(FakeHandler):
             return
         with self.fake.counted():
             self._complete(route, raw)
+
+    def _batch_fault(self) -> bool:
+        """Answer a files/batches request with an injected fault (429, 500), if one waits."""
+        fault = self.fake.next_fault("")
+        return fault is not None and self._send_fault(fault, None)
 
     def _batch_post(self, route: str, raw: bytes) -> None:
         if route == "/v1/files":

@@ -316,6 +316,28 @@ def test_batch_api_resumes_polling_after_restart_and_resubmits_failures(workspac
         assert len(srv.batches) == 2  # cached: nothing submitted
 
 
+def test_batch_api_requests_go_through_the_one_retry_policy(workspace):
+    from dreamer_lab.llms.base import LLMError
+
+    prompts = [f"batch retry {i}" for i in range(3)]
+    with FakeOpenAIServer() as srv:
+        srv.batch_delay = 0.05
+        # Upload, create, poll and download each meet a 429 or a 500 first: retried by our
+        # policy (the client's own retries are off), the rows arrive once.
+        srv.inject("429", retry_after=0)
+        srv.inject("500", count=3)
+        llm = make_llm(srv, use_batch_api=True, batch_poll_interval=0.05, backoff_base=0.01)
+        assert llm.run(prompts, max_new_tokens=20, verbose=False) == [
+            srv.reply_for(p) for p in prompts
+        ]
+        assert len(srv.batches) == 1 and llm.last_usage.retries == 4
+        srv.inject("500", count=50)
+        again = make_llm(srv, use_batch_api=True, max_retries=2, backoff_base=0.01)
+        with pytest.raises(LLMError, match="500"):
+            again.run(["batch retry new"], max_new_tokens=20, verbose=False)
+        assert len(srv.batches) == 1  # the upload never went through: nothing submitted
+
+
 def test_rate_limiter_spaces_requests_and_tokens():
     import asyncio
 

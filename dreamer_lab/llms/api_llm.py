@@ -395,11 +395,15 @@ class APILLM(LLM):
         self, client: Any, prompt: str, params: dict[str, Any], seed: Any
     ) -> dict[str, Any]:
         """One request under the retry policy (:class:`~dreamer_lab.llms.retry.RetryPolicy`)."""
+        return await self._retry_policy().acall(lambda: self._send(client, prompt, params, seed))
+
+    def _retry_policy(self) -> RetryPolicy:
+        """This backend's one retry policy (every request it sends goes through it)."""
 
         def retried(_: Failure) -> None:
             self.last_usage.retries += 1
 
-        policy = RetryPolicy(
+        return RetryPolicy(
             self._classify,
             self._fatal_error,
             self._final_error,
@@ -409,7 +413,6 @@ class APILLM(LLM):
             self._rng,
             on_retry=retried,
         )
-        return await policy.acall(lambda: self._send(client, prompt, params, seed))
 
     # -- errors users see -------------------------------------------------------------------
     def _fatal_error(self, f: Failure) -> LLMError:

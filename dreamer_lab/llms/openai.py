@@ -16,6 +16,7 @@ import json
 import os
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -341,17 +342,18 @@ class OpenAI(ConstrainedOutput, OpenAITokens, APILLM):
         params: dict[str, Any],
         commit: Callable[[dict[str, Any]], None],
     ) -> None:
-        import openai
-
         from dreamer_lab.core.fingerprint import hash_value
 
-        client = openai.OpenAI(
+        client = openai_client(
             api_key=self._key(),
             base_url=self.base_url,
             organization=self.organization,
-            max_retries=self.max_retries,
             timeout=self.timeout,
+            api_version=self.api_version,
+            asynchronous=False,
+            **self.client_kwargs,
         )
+        call = self._retry_policy().call
         url = "/v1/chat/completions" if self.chat else "/v1/completions"
         pending = {k: (p, seed) for k, p, seed in items}
         if self.max_cost is not None:
@@ -382,17 +384,23 @@ class OpenAI(ConstrainedOutput, OpenAITokens, APILLM):
                     )
                     for k, (p, seed) in pending.items()
                 ]
-                upload = client.files.create(
-                    file=("dreamer_lab_batch.jsonl", "\n".join(lines).encode()), purpose="batch"
-                )
-                batch = client.batches.create(
-                    input_file_id=upload.id, endpoint=url, completion_window="24h"
+                data = ("dreamer_lab_batch.jsonl", "\n".join(lines).encode())
+                upload = call(partial(client.files.create, file=data, purpose="batch"))
+                batch = call(
+                    partial(
+                        client.batches.create,
+                        input_file_id=upload.id,
+                        endpoint=url,
+                        completion_window="24h",
+                    )
                 )
                 batch_id = batch.id
                 state[job] = {"batch_id": batch_id, "rows": len(pending), "created": time.time()}
                 self._save_batch_state(state)
-            batch = self._poll_batch(client, batch_id)
-            values = self._batch_results(client, batch, pending, params)
+            batch = self._poll_batch(partial(call, partial(client.batches.retrieve, batch_id)))
+            fid = batch.output_file_id
+            content = call(partial(client.files.content, fid)).text if fid else ""
+            values = self._batch_results(content, pending, params)
             commit(values)
             pending = {k: v for k, v in pending.items() if k not in values}
             state = self._batch_state()
@@ -412,30 +420,28 @@ class OpenAI(ConstrainedOutput, OpenAITokens, APILLM):
             "rerun to resubmit the rest."
         )
 
-    def _poll_batch(self, client: Any, batch_id: str) -> Any:
+    def _poll_batch(self, retrieve: Callable[[], Any]) -> Any:
         start = time.monotonic()
         while True:
-            batch = client.batches.retrieve(batch_id)
+            batch = retrieve()
             if batch.status in ("completed", "failed", "expired", "cancelled"):
                 return batch
             if self.batch_timeout is not None and time.monotonic() - start > self.batch_timeout:
                 raise BatchPendingError(
-                    f"{self._where()}: batch {batch_id} is still {batch.status}. Nothing is "
+                    f"{self._where()}: batch {batch.id} is still {batch.status}. Nothing is "
                     "lost: rerun the same step (also after a kernel restart) to resume polling."
                 )
             time.sleep(self.batch_poll_interval)
 
     def _batch_results(
-        self, client: Any, batch: Any, pending: dict[str, Any], params: dict[str, Any]
+        self, content: str, pending: dict[str, Any], params: dict[str, Any]
     ) -> dict[str, Any]:
         from openai.types import Completion
         from openai.types.chat import ChatCompletion
 
         values: dict[str, Any] = {}
-        if not batch.output_file_id:
-            return values
         model = ChatCompletion if self.chat else Completion
-        for line in client.files.content(batch.output_file_id).text.splitlines():
+        for line in content.splitlines():
             try:
                 rec = json.loads(line)
                 key, resp = rec["custom_id"], rec.get("response") or {}
