@@ -130,6 +130,7 @@ def _cached_file_ok(encoding: str) -> bool:
 
 
 _LOADED: dict[str, Any] = {}
+_MISSING: set[tuple[str, str]] = set()  # (encoding, cache folder) found missing
 # Set while a run checks its prompts against an estimate (per thread / task).
 _SKIP_WINDOW: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "dreamer_lab_skip_window", default=False
@@ -137,10 +138,13 @@ _SKIP_WINDOW: contextvars.ContextVar[bool] = contextvars.ContextVar(
 
 
 def _encoding(encoding: str) -> Any:
-    """The loaded encoding, or None when loading it would need a download (looked up
-    again next time: the cache may be filled meanwhile)."""
+    """The loaded encoding, or None when loading it would need a download (remembered
+    per cache folder for this process)."""
     if encoding in _LOADED:
         return _LOADED[encoding]
+    missing = (encoding, str(_cache_dir()))
+    if missing in _MISSING:
+        return None
     try:
         import tiktoken
     except ImportError:
@@ -149,6 +153,8 @@ def _encoding(encoding: str) -> Any:
         _LOADED[encoding] = tiktoken.get_encoding(f"{encoding}_offline")
     elif _cached_file_ok(encoding):
         _LOADED[encoding] = tiktoken.get_encoding(encoding)
+    else:
+        _MISSING.add(missing)
     return _LOADED.get(encoding)
 
 

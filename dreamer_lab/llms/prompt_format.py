@@ -33,8 +33,10 @@ def fit_prompt(
             parts.append(end_instruction)
         return sep.join(parts)
 
-    chosen: list[str] = []
-    for example in examples:
+    # All fit (the common case): one count instead of one per example.
+    fits_all = limit is None or count(build(examples[:most])) <= limit
+    chosen: list[str] = examples[:most] if fits_all else []
+    for example in [] if fits_all else examples:
         if len(chosen) >= most:
             break
         if limit is None or count(build([*chosen, example])) <= limit:
