@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -150,7 +150,7 @@ class _FileDataSource(Step):
         self,
         name: str,
         data_folder: str | None = None,
-        data_files: Any = None,
+        data_files: str | Sequence[str] | Mapping[str, Any] | None = None,
         encoding: str | None = None,
         **kwargs: Any,
     ):
@@ -204,7 +204,7 @@ class CSVDataSource(_FileDataSource):
         self,
         name: str,
         data_folder: str | None = None,
-        data_files: Any = None,
+        data_files: str | Sequence[str] | Mapping[str, Any] | None = None,
         encoding: str | None = None,
         sep: str = ",",
         **kwargs: Any,
