@@ -291,6 +291,7 @@ class ExportOperations:
         ``writer_batch_size``: rows per write; ``save_num_proc``: writer processes;
         ``save_num_shards`` is refused unless 1 (one file per split)."""
         _one_file(save_num_shards)
+        self._check_no_pickled_values("export_to_json()")
         split = (train_size, validation_size, test_size, stratify_by_column, seed)
         opts = _writer_options(writer_batch_size, save_num_proc)
         return self._export_files(

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from dreamer_lab.core.hooks import render_data_card
 from dreamer_lab.datasets.pickled import VALUE_MAGIC
-from dreamer_lab.errors import UntrustedObjectError
+from dreamer_lab.errors import StepInputError, UntrustedObjectError
 
 if TYPE_CHECKING:
     from dreamer_lab.steps.step import Step
@@ -98,6 +98,23 @@ class StepExtras:
         from dreamer_lab.datasets.pickled import unpickle_export
 
         return unpickle_export(self, result, to, features, splits)
+
+    def _check_no_pickled_values(self: Step, what: str) -> None:
+        """Refuse a text export of columns holding ``step.pickle()`` values (JSON cannot
+        hold their bytes), naming the column and the exports that give the values."""
+        from dreamer_lab.datasets.pickled import Unpickler, is_signed_value
+
+        source = self._export_source()
+        unpickler = Unpickler(self, source.features)
+        for column in sorted(unpickler.columns or []):
+            first = next((v for v in source[column] if v is not None), None)
+            if is_signed_value(first):
+                raise StepInputError(
+                    f"{self._where()}: {what} cannot write column {column!r}: it holds "
+                    "values stored with step.pickle() (bytes, not text). Use "
+                    "export_to_dict()/export_to_list()/export_to_hf_dataset() to get the "
+                    f"values, or drop it first: step.remove_columns([{column!r}])."
+                )
 
     def _unpickled_dataset(self: Step, dataset: Any) -> Any:
         """``export_to_hf_dataset()``'s Dataset (or DatasetDict) reading signed values back

@@ -1,6 +1,13 @@
 """The running side of a :class:`~dreamer_lab.steps.step.Step`: progress reports, the
 scratch folder, background runs in another process, and reading the stored result.
 
+A lazy output (``LazyRows`` without ``save``) has no stored entry: ``head()`` streams its
+first rows, ``record`` describes it from memory (``"lazy": True``), and ``path`` /
+``load_object()`` raise ``RuntimeError`` saying to ``.save()`` it first (as DataDreamer's
+``dataset_path`` does). With ``background=True`` the child process reports a lazy result
+and ``wait()`` builds the lazy output in this process (``run()`` is called again here: it
+only sets up the stream; the rows are produced as they are read).
+
 A mixin of ``Step`` (it uses the step's ``workspace``, ``fingerprint``, ``_entry`` and
 ``_run_and_store``); import ``Step`` from :mod:`dreamer_lab.steps.step`.
 """
@@ -17,9 +24,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dreamer_lab.core import run_options
-from dreamer_lab.core.secrets import scrub_text
+from dreamer_lab.core.secrets import redact, scrub_text
 from dreamer_lab.errors import StepFailedError, StepInputError
-from dreamer_lab.steps.output import OutputDataset
+from dreamer_lab.steps.output import OutputDataset, OutputIterableDataset
+
+_SAVE_HINT = "Use .save() on the step to first save it to disk."
 
 if TYPE_CHECKING:
     from dreamer_lab.steps.step import Step
@@ -101,7 +110,8 @@ class StepRuntime:
         try:
             with log_level_scope(self.log_level):
                 self._run_and_store()
-            conn.send(("ok", self.cache_hit, None))
+            # A lazy result is a stream, not rows: the parent builds it again (see wait()).
+            conn.send(("ok" if self._entry is not None else "lazy", self.cache_hit, None))
         except BaseException as e:  # noqa: BLE001
             code = 1
             conn.send(("error", type(e).__name__, scrub_text(f"{e}\n{traceback.format_exc()}")))
@@ -119,6 +129,10 @@ class StepRuntime:
             status, a, b = "error", "ProcessDied", "the background process exited without a result"
         self._proc.join()
         self._proc, self._conn = None, None
+        if status == "lazy":
+            with log_level_scope(self.log_level):
+                self._run_and_store()  # run() again here: it returns the stream
+            return self
         if status != "ok":
             raise StepFailedError(f"{self._where()} failed in the background: {a}: {b}")
         assert self.workspace is not None
@@ -130,7 +144,7 @@ class StepRuntime:
 
     # -- results -------------------------------------------------------------------------
     @property
-    def output(self) -> OutputDataset:
+    def output(self) -> OutputDataset | OutputIterableDataset:
         """The output rows, memory-mapped from the workspace."""
         self.wait()
         if self._output is None:
@@ -139,29 +153,66 @@ class StepRuntime:
         return self._output
 
     @property
-    def record(self) -> dict[str, Any]:
+    def is_lazy(self) -> bool:
+        """True when the output is streamed and was not saved (no stored entry)."""
         self.wait()
+        return self._entry is None and isinstance(self._output, OutputIterableDataset)
+
+    @property
+    def record(self) -> dict[str, Any]:
+        """The stored entry's record; for a lazy output, one built in memory (marked
+        ``"lazy": True``; nothing is stored until ``.save()``)."""
+        if self.is_lazy:
+            return self._lazy_record()
         assert self._entry is not None
         return self._entry.record
 
+    def _lazy_record(self) -> dict[str, Any]:
+        out = self._output
+        assert isinstance(out, OutputIterableDataset)
+        return {
+            "fingerprint": self.fingerprint,
+            "kind": self.kind_name(),
+            "name": self.name,
+            "lazy": True,
+            "parents": self._parent_fingerprints(),
+            "inputs": {
+                k: {"step": v.step.fingerprint, "name": v.step.name, "column": v.column_name}
+                for k, v in self.inputs.items()
+            },
+            "args": {k: redact(v, k) for k, v in self.args.items()},
+            "components": self._components,
+            "rows": out.num_rows,
+            "columns": out.column_names,
+            "features": {k: str(v) for k, v in (out.dataset.features or {}).items()},
+            "card": redact(self._card),
+        }
+
+    def _stored(self, what: str) -> Any:
+        """The stored entry, or a RuntimeError naming ``what`` for a lazy output."""
+        if self.is_lazy:
+            raise RuntimeError(
+                f"{self._where()}: the output is lazy (streamed, not stored), so it has no "
+                f"{what} yet. {_SAVE_HINT} (step.save() returns a stored copy)."
+            )
+        assert self._entry is not None
+        return self._entry
+
     @property
     def path(self) -> Path:
-        self.wait()
-        assert self._entry is not None
-        return self._entry.path
+        """The folder of the stored entry (a lazy output has none until saved)."""
+        return self._stored("folder on disk").path
 
     def load_object(self, name: str) -> Any:
         """A non-tabular result saved by run() in ``self.objects`` (signature-checked)."""
-        self.wait()
-        assert self._entry is not None
-        return self._entry.load_object(name)
+        return self._stored("saved objects").load_object(name)
 
-    def head(self, n: int = 5, shuffle: bool = False, seed: int | None = None) -> Any:
-        """The first ``n`` rows as a pandas DataFrame."""
-        ds = self.output.dataset
-        if shuffle:
-            ds = ds.shuffle(seed=seed)
-        return ds.select(range(min(n, ds.num_rows))).to_pandas()
+    def head(
+        self, n: int = 5, shuffle: bool = False, seed: int | None = None, buffer_size: int = 1000
+    ) -> Any:
+        """The first ``n`` rows as a pandas DataFrame (streamed: a lazy output produces only
+        those rows; ``shuffle`` draws from a seeded buffer of ``buffer_size`` rows)."""
+        return self.output.head(n=n, shuffle=shuffle, seed=seed, buffer_size=buffer_size)
 
     def explain(self) -> Any:
         """Why this step was (not) a cache hit, compared with the previous run of its name."""
@@ -174,6 +225,8 @@ class StepRuntime:
             "running" if self._proc is not None else ("cached" if self.cache_hit else "computed")
         )
         rows = self._entry.record.get("rows") if self._entry is not None else "?"
+        if self._entry is None and isinstance(self._output, OutputIterableDataset):
+            state, rows = "lazy", self._output.num_rows or "?"
         return (
             f"<{type(self).__name__} {self.name!r} fingerprint={self.fingerprint[:12]} "
             f"rows={rows} {state}>"
