@@ -1,0 +1,257 @@
+"""One arm of one workload, in its own process: ``python bench/arms.py ARM WORKLOAD ...``.
+
+ARM is ``ours`` (dreamer_lab), ``dd`` (DataDreamer 0.46, run with its own venv's python)
+or ``plain`` (the plain libraries doing the same work). Prints one JSON line of inner
+timings (seconds) and the process's peak RSS (MB); :mod:`compare` times the whole process
+and runs the arms interleaved. This file imports neither dreamer_lab nor datadreamer at
+module level, so that each venv can run it.
+
+Workloads:
+
+* ``rows WS N [again]``: an N-row in-memory dict (ids + short texts) as a source, then a
+  batched ``map`` (uppercase the text) stored; run once in a fresh or an existing
+  workspace; with ``again``, the same cell once more in the same process (and, for
+  ``ours``, the floor of any input check: the same dict converted to Arrow and hashed).
+* ``api URL N CONC``: N chat completions at most CONC in flight against a local
+  OpenAI-compatible server.
+* ``train WS MODEL``: SFT + LoRA (r=8, q/v) on 64 rows, validation on 16, one epoch,
+  batch 8, evaluation and a checkpoint at the epoch end, the best model loaded at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+QUESTIONS = ["What color is the sky?", "Name a yellow fruit.", "Legs of a cat?", "Hi in French?"]
+ANSWERS = ["Blue.", "A banana.", "Four.", "Bonjour."]
+
+
+def columns(n: int) -> dict[str, list]:
+    return {"id": list(range(n)), "text": [f"synthetic row number {i}" for i in range(n)]}
+
+
+def upper(batch: dict[str, list]) -> dict[str, list]:
+    return {"id": batch["id"], "text": [t.upper() for t in batch["text"]]}
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# -- rows -------------------------------------------------------------------------------
+def rows_ours(ws: Path, cols: dict[str, list]) -> int:
+    from dreamer_lab import DataDreamer
+    from dreamer_lab.steps import DataSource
+
+    with DataDreamer(ws):
+        src = DataSource("src", cols)
+        out = src.map(upper, batched=True, batch_size=1000, lazy=False, name="upper")
+        return len(out.output)
+
+
+def rows_dd(ws: Path, cols: dict[str, list]) -> int:
+    from datadreamer import DataDreamer
+    from datadreamer.steps import DataSource
+
+    with DataDreamer(str(ws), verbose=False):
+        src = DataSource("src", data=cols)
+        out = src.map(upper, batched=True, batch_size=1000, lazy=False, name="upper")
+        return len(out.output)
+
+
+def rows_plain(ws: Path, cols: dict[str, list]) -> int:
+    """First run: from_dict + map + save_to_disk; later runs reload the result (no check
+    that the input is the same: what a script without a cache layer does)."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    if (ws / "dataset_info.json").is_file():
+        return datasets.load_from_disk(str(ws)).num_rows
+    ds = datasets.Dataset.from_dict(cols).map(upper, batched=True, batch_size=1000)
+    ds.save_to_disk(str(ws))
+    return ds.num_rows
+
+
+def floor_seconds(cols: dict[str, list]) -> float:
+    """The least any check of in-memory input does: the dict to Arrow, the table hashed."""
+    import pyarrow as pa
+
+    from dreamer_lab.core.fingerprint import hash_value
+
+    t = time.perf_counter()
+    hash_value(pa.table(cols))
+    return time.perf_counter() - t
+
+
+def rows(arm: str, ws: str, n: str, *again: str) -> dict[str, Any]:
+    run = {"ours": rows_ours, "dd": rows_dd, "plain": rows_plain}[arm]
+    cols = columns(int(n))
+    t = time.perf_counter()
+    assert run(Path(ws), cols) == int(n)
+    out: dict[str, Any] = {"once": time.perf_counter() - t, "peak_mb": peak_mb()}
+    if again:
+        t = time.perf_counter()
+        run(Path(ws), cols)
+        out["again"] = time.perf_counter() - t
+        if arm == "ours":
+            out["floor"] = min(floor_seconds(cols) for _ in range(3))
+    return out
+
+
+# -- api --------------------------------------------------------------------------------
+def api(arm: str, url: str, n: str, conc: str) -> dict[str, Any]:
+    import os
+    import tempfile
+
+    prompts = [f"{arm} prompt {i} {time.time_ns()}" for i in range(int(n))]
+    c, key = int(conc), os.environ["BENCH_API_KEY"]
+    if arm == "plain":
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from plain_clients import plain_chat_seconds
+
+        return {"seconds": plain_chat_seconds(url, key, prompts, c)}
+    with tempfile.TemporaryDirectory() as d:
+        if arm == "ours":
+            from dreamer_lab import DataDreamer
+            from dreamer_lab.llms import OpenAI
+
+            with DataDreamer(d):
+                llm = OpenAI("gpt-4o-mini", base_url=url, api_key=key, max_concurrency=c)
+                t = time.perf_counter()
+                llm.run(prompts, max_new_tokens=16, verbose=False)
+                return {"seconds": time.perf_counter() - t}
+        from datadreamer import DataDreamer
+        from datadreamer.llms import OpenAI
+
+        # DataDreamer counts tokens with tiktoken, which downloads its encodings at run
+        # time; offline, count ~4 characters a token instead (patched, said in the table).
+        OpenAI.count_tokens = lambda self, value: max(1, len(value) // 4)  # type: ignore[method-assign]
+        with DataDreamer(d, verbose=False):
+            llm = OpenAI("gpt-4o-mini", base_url=url, api_key=key)
+            t = time.perf_counter()
+            llm.run(prompts, max_new_tokens=16, batch_size=c)
+            return {"seconds": time.perf_counter() - t}
+
+
+# -- train ------------------------------------------------------------------------------
+def train_rows(n: int) -> dict[str, list[str]]:
+    return {
+        "question": [QUESTIONS[i % 4] for i in range(n)],
+        "answer": [ANSWERS[i % 4] for i in range(n)],
+    }
+
+
+def lora() -> Any:
+    from peft import LoraConfig
+
+    return LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"])
+
+
+def train_plain(ws: Path, model: str) -> None:
+    """trl + peft configured as dreamer_lab's default with validation data."""
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer, EarlyStoppingCallback
+    from trl import SFTConfig, SFTTrainer
+
+    tok = AutoTokenizer.from_pretrained(model)
+    net = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32)
+
+    def data(n: int) -> Any:
+        r = train_rows(n)
+        return Dataset.from_dict(
+            {
+                "prompt": [[{"role": "user", "content": q}] for q in r["question"]],
+                "completion": [[{"role": "assistant", "content": a}] for a in r["answer"]],
+            }
+        )
+
+    args = SFTConfig(
+        output_dir=str(ws),
+        num_train_epochs=1,
+        per_device_train_batch_size=8,
+        per_device_eval_batch_size=8,
+        learning_rate=1e-3,
+        seed=42,
+        use_cpu=True,
+        bf16=False,
+        gradient_checkpointing=False,
+        report_to="none",
+        disable_tqdm=True,
+        logging_steps=1,
+        save_strategy="epoch",
+        eval_strategy="epoch",
+        save_total_limit=2,
+        load_best_model_at_end=True,
+        metric_for_best_model="eval_loss",
+        greater_is_better=False,
+        completion_only_loss=True,
+    )
+    trainer = SFTTrainer(
+        model=net,
+        args=args,
+        train_dataset=data(64),
+        eval_dataset=data(16),
+        processing_class=tok,
+        peft_config=lora(),
+        callbacks=[EarlyStoppingCallback(early_stopping_patience=5)],
+    )
+    trainer.train()
+    trainer.save_model(str(ws / "final"))
+
+
+def train_lab(arm: str, ws: Path, model: str) -> bool:
+    """``TrainHFFineTune`` of dreamer_lab or DataDreamer; True when answered from cache."""
+    if arm == "ours":
+        from dreamer_lab import DataDreamer
+        from dreamer_lab.steps import DataSource
+        from dreamer_lab.trainers import TrainHFFineTune
+    else:
+        from datadreamer import DataDreamer
+        from datadreamer.steps import DataSource
+        from datadreamer.trainers import TrainHFFineTune
+    with DataDreamer(str(ws)):
+        tr = DataSource("train", data=train_rows(64))
+        va = DataSource("validation", data=train_rows(16))
+        extra = {"device": "cpu", "dtype": "float32"} if arm == "dd" else {}
+        trainer = TrainHFFineTune("sft", model_name=model, peft_config=lora(), **extra)
+        trainer.train(
+            train_input=tr.output["question"],
+            train_output=tr.output["answer"],
+            validation_input=va.output["question"],
+            validation_output=va.output["answer"],
+            epochs=1,
+            batch_size=8,
+            learning_rate=1e-3,
+        )
+        return bool(getattr(trainer, "cache_hit", False))
+
+
+def train(arm: str, ws: str, model: str) -> dict[str, Any]:
+    import torch  # imports are not the training's cost; the whole process is timed too
+    import transformers  # noqa: F401
+    import trl  # noqa: F401
+
+    torch.manual_seed(0)
+    t = time.perf_counter()
+    if arm == "plain":
+        train_plain(Path(ws), model)
+    else:
+        train_lab(arm, Path(ws), model)
+    return {"seconds": time.perf_counter() - t, "peak_mb": peak_mb()}
+
+
+if __name__ == "__main__":
+    import logging
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    logging.disable(logging.WARNING)
+    result = {"rows": rows, "api": api, "train": train}[sys.argv[2]](sys.argv[1], *sys.argv[3:])
+    print("ARM-RESULT " + json.dumps(result))
