@@ -37,8 +37,8 @@ class TrainedHFModel:
         folder.mkdir(parents=True, exist_ok=True)
         hf_trainer.save_model(str(folder))
         tok = getattr(hf_trainer, "processing_class", None)
-        if tok is not None:
-            tok.save_pretrained(str(folder))
+        if tok is not None and not (folder / "tokenizer_config.json").is_file():
+            tok.save_pretrained(str(folder))  # save_model() saves it in most trainers
         (folder / "dreamer_lab.json").write_text(
             json.dumps(
                 {

@@ -33,6 +33,27 @@ def progress_callback(ctx: TrainContext) -> Any:
     return _Progress()
 
 
+def final_eval_metrics(hf_trainer: Any) -> dict[str, Any]:
+    """The evaluation metrics of the model as trained.
+
+    When the returned model was already evaluated during training (the best checkpoint,
+    loaded at the end, or the last step), those logged metrics: evaluating the same
+    weights on the same data again would give the same numbers at the cost of a pass over
+    the validation set. Otherwise a fresh ``evaluate()``.
+    """
+    from pathlib import Path
+
+    from dreamer_lab.trainers.checkpoints import checkpoint_step
+
+    state = hf_trainer.state
+    best = state.best_model_checkpoint if hf_trainer.args.load_best_model_at_end else None
+    step = checkpoint_step(Path(best)) if best else state.global_step
+    for entry in reversed(state.log_history):
+        if entry.get("step") == step and "eval_loss" in entry:
+            return {k: v for k, v in entry.items() if k.startswith("eval_") or k == "epoch"}
+    return hf_trainer.evaluate()
+
+
 class HFTrainingRun:
     """The training-run part of :class:`~dreamer_lab.trainers.hf_base.TrainHFBase`.
 
@@ -168,7 +189,7 @@ class HFTrainingRun:
         output = hf_trainer.train(resume_from_checkpoint=resume)
         metrics = dict(output.metrics)
         if hf_trainer.eval_dataset is not None:
-            metrics.update(hf_trainer.evaluate())
+            metrics.update(final_eval_metrics(hf_trainer))
         self.save_trained(hf_trainer, ctx.final_dir)
         return {k: jsonable(v) for k, v in metrics.items()}
 
