@@ -156,7 +156,12 @@ class StepExtras:
     def data_card(self: Step) -> None:
         """Print this step's data card (lineage, models, licenses, citations; Markdown with
         Hub front matter), as ``dreamer_lab.cards.data_card(step)`` renders it."""
-        self.wait()
+        if self.is_lazy:
+            raise RuntimeError(
+                f"{self._where()}: the output is lazy (streamed, not stored), so the lineage "
+                "has no entry for it yet. Use .save() on the step to first save it to disk, "
+                "then call data_card() on the saved step."
+            )
         markdown, _ = render_data_card(self, {}, False)  # synthetic or not: from the lineage
         print(markdown)
 
