@@ -188,10 +188,11 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--skip", default="", help="comma-separated: import,rows,api,train")
+    ap.add_argument("--arms", default=",".join(ARMS), help="comma-separated: ours,dd,plain")
     ap.add_argument("--out", type=Path, default=HERE / "results.md")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
-    arms = [a for a in ARMS if python_for(a)]
+    arms = [a for a in args.arms.split(",") if a in ARMS and python_for(a)]
     table, units = Table(), {}
     if "dd" not in arms:
         print("DataDreamer venv not found (bash bench/dd_venv.sh, or DD_VENV=...)")
