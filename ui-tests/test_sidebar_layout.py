@@ -188,3 +188,82 @@ def test_wide_sidebar_refits_on_resize(splits):
     assert axe_violations(page, SIDEBAR) == []
     bg = page.locator(SIDEBAR).evaluate("e => getComputedStyle(e).backgroundColor")
     assert bg in ("rgb(255, 255, 255)", "rgba(0, 0, 0, 0)") or "255" in bg, bg  # really light
+
+
+def big_lineage(workspace: str, n: int) -> dict:
+    """A lineage payload (the schema of dreamer_lab/server/schema/lineage.json) of ``n``
+    steps: sources with train/test splits and a chain of maps below each."""
+    nodes, edges = [], []
+    for i in range(n):
+        fp = f"{i:032x}"
+        group, part = divmod(i, 4)
+        name = ["synthetic reviews", "synthetic reviews / train", "synthetic reviews / test"]
+        name = f"{name[part]} {group}" if part < 3 else f"cleaned reviews {group}"
+        nodes.append(
+            {
+                "fingerprint": fp,
+                "name": name,
+                "kind": "DataSource" if part == 0 else "map",
+                "rows": 10 + i,
+                "seconds": 0.1,
+                "created": 1_700_000_000 + i,
+                "area": "steps",
+                "status": "stale" if group % 5 == 0 else "fresh",
+                "stale_reason": "a newer run of its name" if group % 5 == 0 else None,
+                "cell_id": None,
+                "notebook": None,
+            }
+        )
+        if part in (1, 2):
+            edges.append({"source": f"{group * 4:032x}", "target": fp})
+        elif part == 3:
+            edges.append({"source": f"{group * 4 + 1:032x}", "target": fp})
+    return {
+        "workspace": workspace,
+        "nodes": nodes,
+        "edges": edges,
+        "running": 0,
+        "index_warning": None,
+    }
+
+
+def test_two_hundred_steps_stay_readable_at_250_px(splits):
+    """The front end with a 220-step lineage: the server's answer is replaced in the page
+    (running 220 steps would take minutes); drawing, fit and labels are the real ones."""
+    import json
+
+    page = splits
+    set_theme(page, "JupyterLab Light", light=True)
+    box = page.locator(SIDEBAR).bounding_box()
+    if box["width"] > 300:  # back to the default width after the resize test
+        x, y = box["x"] + box["width"] + 2, box["y"] + box["height"] / 2
+        page.mouse.move(x, y)
+        page.mouse.down()
+        page.mouse.move(x - 150, y, steps=5)
+        page.mouse.move(x - (box["width"] - 250), y, steps=5)
+        page.mouse.up()
+    workspace = page.locator(f"{SIDEBAR} select").input_value()
+    body = json.dumps(big_lineage(workspace, 220))
+    page.route(
+        "**/dreamer-lab/api/lineage?*",
+        lambda route: route.fulfill(status=200, content_type="application/json", body=body),
+    )
+    try:
+        page.locator(SIDEBAR).get_by_role("button", name="Refresh the lineage").click()
+        page.wait_for_function(f"document.querySelectorAll('{NODES}').length === 220")
+        page.wait_for_timeout(300)
+        m = geometry(page)
+        assert m["rows"] == 1 and not m["overflow"], m
+        assert m["minFont"] >= 9.9, m
+        # Every name keeps its own label (numbers and split suffixes survive the clipping).
+        assert len(set(m["labels"].values())) == len(m["labels"]) == 220
+        # Opens on the top of the graph, readable: the first sources are inside the panel.
+        graph = page.locator(f"{SIDEBAR} .dl-graph").bounding_box()
+        first = page.locator(f'{NODES}[data-fingerprint="{0:032x}"]').bounding_box()
+        assert graph["y"] <= first["y"] <= graph["y"] + 40, (graph, first)
+        render_ms = float(page.locator(SIDEBAR).get_attribute("data-render-ms"))
+        assert render_ms < 1500, render_ms
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.locator(SIDEBAR).screenshot(path=str(ARTIFACTS / "sidebar-220-steps.png"))
+    finally:
+        page.unroute("**/dreamer-lab/api/lineage?*")

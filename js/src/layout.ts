@@ -66,39 +66,86 @@ export function hiddenBelow(lineage: Lineage, collapsed: Set<string>): Map<strin
   return out;
 }
 
-/** Positions for the visible nodes (collapsed subtrees left out), top to bottom. */
+/** The weakly connected groups of ``fps`` (by ``edges``), each in input order, oldest first. */
+export function components(fps: string[], edges: { source: string; target: string }[]): string[][] {
+  const parent = new Map(fps.map(fp => [fp, fp]));
+  const find = (fp: string): string => {
+    let root = fp;
+    while (parent.get(root) !== root) {
+      root = parent.get(root)!;
+    }
+    parent.set(fp, root);
+    return root;
+  };
+  for (const e of edges) {
+    parent.set(find(e.source), find(e.target));
+  }
+  const groups = new Map<string, string[]>();
+  for (const fp of fps) {
+    const root = find(fp);
+    groups.set(root, [...(groups.get(root) ?? []), fp]);
+  }
+  return [...groups.values()];
+}
+
+/** Gap between stacked groups (px). */
+const GROUP_GAP = 36;
+
+/**
+ * Positions for the visible nodes (collapsed subtrees left out), top to bottom. Unconnected
+ * groups are laid out one below the other, each centred, so that many small workflows stay
+ * as narrow as the widest of them (a 250 px sidebar, hundreds of steps).
+ */
 export function layoutLineage(
   lineage: Lineage,
   collapsed: Set<string> = new Set(),
   nodeW: number = NODE_W
 ): ILayout {
   const hidden = hiddenBelow(lineage, collapsed);
-  const g = new dagre.graphlib.Graph();
-  g.setGraph({ rankdir: 'TB', nodesep: nodeW < NODE_W ? 12 : 24, ranksep: 36, marginx: 0, marginy: 0 });
-  g.setDefaultEdgeLabel(() => ({}));
   const visible = lineage.nodes.filter(n => (hidden.get(n.fingerprint) ?? 0) >= 0);
   const byFp = new Map(visible.map(n => [n.fingerprint, n]));
-  for (const n of visible) {
-    g.setNode(n.fingerprint, { width: nodeW, height: NODE_H });
-  }
   const edges = lineage.edges.filter(e => byFp.has(e.source) && byFp.has(e.target));
-  for (const e of edges) {
-    g.setEdge(e.source, e.target);
+  const groups = components(
+    visible.map(n => n.fingerprint),
+    edges
+  ).map(fps => {
+    const inside = new Set(fps);
+    const g = new dagre.graphlib.Graph();
+    g.setGraph({ rankdir: 'TB', nodesep: nodeW < NODE_W ? 12 : 24, ranksep: 36, marginx: 0, marginy: 0 });
+    g.setDefaultEdgeLabel(() => ({}));
+    for (const fp of fps) {
+      g.setNode(fp, { width: nodeW, height: NODE_H });
+    }
+    for (const e of edges) {
+      if (inside.has(e.source)) {
+        g.setEdge(e.source, e.target);
+      }
+    }
+    dagre.layout(g);
+    return { g, fps, width: g.graph().width ?? 0, height: g.graph().height ?? 0 };
+  });
+  const width = Math.max(0, ...groups.map(c => c.width));
+  const nodes: IPlacedNode[] = [];
+  const placedEdges: IPlacedEdge[] = [];
+  let top = 0;
+  for (const c of groups) {
+    const dx = (width - c.width) / 2;
+    for (const fp of c.fps) {
+      const p = c.g.node(fp);
+      const h = Math.max(0, hidden.get(fp) ?? 0);
+      nodes.push({ node: byFp.get(fp)!, x: p.x + dx, y: p.y + top, hidden: h });
+    }
+    for (const e of c.g.edges()) {
+      const points = (c.g.edge(e).points ?? []).map(p => ({ x: p.x + dx, y: p.y + top }));
+      placedEdges.push({ source: e.v, target: e.w, points });
+    }
+    top += c.height + GROUP_GAP;
   }
-  dagre.layout(g);
-  const graph = g.graph();
   return {
-    nodes: visible.map(n => {
-      const p = g.node(n.fingerprint);
-      return { node: n, x: p.x, y: p.y, hidden: Math.max(0, hidden.get(n.fingerprint) ?? 0) };
-    }),
-    edges: edges.map(e => ({
-      source: e.source,
-      target: e.target,
-      points: (g.edge(e.source, e.target).points ?? []).map(p => ({ x: p.x, y: p.y }))
-    })),
-    width: graph.width ?? 0,
-    height: graph.height ?? 0,
+    nodes,
+    edges: placedEdges,
+    width,
+    height: groups.length ? top - GROUP_GAP : 0,
     nodeW
   };
 }

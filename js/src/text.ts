@@ -126,8 +126,8 @@ export interface IView {
 
 /**
  * The view that shows a ``gw`` x ``gh`` graph in a ``w`` x ``h`` panel: as large as fits
- * within ``margin`` (never over 1:1) but never below ``minK`` (readable text). It is
- * centred across; down, it is centred when it fits, else it starts at the top margin
+ * within ``margin`` (never over 1:1) but never below ``minK`` (readable text). What fits
+ * is centred; what does not starts at the top left margin, where the oldest steps are
  * (pan or zoom out to see the rest).
  */
 export function fitView(
@@ -142,7 +142,7 @@ export function fitView(
     return { k: 1, x: margin, y: margin };
   }
   const k = Math.max(minK, Math.min(1, (w - 2 * margin) / gw, (h - 2 * margin) / gh));
-  const x = (w - gw * k) / 2;
+  const x = gw * k <= w - 2 * margin ? (w - gw * k) / 2 : margin;
   const y = gh * k <= h - 2 * margin ? (h - gh * k) / 2 : margin;
   return { k, x, y };
 }

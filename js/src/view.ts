@@ -32,8 +32,8 @@ const FIT_MARGIN = 12;
 /** Below this graph width (px) nodes are compact: two siblings fit at 250 px. */
 const COMPACT_BELOW = 360;
 /** Characters that fit on a node, per node width (12 px bold names, 11 px meta). */
-const nameChars = (w: number) => Math.floor((w - 16) / 7);
-const metaChars = (w: number) => Math.floor((w - 16) / 6.2);
+const nameChars = (w: number) => Math.floor((w - 18) / 7.8);
+const metaChars = (w: number) => Math.floor((w - 18) / 6.7);
 
 function svg(tag: string, attrs: Record<string, string | number> = {}): SVGElement {
   const node = document.createElementNS(SVG, tag);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import type { Lineage, LineageEdge, LineageNode } from '../src/api';
-import { hiddenBelow, layoutLineage } from '../src/layout';
+import { components, hiddenBelow, layoutLineage } from '../src/layout';
 
 function lineage(n: number, fanout: number): Lineage {
   const nodes: LineageNode[] = [];
@@ -48,4 +48,23 @@ test('a 500-step lineage lays out without overlaps', () => {
   const seen = new Set(l.nodes.map(p => `${Math.round(p.x)},${Math.round(p.y)}`));
   assert.equal(seen.size, 500);
   assert.ok(l.width > 0 && l.height > 0);
+});
+
+test('unconnected workflows are stacked, not spread sideways', () => {
+  const one = lineage(3, 2); // 0 -> 1, 2: two nodes wide
+  const many: Lineage = { ...one, nodes: [], edges: [] };
+  for (let k = 0; k < 50; k++) {
+    const rename = (fp: string) => `${k.toString(16).padStart(4, '0')}${fp.slice(4)}`;
+    many.nodes.push(...one.nodes.map(n => ({ ...n, fingerprint: rename(n.fingerprint) })));
+    many.edges.push(
+      ...one.edges.map(e => ({ source: rename(e.source), target: rename(e.target) }))
+    );
+  }
+  assert.equal(components(many.nodes.map(n => n.fingerprint), many.edges).length, 50);
+  const l = layoutLineage(many, new Set(), 116);
+  assert.equal(l.nodes.length, 150);
+  assert.ok(l.width <= 2 * 116 + 24, `width ${l.width}`); // as wide as one workflow
+  const seen = new Set(l.nodes.map(p => `${Math.round(p.x)},${Math.round(p.y)}`));
+  assert.equal(seen.size, 150);
+  assert.ok(l.nodes.every(p => p.y >= 0 && p.y <= l.height));
 });
