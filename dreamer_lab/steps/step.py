@@ -231,40 +231,11 @@ class Step(StepOperations, StepRuntime, Publishing, StepExtras):
         return bound
 
     def _bind_outputs(self, outputs: dict[str, str]) -> dict[str, str]:
-        """DataDreamer's ``outputs=`` renaming: ``{registered_output: new_name}``, any
-        subset. A step registering ``"*columns"`` (its output is the input step's
-        columns) may rename any of those columns. Checked before anything runs."""
-        if not isinstance(outputs, dict):
-            raise StepInputError(
-                f"{self._where()}: outputs must be a dict {{output: new_name}}, not a "
-                f"{type(outputs).__name__}."
-            )
-        known = [k for k in self._output_specs if k != "*columns"]
-        if "*columns" in self._output_specs:
-            for col in self.inputs.values():
-                known += [c for c in col.step.output.column_names if c not in known]
-        unknown = [k for k in outputs if k not in known]
-        if unknown:
-            cls = type(self).__name__
-            raise StepInputError(
-                f"{cls} only defines {known} as outputs, got {list(outputs)}. "
-                f"{self._where()}: cannot rename {unknown}; pass outputs={{output: new_name}} "
-                "with outputs from that list."
-            )
-        bad = [v for v in outputs.values() if not isinstance(v, str) or not v]
-        names = [outputs.get(k, k) for k in known]
-        clash = sorted({n for n in names if names.count(n) > 1})
-        if bad or clash:
-            raise StepInputError(
-                f"{self._where()}: outputs={outputs!r} "
-                + (
-                    f"has non-name values {bad}"
-                    if bad
-                    else f"gives two columns the name(s) {clash}"
-                )
-                + ". Map each output to a distinct, non-empty column name."
-            )
-        return dict(outputs)
+        """DataDreamer's ``outputs=`` renaming: any subset of the registered outputs (any
+        input column for a ``"*columns"`` step); see :func:`check_renames`."""
+        from dreamer_lab.steps.output_names import check_renames
+
+        return check_renames(self, outputs)
 
     # -- fingerprint ---------------------------------------------------------------------
     def _fingerprint_extra(self) -> dict[str, str]:
