@@ -356,18 +356,7 @@ class OpenAI(ConstrainedOutput, OpenAITokens, APILLM):
         call = self._retry_policy().call
         url = "/v1/chat/completions" if self.chat else "/v1/completions"
         pending = {k: (p, seed) for k, p, seed in items}
-        if self.max_cost is not None:
-            guess = params["max_new_tokens"] or self._default_completion_estimate()
-            est = self.batch_discount * sum(
-                self._price(estimate_tokens(self._full_prompt(p)), guess * params["n"]) or 0.0
-                for p, _ in pending.values()
-            )
-            if self.spent + est > self.max_cost:
-                raise CostBudgetExceededError(
-                    f"{self!r}: this batch of {len(pending)} requests is estimated at "
-                    f"${est:.4f}, over max_cost=${self.max_cost:.4f} (spent ${self.spent:.4f}). "
-                    "Nothing was submitted."
-                )
+        self._check_batch_budget([p for p, _ in pending.values()], params)
         for _ in range(self.batch_max_resubmits + 1):
             job = hash_value([self.__dreamer_fingerprint__(), params, sorted(pending)])
             state = self._batch_state()
@@ -419,6 +408,22 @@ class OpenAI(ConstrainedOutput, OpenAITokens, APILLM):
             f"{self.batch_max_resubmits + 1} batch submissions. Finished rows are cached; "
             "rerun to resubmit the rest."
         )
+
+    def _check_batch_budget(self, prompts: list[str], params: dict[str, Any]) -> None:
+        """Refuse a batch whose estimated cost would pass ``max_cost`` (before submitting)."""
+        if self.max_cost is None:
+            return
+        guess = params["max_new_tokens"] or self._default_completion_estimate()
+        est = self.batch_discount * sum(
+            self._price(estimate_tokens(self._full_prompt(p)), guess * params["n"]) or 0.0
+            for p in prompts
+        )
+        if self.spent + est > self.max_cost:
+            raise CostBudgetExceededError(
+                f"{self!r}: this batch of {len(prompts)} requests is estimated at "
+                f"${est:.4f}, over max_cost=${self.max_cost:.4f} (spent ${self.spent:.4f}). "
+                "Nothing was submitted."
+            )
 
     def _poll_batch(self, retrieve: Callable[[], Any]) -> Any:
         start = time.monotonic()
