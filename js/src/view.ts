@@ -10,7 +10,7 @@ import type { LineageNode } from './api';
 import { el, emptyDetails, stepContent, stepHeader } from './details';
 import { COMPACT_W, ILayout, IPlacedNode, layoutLineage, NODE_H, NODE_W } from './layout';
 import { LineageModel } from './model';
-import { distinctLabels, fitView, middleEllipsis, statusClass } from './text';
+import { distinctLabels, fitView, statusClass } from './text';
 import { lineageToolbar } from './toolbar';
 
 const SVG = 'http://www.w3.org/2000/svg';
@@ -248,14 +248,16 @@ export class LineageSidebar extends Panel {
     const rect = svg('rect', { width: w, height: NODE_H, rx: 6, class: 'dl-node-box' });
     const name = svg('text', { x: 10, y: 19, class: 'dl-node-name' });
     name.textContent = label;
-    const meta = svg('text', { x: 10, y: 36, class: 'dl-node-meta' });
+    // Kind on the left (clipped to what is left), rows (and what is collapsed) on the right.
     const rows = n.rows !== null ? `${n.rows} rows` : n.status;
-    meta.textContent = middleEllipsis(
-      `${n.kind} · ${rows}${hidden ? ` · +${hidden} hidden` : ''}`,
-      metaChars(w),
-      8
-    );
-    g.append(title, rect, name, meta);
+    const right = hidden ? `${rows} +${hidden}` : rows;
+    const count = svg('text', { x: w - 8, y: 36, class: 'dl-node-meta', 'text-anchor': 'end' });
+    count.textContent = right;
+    const meta = svg('text', { x: 10, y: 36, class: 'dl-node-meta' });
+    const room = metaChars(w) - right.length - 1;
+    meta.textContent =
+      n.kind.length <= room ? n.kind : room >= 3 ? `${n.kind.slice(0, room - 1)}…` : '';
+    g.append(title, rect, name, meta, count);
     if (n.status === 'running') {
       const frac = Math.max(0, Math.min(1, n.progress ?? 0));
       g.append(svg('rect', { x: 0, y: NODE_H - 4, width: w, height: 4, class: 'dl-progress-bg' }));
