@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from dreamer_lab.core.run_options import resolve_log_level, session_logging
+from dreamer_lab.core.run_options import executor_scope, resolve_log_level, session_logging
 from dreamer_lab.core.workspace import (
     DEFAULT_WORKSPACE,
     Workspace,
@@ -36,6 +36,11 @@ class DataDreamer:
     (INFO when ``verbose=True`` and no level is given; a stderr handler is added if logging
     is not configured), and ``verbose`` is the default of model runs that pass none
     (``False``: no progress bars or progress lines).
+
+    ``executor="ray"`` runs LLM generation on a Ray cluster (``ray_address``: ``None`` for a
+    local one, ``"auto"``, ``"ray://host:10001"``), ``replicas`` actors per model with
+    ``resources_per_replica`` each (e.g. ``{"num_gpus": 1}``); this process keeps the
+    request cache and the store. See docs/scaling.md.
     """
 
     def __init__(
@@ -44,13 +49,26 @@ class DataDreamer:
         verbose: bool | None = None,
         log_level: int | None = None,
         trust: bool = False,
+        executor: str | None = None,
+        ray_address: str | None = None,
+        replicas: int | None = None,
+        resources_per_replica: dict[str, Any] | None = None,
         **kwargs: Any,
     ):
         if kwargs:
             raise TypeError(
                 f"DataDreamer() got unexpected keyword argument(s) {sorted(kwargs)}; it takes "
-                "output_folder_path, verbose, log_level and trust."
+                "output_folder_path, verbose, log_level, trust, executor, ray_address, "
+                "replicas and resources_per_replica."
             )
+        from dreamer_lab.executors import make_executor
+
+        self.executor = make_executor(
+            executor,
+            address=ray_address,
+            replicas=replicas,
+            resources_per_replica=resources_per_replica,
+        )
         if verbose is not None and not isinstance(verbose, bool):
             raise TypeError(f"DataDreamer(): verbose must be True, False or None, not {verbose!r}.")
         self.log_level = resolve_log_level(log_level)  # a clear error now, not at start()
@@ -70,12 +88,15 @@ class DataDreamer:
             push_workspace(self.workspace)
             self._logging = contextlib.ExitStack()
             self._logging.enter_context(session_logging(self.verbose, self.log_level))
+            self._logging.enter_context(executor_scope(self.executor))
         return self
 
     def stop(self) -> None:
         if self._logging is not None:
             self._logging.close()
             self._logging = None
+        if self.executor is not None:
+            self.executor.close()
         if self.workspace is not None:
             pop_workspace(self.workspace)
             self.workspace = None

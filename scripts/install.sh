@@ -21,3 +21,5 @@ python -m pip install -q --no-deps "xgrammar==0.2.8" "apache-tvm-ffi==0.1.15.pos
 # Commercial providers through litellm (dreamer_lab.llms.Anthropic, ...; their tests talk
 # to local servers). google-auth: VertexAI's credentials.
 python -m pip install -q "litellm==1.110.0" "google-auth==2.63.0"
+# DataDreamer(executor="ray") and its tests on a local Ray cluster.
+python -m pip install -q "ray==2.60.0"

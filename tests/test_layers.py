@@ -23,6 +23,7 @@ RANKS: dict[str, int] = {
     "task_models": 1,
     "datadreamer": 1,
     "datasets": 1,
+    "executors": 1,
     "steps": 2,
     "trainers": 2,
     "cards": 3,

@@ -115,6 +115,28 @@ def session_verbose() -> bool | None:
         return next((v for _, v in reversed(_sessions) if v is not None), None)
 
 
+_executors: list[tuple[object, Any]] = []  # (token, executor) per open session
+
+
+@contextlib.contextmanager
+def executor_scope(executor: Any) -> Iterator[None]:
+    """Model runs inside use ``executor`` (e.g. a Ray executor; ``None``: this process)."""
+    token = object()
+    with _sessions_lock:
+        _executors.append((token, executor))
+    try:
+        yield
+    finally:
+        with _sessions_lock:
+            _executors[:] = [e for e in _executors if e[0] is not token]
+
+
+def session_executor() -> Any | None:
+    """The executor of the innermost open session that sets one (else ``None``)."""
+    with _sessions_lock:
+        return next((e for _, e in reversed(_executors) if e is not None), None)
+
+
 def collect(
     values: Iterable[T],
     total: int | None,
@@ -332,10 +354,12 @@ __all__ = [
     "RunOptions",
     "adaptive_batches",
     "collect",
+    "executor_scope",
     "is_out_of_memory",
     "log_level_scope",
     "out_of_memory_error",
     "resolve_log_level",
+    "session_executor",
     "session_logging",
     "session_verbose",
 ]

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from dreamer_lab.core.fingerprint import hash_value
 from dreamer_lab.core.loadable import Loadable
-from dreamer_lab.core.run_options import RunOptions, collect
+from dreamer_lab.core.run_options import RunOptions, collect, session_executor
 from dreamer_lab.core.secrets import scrub_text
 from dreamer_lab.errors import (  # noqa: F401
     DreamerError,
@@ -395,7 +395,11 @@ class LLM(Loadable):
         """Generate ``todo`` in the order and batches ``options`` schedule."""
         if self.sorts_prompts_by_length:  # longest first in each buffer
             todo = options.schedule(todo, lambda it: -len(self._full_prompt(it[1])))
+        executor = session_executor()  # DataDreamer(executor="ray"): batches on actors
         with options.scope(StepInputError):
+            if executor is not None and executor.handles(self):
+                executor.generate(self, todo, params, options, commit)
+                return
             self._generate_missing(
                 todo, params, options.batch_size, commit, options.adaptive_batch_size
             )
