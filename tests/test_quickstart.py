@@ -239,3 +239,44 @@ def test_secret_parameters_are_refused_before_running(tmp_path, monkeypatch):
             run_notebook(tmp_path / NOTEBOOK.name, tmp_path / "out", parameters=params)
         assert not (tmp_path / "out" / NOTEBOOK.name).exists()
     assert not (tmp_path / "dreamer_workspace").exists()
+
+
+@pytest.mark.slow
+def test_report_shows_exactly_the_cards_the_notebook_saved_with_its_text(runs):
+    paths = runs["first"]
+    report = _report(paths)
+    # The notebook saves a data card and a model card (cell "Cards and lineage"): those two,
+    # no card it did not ask for ("test predictions" is a step, not a saved card).
+    assert sorted((c["kind"], c["name"]) for c in report["cards"]) == [
+        ("dataset", "synthetic reviews"),
+        ("model", "review sentiment classifier"),
+    ]
+    html = paths["html"].read_text()
+    cards_part = html[html.index('<h2 id="cards">') :]
+    assert "A demo of synthetic data generation." in cards_part
+    assert "A demo classifier; not for production." in cards_part
+    assert "Edit this section" not in html
+
+
+_LIBRARY_NOISE = re.compile(
+    r"\d+%\|"  # a tqdm bar
+    r"|Flattening the indices|Loading weights|Writing model shards|LOAD REPORT"
+    r"|FutureWarning|DeprecationWarning|UserWarning"
+)
+
+
+@pytest.mark.slow
+def test_executed_cells_show_no_library_progress_bars_or_warnings(runs):
+    executed = nbformat.read(runs["first"]["notebook"], as_version=4)
+    noise = []
+    for i, cell in enumerate(executed.cells):
+        for o in cell.get("outputs", []):
+            text = o.get("text", "") if o.output_type == "stream" else ""
+            text += str((o.get("data") or {}).get("text/plain", ""))
+            if (
+                o.output_type == "stream"
+                and o.get("name") == "stderr"
+                or _LIBRARY_NOISE.search(text)
+            ):
+                noise.append((i, o.output_type, text[:120]))
+    assert noise == []
