@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
+import pytest
+
 from dreamer_lab.report.html import _parameters, _round_floats, _timings
 from dreamer_lab.report.lineage_svg import lineage_svg
 from dreamer_lab.report.notebook import clean_output
@@ -36,16 +38,32 @@ def _points(d: str) -> list[tuple[float, float]]:
     return out
 
 
-def test_lineage_labels_are_whole_and_no_edge_crosses_a_node():
-    long_name = "DataFromAttributedPrompt reviews of every product in the catalogue"
-    nodes = [
-        _node("a", long_name, "DataFromAttributedPrompt", 1),
-        _node("b", "select_columns of the reviews", "SelectColumns", 2),
-        _node("c", "synthetic reviews / train", "SplitStep", 3),
-        _node("d", "synthetic reviews / test", "SplitStep", 4),
-    ]
+LONG = "DataFromAttributedPrompt reviews of every product in the catalogue"
+# A fan-out whose long edge skips a layer, and the quickstart's shape: clean -> judge ->
+# select -> zipped(clean, select), where clean -> zipped skips two layers past wide nodes.
+GRAPHS = [
+    (
+        [("a", LONG, "DataFromAttributedPrompt"), ("b", "select_columns of the reviews",
+         "SelectColumns"), ("c", "synthetic reviews / train", "SplitStep"),
+         ("d", "synthetic reviews / test", "SplitStep")],
+        [(0, 1), (1, 2), (1, 3), (0, 3)],
+    ),
+    (
+        [("a", "clean reviews", "filter"), ("b", "sentiment judgements", "ProcessWithPrompt"),
+         ("c", "sentiment judgements / select_columns", "select_columns"),
+         ("d", "zipped(clean reviews, sentiment judgements / select_columns)", "zipped"),
+         ("e", "synthetic reviews / test", "splits"), ("f", "classifier", "TrainHFClassifier"),
+         ("0", "test predictions", "RunTaskModel")],
+        [(0, 1), (1, 2), (0, 3), (2, 3), (3, 4), (3, 5), (5, 6), (4, 6)],
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("spec", "links"), GRAPHS)
+def test_lineage_labels_are_whole_and_no_edge_crosses_a_node(spec, links):
+    nodes = [_node(fp, name, kind, i) for i, (fp, name, kind) in enumerate(spec)]
     fps = [n["fingerprint"] for n in nodes]
-    edges = [(fps[0], fps[1]), (fps[1], fps[2]), (fps[1], fps[3]), (fps[0], fps[3])]
+    edges = [(fps[a], fps[b]) for a, b in links]
     svg = lineage_svg(nodes, edges)
     root = ET.fromstring(svg)
     texts = [t.text for t in root.iter(f"{SVG}text")]
@@ -54,16 +72,17 @@ def test_lineage_labels_are_whole_and_no_edge_crosses_a_node():
     for n in nodes:
         assert all(word in joined for word in n["name"].split())
         assert n["kind"] in joined
-    assert "synthetic reviews / train" in texts and "synthetic reviews / test" in texts
+    assert "synthetic reviews / test" in texts
     rects = [
         tuple(float(r.get(k)) for k in ("x", "y", "width", "height"))
         for r in root.iter(f"{SVG}rect")
     ]
-    # Text fits its box (estimated glyph width 7 px at these sizes).
+    # Text fits its box (estimated glyph widths: 8 px bold names, 7 px smaller lines).
     for g in root.iter(f"{SVG}g"):
         x, _y, w, _h = (float(g.find(f"{SVG}rect").get(k)) for k in ("x", "y", "width", "height"))
         for t in g.iter(f"{SVG}text"):
-            assert float(t.get("x")) + 7.0 * len(t.text) <= x + w + 1
+            glyph = 8.0 if t.get("font-weight") == "bold" else 7.0
+            assert float(t.get("x")) + glyph * len(t.text) <= x + w + 1
     # No edge passes through a box (its own ends touch its boxes' borders only).
     edge_paths = [p for p in root.iter(f"{SVG}path") if p.get("marker-end")]
     assert len(edge_paths) == len(edges)

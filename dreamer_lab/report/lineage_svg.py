@@ -16,7 +16,8 @@ from typing import Any
 
 from dreamer_lab.core.secrets import scrub_text
 
-CHAR_W = 7.0  # average glyph width at the 12-13 px fonts used below
+CHAR_W = 7.0  # average glyph width at the 11-12 px fonts used below
+BOLD_W = 8.0  # ... and of the 13 px bold name lines
 LINE_H = 16
 GAP_X, GAP_Y, PAD = 28, 48, 12
 MIN_W, MAX_CHARS = 140, 34
@@ -55,6 +56,13 @@ def _barycentre(v: str, nbrs: dict[str, list[str]], index: dict[str, int]) -> fl
     return sum(ps) / len(ps) if ps else index[v]
 
 
+def _box_width(lines: list[str]) -> int:
+    """Wide enough for the bold name lines and the two smaller lines under them."""
+    names, rest = lines[:-2], lines[-2:]
+    text = max([len(t) * BOLD_W for t in names] + [len(t) * CHAR_W for t in rest])
+    return max(MIN_W, int(text) + 2 * PAD)
+
+
 def _order(layers: list[list[str]], nbrs: dict[str, list[str]]) -> None:
     """Reorder each layer by the barycentre of its neighbours (in place)."""
     for sweep in range(4):
@@ -91,12 +99,7 @@ def lineage_svg(nodes: list[dict[str, Any]], edges: list[tuple[str, str]]) -> st
         layers[depth[v]].append(v)
     _order(layers, nbrs)
     labels = {i: _label(n) for i, n in by_id.items()}
-    widths = {
-        v: max(MIN_W, int(max(len(t) for t in labels[v]) * CHAR_W) + 2 * PAD)
-        if v in by_id
-        else WAYPOINT_W
-        for v in depth
-    }
+    widths = {v: _box_width(labels[v]) if v in by_id else WAYPOINT_W for v in depth}
     heights = [
         max((len(labels[v]) * LINE_H + PAD for v in lay if v in by_id), default=LINE_H)
         for lay in layers
@@ -137,9 +140,8 @@ def _draw(
     ]
 
     def bottom(v: str) -> tuple[float, float]:
-        x, y = pos[v]
-        h = heights[depth[v]] if v in by_id else 0
-        return x + widths[v] / 2, y + h
+        x, y = pos[v]  # a waypoint spans its layer's height (drawn as a straight line)
+        return x + widths[v] / 2, y + heights[depth[v]]
 
     def top(v: str) -> tuple[float, float]:
         x, y = pos[v]
