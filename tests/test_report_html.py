@@ -95,11 +95,18 @@ def test_lineage_labels_are_whole_and_no_edge_crosses_a_node(spec, links):
 
 
 def test_parameters_timings_and_floats_read_as_text():
-    html = _parameters({"rows": 32, "prompt": "line one\nline two", "lr": 0.00020000000000000001})
+    html = _parameters(
+        {
+            "values": {"rows": 32, "prompt": "line one\nline two", "lr": 0.00020000000000000001},
+            "injected": ["# Parameters injected by dreamer-lab run\nrows = 12"],
+        }
+    )
     assert "line one\nline two" in html and "\\n" not in html and "0.0002<" in html
+    assert '<pre class="value"># Parameters injected by dreamer-lab run\nrows = 12</pre>' in html
+    assert "[" not in html  # no raw JSON lists
     t = _timings(
         {
-            "notebook_seconds": 75.3,
+            "notebook_seconds": 359.6,
             "steps": [
                 {"name": "reviews", "seconds": 62.91, "cache_hit": True},
                 {"name": "clean", "seconds": 0.42, "cache_hit": False},
@@ -108,6 +115,7 @@ def test_parameters_timings_and_floats_read_as_text():
     )
     assert "loaded from cache (computed earlier in 1 min 3 s)" in t
     assert "computed in 0.4 s" in t and "(cache hit)" not in t
+    assert "6 min 0 s" in t  # 359.6 s, not "5 min 60 s"
     assert _round_floats("| 3 | 0.69314718055994529 | 1e-05 |") == "| 3 | 0.6931 | 1e-05 |"
     assert _round_floats("version 2.14.0 and 1.5") == "version 2.14.0 and 1.5"
 

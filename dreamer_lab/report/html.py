@@ -50,7 +50,12 @@ def _table(rows: list[tuple[Any, Any]]) -> str:
 
 def _value_html(value: Any) -> str:
     """A parameter value as people read it: text with its line breaks, numbers rounded,
-    other values as compact JSON."""
+    mappings as tables, lists of text as code blocks, other values as compact JSON."""
+    if isinstance(value, dict):
+        return _parameters(value) if value else "<i>none</i>"
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        blocks = "".join(f'<pre class="value">{esc(v)}</pre>' for v in value)
+        return blocks or "<i>none</i>"
     if isinstance(value, str):
         return f'<pre class="value">{esc(value)}</pre>' if "\n" in value else esc(value)
     if isinstance(value, float):
@@ -72,7 +77,10 @@ def _parameters(values: dict[str, Any]) -> str:
 def _seconds(value: Any) -> str:
     if not isinstance(value, int | float):
         return "unknown"
-    return f"{value:.1f} s" if value < 60 else f"{int(value // 60)} min {value % 60:.0f} s"
+    if value < 60:
+        return f"{value:.1f} s"
+    whole = round(value)
+    return f"{whole // 60} min {whole % 60} s"
 
 
 def _timings(t: dict[str, Any]) -> str:
