@@ -210,3 +210,16 @@ def axe_violations(page, selector: str) -> list[str]:
         [selector, AXE_PAGE_RULES],
     )
     return found
+
+
+IMAGES = REPO / "docs" / "images"
+# Screenshots go to ui-tests/artifacts/; with this set they also replace the docs' images
+# (scripts/test.sh must leave the checkout unchanged, so a plain run never writes there).
+UPDATE_IMAGES = os.environ.get("DREAMER_LAB_UPDATE_SCREENSHOTS") == "1"
+
+
+def publish(filename: str) -> None:
+    """Copy ``ui-tests/artifacts/<filename>`` to ``docs/images/`` when updating the docs."""
+    if UPDATE_IMAGES:
+        IMAGES.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ARTIFACTS / filename, IMAGES / filename)

@@ -5,10 +5,8 @@ axe-core violations; the screenshots are the README's (docs/images/)."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
-from conftest import ARTIFACTS, REPO, axe_violations, put_notebook, set_theme
+from conftest import ARTIFACTS, axe_violations, publish, put_notebook, set_theme
 
 WORKFLOW = """from dreamer_lab import DataDreamer
 from dreamer_lab.steps import DataCardType, Step
@@ -43,7 +41,6 @@ print("FP", train.fingerprint, test.fingerprint)"""
 TIMEOUT = 120_000
 SIDEBAR = "#dreamer-lab-lineage"
 NODES = f"{SIDEBAR} g.dl-node"
-IMAGES = REPO / "docs" / "images"
 
 pytestmark = pytest.mark.slow
 
@@ -75,8 +72,7 @@ def shoot(page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.wait_for_timeout(300)  # the re-fit after a resize runs on the next frame
     page.locator(SIDEBAR).screenshot(path=str(ARTIFACTS / name))
-    IMAGES.mkdir(parents=True, exist_ok=True)
-    shutil.copy(ARTIFACTS / name, IMAGES / name)
+    publish(name)
 
 
 def geometry(page) -> dict:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from conftest import ARTIFACTS, REPO, put_notebook, set_theme
+from conftest import ARTIFACTS, publish, put_notebook, set_theme
 
 PIPELINE = """from dreamer_lab import DataDreamer
 from dreamer_lab.steps import DataSource
@@ -23,7 +23,6 @@ RERUN = """with DataDreamer("./dreamer_workspace"):
 short.head()"""
 TIMEOUT = 120_000
 NODES = "#dreamer-lab-lineage g.dl-node"
-IMAGES = REPO / "docs" / "images"
 
 pytestmark = pytest.mark.slow
 
@@ -72,9 +71,11 @@ def test_newer_run_makes_old_run_and_descendants_stale(lab, page):
     # The README's image (docs/images/sidebar.png): the light theme, really.
     bg = page.locator("#dreamer-lab-lineage").evaluate("e => getComputedStyle(e).backgroundColor")
     assert bg == "rgb(255, 255, 255)", bg
-    shutil.copy(ARTIFACTS / "docs-lab-light.png", IMAGES / "sidebar.png")
+    shutil.copy(ARTIFACTS / "docs-lab-light.png", ARTIFACTS / "sidebar.png")
+    publish("sidebar.png")
     set_theme(page, "JupyterLab Dark", light=False)
     page.screenshot(path=str(ARTIFACTS / "docs-lab-dark.png"))
-    shutil.copy(ARTIFACTS / "docs-lab-dark.png", IMAGES / "sidebar-dark.png")
+    shutil.copy(ARTIFACTS / "docs-lab-dark.png", ARTIFACTS / "sidebar-dark.png")
+    publish("sidebar-dark.png")
     # Back to light: the theme is a user setting shared by the other tests' pages.
     set_theme(page, "JupyterLab Light", light=True)

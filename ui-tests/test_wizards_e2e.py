@@ -6,10 +6,8 @@ the text typed into it. Each view is captured and checked with axe-core in both 
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
-from conftest import ARTIFACTS, REPO, axe_violations, put_notebook, set_theme
+from conftest import ARTIFACTS, REPO, axe_violations, publish, put_notebook, set_theme
 
 # A local OpenAI-compatible server (tests/openai_server.py) and a tiny Llama built on the
 # spot (tests/tiny_models.py): real clients and a real trainer, no network, seconds.
@@ -25,7 +23,6 @@ base = str(build_tiny_llama("tiny-llama"))
 print("READY")"""
 TIMEOUT = 120_000
 TEMPLATE = "Write a short poem about cats."
-IMAGES = REPO / "docs" / "images"
 
 
 def shoot(page, target, name: str) -> None:
@@ -35,7 +32,7 @@ def shoot(page, target, name: str) -> None:
     target.scroll_into_view_if_needed()
     ARTIFACTS.mkdir(exist_ok=True)
     target.screenshot(path=str(ARTIFACTS / f"{name}.png"))
-    shutil.copy(ARTIFACTS / f"{name}.png", IMAGES / f"{name}.png")
+    publish(f"{name}.png")
     page.set_viewport_size({"width": 1400, "height": 900})
 
 
@@ -138,6 +135,8 @@ def test_training_wizard_trains_a_model(wizards):
     wait_code(page, form, "%dream poet = TrainHFFineTune(model_name='tiny-llama'")
     wait_code(page, form, "train_input=poems.output['prompts']")
     wait_code(page, form, "train_output=poems.output['generations']")
+    fill(form, "Epochs", "6")  # a few points on the loss curve
+    wait_code(page, form, "epochs=6")
     form.get_by_role("button", name="Insert and run").click()
     cell = page.locator(".jp-Notebook .jp-Cell:has(.jp-InputArea-editor:has-text('%dream poet'))")
     cell.wait_for(timeout=30_000)
