@@ -211,3 +211,44 @@ def test_killing_the_driver_repeats_no_finished_request(cluster, tmp_path):
         assert b"ROWS 40 40" in rerun.stdout
         assert srv.requests - before == 40 - committed  # no finished request sent again
         assert _rows(ws) == 40
+
+
+def test_dream_config_switches_the_notebook_to_ray(cluster, tiny, reference, workspace):
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    from dreamer_lab.core.run_options import session_executor
+
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "dreamer_lab")
+    try:
+
+        def dream(line: str) -> str:
+            with capture_output() as shown:
+                result = ip.run_cell(f"%dream {line}")
+            assert result.success, shown.stdout
+            return "\n".join(o.data.get("text/plain", "") for o in shown.outputs)
+
+        assert "executor: RayExecutor(" in dream(
+            f"config executor=ray address={cluster} replicas=2"
+        )
+        executor = session_executor()
+        llm = HFTransformers(tiny)
+        assert llm.run(PROMPTS, **GEN) == reference
+        assert len(executor.actors(llm)) == 2
+        assert "executor: local" in dream("config executor=local")
+        assert session_executor() is None
+        assert executor.actors(llm) == []  # the Ray session's actors were stopped
+    finally:
+        ip.run_line_magic("unload_ext", "dreamer_lab")
+
+
+def test_bad_options_are_refused_before_any_model_call(tmp_path):
+    with pytest.raises(ValueError, match="resources_per_replica must be a dict with keys"):
+        DataDreamer(tmp_path, executor="ray", resources_per_replica={"gpus": 1})
+    with pytest.raises(ValueError, match="replicas must be an int >= 1"):
+        DataDreamer(tmp_path, executor="ray", replicas=0)
+    with pytest.raises(ValueError, match="only apply to executor='ray'"):
+        DataDreamer(tmp_path, replicas=2)
+    with pytest.raises(ValueError, match="executor='spark' is not known"):
+        DataDreamer(tmp_path, executor="spark")

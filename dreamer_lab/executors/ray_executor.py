@@ -70,6 +70,7 @@ class _Pool:
     """The actors serving one model (reused by every run of that model in the session)."""
 
     actors: list[Any]
+    model_refs: list[Any]  # the replicas' configuration in the object store
     live: list[Any] = field(default_factory=list)
     probes: dict[Any, Any] = field(default_factory=dict)  # ready() ref -> actor
 
@@ -151,7 +152,8 @@ class RayExecutor:
         actor_class = ray.remote(ReplicaActor).options(
             max_restarts=self.max_restarts, max_task_retries=0, **self.resources_per_replica
         )
-        actors = [actor_class.remote(ray.put(blobs[i % len(blobs)])) for i in range(self.replicas)]
+        refs = [ray.put(b) for b in blobs]  # held by the pool: a restart needs them
+        actors = [actor_class.remote(refs[i % len(refs)]) for i in range(self.replicas)]
         try:
             ray.get([a.ready.remote() for a in actors])
         except Exception as e:
@@ -163,7 +165,7 @@ class RayExecutor:
                 f"({self.resources_per_replica})."
             ) from e
         logger.info("%r: %d Ray replicas of %r ready", self, len(actors), llm)
-        return _Pool(actors)
+        return _Pool(actors, refs)
 
     def close(self) -> None:
         """Stop every actor (and the local cluster, when this executor started it)."""

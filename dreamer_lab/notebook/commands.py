@@ -151,7 +151,32 @@ class CommandsMixin:
             f"max_new_tokens: {self.max_new_tokens or 'none (up to the context length)'}; "
             "budget: " + self._budget_text(),
         ]
+        lines.append(f"executor: {getattr(self._session, 'executor', None) or 'local'}")
         return Report("\n".join(lines), "  \n".join(md_escape(x) for x in lines))
+
+    def _set_executor(self, key: str, value: str) -> None:
+        """``executor=ray|local``, ``address=ADDR``, ``replicas=N``: reopen the session's
+        workspace with that executor (see docs/scaling.md)."""
+        from dreamer_lab.core.workspace import current_workspace
+        from dreamer_lab.datadreamer import DataDreamer
+        from dreamer_lab.errors import DreamerError
+
+        if key == "replicas" and not (value.isdigit() and int(value) > 0):
+            raise DreamSyntaxError(f"replicas={value}: give a positive number, e.g. replicas=4.")
+        opts = dict(getattr(self, "_executor_opts", None) or {})
+        name = {"executor": "executor", "address": "ray_address", "replicas": "replicas"}[key]
+        opts[name] = int(value) if key == "replicas" else (value or None)
+        ray = opts.get("executor") == "ray"
+        try:
+            session = DataDreamer(
+                current_workspace().path, **(opts if ray else {"executor": opts.get("executor")})
+            )
+        except (ValueError, DreamerError) as e:
+            raise DreamSyntaxError(f"`%dream config {key}={value}`: {e}") from None
+        self._executor_opts = opts
+        if self._session is not None:
+            self._session.stop()
+        self._session = session.start()
 
     def _cmd_ls(self) -> Report:
         from dreamer_lab.api import lineage
@@ -227,7 +252,7 @@ class CommandsMixin:
             if not sep:
                 raise DreamSyntaxError(
                     f"`%dream config {item}`: write settings as key=value (llm=NAME, budget=5, "
-                    "max_new_tokens=256, workspace=./path)."
+                    "max_new_tokens=256, workspace=./path, executor=ray, address=auto, replicas=2)."
                 )
             if key == "llm":
                 if value and value not in self.ns:
@@ -257,9 +282,12 @@ class CommandsMixin:
                 if self._session is not None:
                     self._session.stop()
                 self._session = DataDreamer(value).start()
+            elif key in ("executor", "address", "replicas"):
+                self._set_executor(key, value)
             else:
                 raise DreamSyntaxError(
-                    f"Unknown setting {key!r}. Settings: llm, budget, max_new_tokens, workspace."
+                    f"Unknown setting {key!r}. Settings: llm, budget, max_new_tokens, workspace, "
+                    "executor, address, replicas."
                 )
         ws = current_workspace()
         lines = [
@@ -267,6 +295,7 @@ class CommandsMixin:
             f"llm: {self._default_llm_text()}",
             f"max_new_tokens: {self.max_new_tokens or 'none (up to the context length)'}",
             "budget: " + self._budget_text(),
+            f"executor: {getattr(self._session, 'executor', None) or 'local'}",
         ]
         return Report("\n".join(lines), "  \n".join(md_escape(x) for x in lines))
 
