@@ -20,6 +20,19 @@ PAIRS = {
 }
 
 
+def test_smollm2_names_the_embedded_model_as_a_trainer_base_too(workspace):
+    from dreamer_lab.llms import embedded_model_path
+    from dreamer_lab.trainers import TrainHFClassifier, TrainHFFineTune
+
+    for cls in (TrainHFFineTune, TrainHFClassifier):
+        for name in ("smollm2", "SmolLM2"):
+            assert cls("base", model_name=name).model_name == str(embedded_model_path())
+    # Two spellings, one base model: the same trainer fingerprint.
+    a = TrainHFFineTune("t", model_name="smollm2")
+    b = TrainHFFineTune("t", model_name=str(embedded_model_path()))
+    assert a._base_identity == b._base_identity
+
+
 @pytest.mark.slow
 def test_sft_lora_on_smollm2_learns_and_serves_as_llm(workspace):
     from peft import LoraConfig
@@ -30,7 +43,7 @@ def test_sft_lora_on_smollm2_learns_and_serves_as_llm(workspace):
     qa = DataSource("colour questions", PAIRS)
     trainer = TrainHFFineTune(
         "smollm2 colours",
-        model_name=str(embedded_model_path()),
+        model_name="smollm2",
         peft_config=LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"]),
     )
     trainer.train(

@@ -361,11 +361,6 @@ class DreamMagics(CommandsMixin, Magics):
 
     def _build_trainer(self, cls: type, opts: Options, values: dict[str, Any], label: str) -> Any:
         __tracebackhide__ = True
-        from dreamer_lab.llms.embedded import embedded_model_path, is_embedded_name
-
-        name = values.get("model_name")
-        if isinstance(name, str) and is_embedded_name(name.lower()):
-            values = {**values, "model_name": str(embedded_model_path())}  # "smollm2"
         init = {k: v for k, v in values.items() if k in opts.init}
         train = {k: v for k, v in values.items() if k not in opts.init}
         if "name" in opts.init:

@@ -62,6 +62,14 @@ FSDP_ONE_PROCESS = (
 )
 
 
+def base_model_path(name: str) -> str:
+    """``"smollm2"`` (and its short aliases) name the embedded SmolLM2 model's folder, as
+    they do for ``HFTransformers``; any other name or folder passes through."""
+    from dreamer_lab.llms.embedded import EMBEDDED_NAMES, embedded_model_path
+
+    return str(embedded_model_path()) if name.lower() in EMBEDDED_NAMES else name
+
+
 def _fsdp_enabled(fsdp: Any) -> bool:
     """DataDreamer's ``fsdp``: True, an FSDP option string/list, or False/None/"" (off)."""
     return bool(fsdp)
@@ -122,7 +130,7 @@ class TrainHFBase(HFTrainingRun, TrainedHFModel, Trainer):
                 "and drop distributed_config."
             )
         parse_devices(device, self._where())  # a bad list fails before any loading
-        self.model_name = str(model_name)
+        self.model_name = base_model_path(str(model_name))
         self.chat_prompt_template = chat_prompt_template
         self.system_prompt = system_prompt
         self.revision = revision
