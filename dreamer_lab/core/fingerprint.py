@@ -28,6 +28,7 @@ import os
 import struct
 import sys
 import types
+import weakref
 from collections.abc import Callable
 from pathlib import Path, PurePath
 from typing import Any
@@ -85,9 +86,29 @@ def hash_value(value: Any, *, label: str = "value") -> str:
 
     ``label`` names the value in error messages (e.g. ``"argument 'fn'"``).
     """
+    if type(value).__name__ == "Table" and type(value).__module__.startswith("pyarrow"):
+        return _table_digest(value, label)
     hasher = Hasher()
     hasher.feed(value, label)
     return hasher.hexdigest()
+
+
+# Arrow tables are immutable: the same table object always has the same digest, so it is
+# computed once per object while that object lives (e.g. a Dataset's fingerprint and then
+# its step's input digest).
+_TABLE_DIGESTS: dict[int, tuple[weakref.ref, str]] = {}
+
+
+def _table_digest(table: Any, label: str) -> str:
+    known = _TABLE_DIGESTS.get(id(table))
+    if known is not None and known[0]() is table:
+        return known[1]
+    hasher = Hasher()
+    hasher.feed(table, label)
+    digest = hasher.hexdigest()
+    key = id(table)
+    _TABLE_DIGESTS[key] = (weakref.ref(table, lambda _r: _TABLE_DIGESTS.pop(key, None)), digest)
+    return digest
 
 
 # ---------------------------------------------------------------------------------------

@@ -279,7 +279,8 @@ def _infer(value: Any, where: str) -> Any:
                 raise StepOutputTypeError(
                     f"{where}: column {k!r} is a {type(v).__name__}, not a list. Return {_SHAPES}."
                 )
-        return _dataset(columns_to_table({k: list(v) for k, v in value.items()}, where))
+        cols = {k: v if type(v) is list else list(v) for k, v in value.items()}  # no copy
+        return _dataset(columns_to_table(cols, where))
     if isinstance(value, list | tuple):
         return _dataset(columns_to_table(_dict_rows(value, where), where))
     raise StepOutputTypeError(f"{where}: got a {type(value).__name__}. Return {_SHAPES}.")
