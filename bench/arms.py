@@ -238,12 +238,19 @@ def train(arm: str, ws: str, model: str) -> dict[str, Any]:
     import trl  # noqa: F401
 
     torch.manual_seed(0)
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    cpu0 = use.ru_utime + use.ru_stime
     t = time.perf_counter()
     if arm == "plain":
         train_plain(Path(ws), model)
     else:
         train_lab(arm, Path(ws), model)
-    return {"seconds": time.perf_counter() - t, "peak_mb": peak_mb()}
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "seconds": time.perf_counter() - t,
+        "cpu_seconds": use.ru_utime + use.ru_stime - cpu0,
+        "peak_mb": peak_mb(),
+    }
 
 
 if __name__ == "__main__":
