@@ -146,7 +146,7 @@ export class LineageSidebar extends Panel {
       m.error ??
       (!m.workspace
         ? 'No dreamer_lab workspace under the server root yet: run a step in a notebook ' +
-          '(DataDreamer("./dreamer_workspace") or %%dream) and it appears here.'
+          '(a %%dream cell, or steps inside DataDreamer(...)) and it appears here.'
         : lineage && !lineage.nodes.length
           ? 'This workspace has no steps yet: run a step in a notebook.'
           : '');
