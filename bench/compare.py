@@ -127,7 +127,7 @@ def bench_rows(table: Table, arms: list[str], n: int, reps: int, units: dict) ->
                 table.add(first, arm, wall)
                 table.add(rss, arm, res["peak_mb"])
                 wall, res = run_arm(arm, "rows", str(ws), str(n), "again")
-                table.add(hit, arm, wall - res["again"])
+                table.add(hit, arm, wall - res["again_total"] - res.get("floor_total", 0))
                 table.add(again, arm, res["again"])
                 if "floor" in res:
                     table.add(floor, "ours", res["floor"])
