@@ -31,6 +31,8 @@ from dreamer_lab.steps.output import OutputColumn, OutputDataset, OutputIterable
 from dreamer_lab.steps.publishing import Publishing
 from dreamer_lab.steps.step_extras import StepExtras
 from dreamer_lab.steps.step_runtime import StepRuntime, log_level_scope
+from dreamer_lab.steps.test_hook import _INTERNAL_TEST_KEY as _INTERNAL_TEST_KEY  # noqa: F401
+from dreamer_lab.steps.test_hook import StepTestHook
 
 logger = logging.getLogger("dreamer_lab")
 
@@ -52,7 +54,7 @@ class DataCardType:
     PARAMETERS = "Parameters"
 
 
-class Step(StepOperations, StepRuntime, Publishing, StepExtras):
+class Step(StepTestHook, StepOperations, StepRuntime, Publishing, StepExtras):
     """Base class of every step. Subclasses implement ``setup()`` and ``run()``.
 
     Args:
@@ -121,6 +123,8 @@ class Step(StepOperations, StepRuntime, Publishing, StepExtras):
         self._rename = self._bind_outputs(outputs or {})
         self._fingerprint: str | None = None
         self._components: dict[str, Any] | None = None
+        if self._defer_for_test():  # DataDreamer's test hook: the test sets the output
+            return
         self._execute()
 
     # -- authoring API (DataDreamer's) --------------------------------------------------
