@@ -145,6 +145,22 @@ def test_training_wizard_trains_a_model(wizards):
     assert "loss" in view.inner_text()
 
 
+def test_sidebar_shows_the_trained_model_without_sample_rows(wizards):
+    page = wizards
+    page.locator('.jp-SideBar .lm-TabBar-tab[data-id="dreamer-lab-lineage"]').click()
+    node = page.locator('#dreamer-lab-lineage g.dl-node[aria-label^="poet,"]')
+    node.wait_for(timeout=30_000)
+    node.focus()
+    page.keyboard.press("Enter")
+    details = page.locator("#dreamer-lab-lineage .dl-details")
+    details.locator(".dl-card :is(.jp-RenderedMarkdown, .dl-hint)").first.wait_for()
+    # A model has no rows: no empty "Sample rows" heading, its card instead.
+    assert details.locator("h4:text-is('Sample rows')").count() == 0
+    assert details.locator("h4:text-is('Card')").count() == 1
+    assert axe_violations(page, "#dreamer-lab-lineage") == []
+    page.locator('.jp-SideBar .lm-TabBar-tab[data-id="dreamer-lab-lineage"]').click()  # close
+
+
 def test_card_widget_exports_the_users_text(wizards, lab):
     page = wizards
     form = wizard(page, "Data or model card")
