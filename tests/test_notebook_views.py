@@ -208,3 +208,22 @@ def _tree_text(nodes) -> str:
             assert n["tag"] in TAGS and set(n) == {"tag", "children"}
             out.append(_tree_text(n["children"]))
     return " ".join(out)
+
+
+def test_label_balance_only_for_low_cardinality_categories():
+    """A generated-text column is never a "label balance", even with one repeated value
+    (its lengths are plotted); a categorical output needs >= 2 values, few relative to rows."""
+    from datasets import Dataset
+
+    from dreamer_lab.notebook.plots import step_plots
+
+    same = Dataset.from_dict({"generations": ["ok"] * 6})
+    plots = step_plots(same, ["generations"], set())
+    assert "labels" not in plots and plots["lengths"]["column"] == "generations"
+    assert sum(b[2] for b in plots["lengths"]["bins"]) == 6
+    one = Dataset.from_dict({"label": ["pos"] * 6})
+    assert "labels" not in step_plots(one, ["label"], set())
+    unique = Dataset.from_dict({"label": ["a", "b", "c", "d", "e"]})  # one row per value
+    assert "labels" not in step_plots(unique, ["label"], set())
+    cats = Dataset.from_dict({"label": ["pos", "neg", "pos", "pos", "neg", "pos"]})
+    assert step_plots(cats, ["label"], set())["labels"]["counts"] == [["pos", 4], ["neg", 2]]

@@ -18,6 +18,9 @@ MAX_LABELS = 12
 MAX_LABEL_CHARS = 40
 #: Columns that hold what was sent to the model or given to the step, not its output.
 INPUT_LIKE = ("prompts", "attributes", "inputs", "instruction", "texts", "queries")
+#: Columns of free generated text (DataDreamer's prompt steps write ``generations``): their
+#: lengths are plotted, never their "label balance", however few distinct values they hold.
+FREE_TEXT = ("generations", "generation", "completions", "responses", "outputs")
 
 
 def ordered_columns(columns: list[str], parent_columns: set[str]) -> list[str]:
@@ -45,11 +48,13 @@ def length_hist(values: list[str], bins: int = 10) -> list[list[float]]:
 
 
 def _label_counts(values: list[Any], n: int) -> list[list[Any]] | None:
-    """Category counts when ``values`` are a few short categories, else None."""
+    """Category counts when ``values`` are a few short categories, else None: at least two
+    distinct values, at most :data:`MAX_LABELS` and at most half as many as rows (so that a
+    category holds two rows on average), each at most :data:`MAX_LABEL_CHARS` long."""
     if not values or not all(isinstance(v, str | bool | int) for v in values):
         return None
     distinct = Counter(values)
-    if len(distinct) > MAX_LABELS or len(distinct) >= n or n < 4:
+    if not 2 <= len(distinct) <= min(MAX_LABELS, n // 2) or n < 4:
         return None
     if any(len(str(k)) > MAX_LABEL_CHARS for k in distinct):
         return None
@@ -67,7 +72,7 @@ def step_plots(dataset: Any, columns: list[str], parent_columns: set[str]) -> di
     outputs = [c for c in columns if c not in parent_columns and c not in INPUT_LIKE]
     for col in outputs or columns[:1]:
         values = part[col]
-        counts = _label_counts(values, n)
+        counts = None if col in FREE_TEXT else _label_counts(values, n)
         if counts is not None:
             plots.setdefault(
                 "labels", {"column": col, "counts": counts, "x": "category", "y": "rows"}
