@@ -140,35 +140,50 @@ def test_output_equals_single_process(cluster, tiny, reference, tmp_path):
     assert ray.is_initialized()  # the session did not own the connection
 
 
-def test_killing_a_worker_requeues_its_batches(cluster, tiny, reference, tmp_path):
-    prompts = PROMPTS * 1 + [p + " more" for p in PROMPTS]
-    with DataDreamer(tmp_path / "single"):
-        expected = HFTransformers(tiny).run(prompts, **{**GEN, "max_new_tokens": 24})
-    with DataDreamer(tmp_path / "ws", executor="ray", ray_address=cluster, replicas=2) as dd:
+def _kill_one_actor_mid_run(cluster, tiny, folder: Path, replicas: int, restart: bool):
+    """Run 48 prompts, kill an actor once a batch is committed; (rows at kill, victim,
+    executor, output, expected output)."""
+    prompts = PROMPTS + [p + " more" for p in PROMPTS]
+    gen = {**GEN, "max_new_tokens": 24}
+    with DataDreamer(folder / "single"):
+        expected = HFTransformers(tiny).run(prompts, **gen)
+    ws = folder / "ws"
+    with DataDreamer(ws, executor="ray", ray_address=cluster, replicas=replicas) as dd:
         llm = HFTransformers(tiny)
         result: dict = {}
 
         def run() -> None:
             try:
-                result["out"] = llm.run(prompts, **{**GEN, "max_new_tokens": 24})
+                result["out"] = llm.run(prompts, **gen)
             except Exception as e:  # noqa: BLE001 - reported below
                 result["error"] = e
 
         worker = threading.Thread(target=run)
         worker.start()
         deadline = time.monotonic() + 60
-        while _rows(tmp_path / "ws") < GEN["batch_size"] and time.monotonic() < deadline:
+        while _rows(ws) < GEN["batch_size"] and time.monotonic() < deadline:
             time.sleep(0.005)
-        done_at_kill = _rows(tmp_path / "ws")
+        done_at_kill = _rows(ws)
         victim = dd.executor.actors(llm)[0]
-        ray.kill(victim)  # no restart: its batches must go to the other actor
-        worker.join(120)
+        ray.kill(victim, no_restart=not restart)
+        worker.join(180)
         assert "error" not in result, result.get("error")
         assert 0 < done_at_kill < len(prompts)
         assert result["out"] == expected  # no missing, duplicated or reordered row
-        assert _rows(tmp_path / "ws") == len(prompts)
+        assert _rows(ws) == len(prompts)
         assert dd.executor.requeued >= 1
-        assert victim not in dd.executor.actors(llm)
+        return victim, dd.executor.actors(llm)
+
+
+def test_killing_a_worker_requeues_its_batches(cluster, tiny, tmp_path):
+    victim, live = _kill_one_actor_mid_run(cluster, tiny, tmp_path, replicas=2, restart=False)
+    assert victim not in live and len(live) == 1  # the other actor did the rest
+
+
+def test_a_restarted_worker_takes_its_batches_back(cluster, tiny, tmp_path):
+    # One replica: only the actor Ray restarts (max_restarts) can finish the run.
+    victim, live = _kill_one_actor_mid_run(cluster, tiny, tmp_path, replicas=1, restart=True)
+    assert live == [victim]
 
 
 DRIVER = """
