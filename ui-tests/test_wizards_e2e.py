@@ -7,6 +7,7 @@ the text typed into it. Each view is captured and checked with axe-core in both 
 from __future__ import annotations
 
 import pytest
+import yaml
 from conftest import ARTIFACTS, REPO, axe_violations, publish, put_notebook, set_theme
 
 # A local OpenAI-compatible server (tests/openai_server.py) and a tiny Llama built on the
@@ -170,12 +171,26 @@ def test_card_widget_exports_the_users_text(wizards, lab):
     form.locator(".dlw-card:has-text('Testing the card widget in a browser.')").wait_for(
         timeout=30_000
     )
+    # The preview opens at the top; its scrollable region takes keyboard focus and has a
+    # name; the front matter is folded under "Metadata", readable (n<1K, not n\x3C1K).
+    card = form.locator(".dlw-card")
+    assert card.evaluate("e => e.scrollTop") == 0
+    assert card.get_attribute("tabindex") == "0" and card.get_attribute("aria-label")
+    meta = card.locator("details")
+    assert meta.evaluate("e => e.open") is False
+    meta.locator("summary").click()
+    shown = meta.locator("pre").inner_text()
+    assert "n<1K" in shown and "\\x3C" not in shown, shown
+    meta.locator("summary").click()
     form.get_by_role("button", name="Export").click()
     form.locator(".dlw-result:not(:empty)").wait_for(timeout=30_000)
     result = form.locator(".dlw-result").inner_text()
     assert "poems-card" in result and "{" not in result, result  # a sentence, not a dict
     readme = lab["root"] / "e2e" / "poems-card" / "README.md"
-    assert "Testing the card widget in a browser." in readme.read_text()
+    text = readme.read_text()
+    assert "Testing the card widget in a browser." in text
+    front = yaml.safe_load(text.split("---\n")[1])  # the file stays valid YAML
+    assert front["size_categories"] == ["n<1K"]
 
 
 VIEWS = {
@@ -187,11 +202,6 @@ VIEWS = {
 }
 # axe takes CSS selectors: the same elements, marked for it.
 MARK = "data-dl-axe"
-# Violations in the kernel-side views (dreamer_lab/notebook/static/) reported to their owner:
-# while one is still found the test is an expected failure naming it; anything else fails.
-KNOWN = {
-    "card-widget": "scrollable-region-focusable (serious): .dlw-card",
-}
 
 
 @pytest.mark.parametrize(
@@ -210,11 +220,4 @@ def test_views_screenshots_and_accessibility(wizards, theme, light):
         if found:
             problems[name] = found
     set_theme(page, "JupyterLab Light", light=True)
-    known = {
-        name: lines
-        for name, lines in problems.items()
-        if name in KNOWN and all(line.startswith(KNOWN[name]) for line in lines)
-    }
-    assert {k: v for k, v in problems.items() if k not in known} == {}
-    if known:
-        pytest.xfail(f"known kernel-side violations, reported: {known}")
+    assert problems == {}

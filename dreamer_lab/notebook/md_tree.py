@@ -39,6 +39,8 @@ TAGS = frozenset(
         "del",
         "span",
         "div",
+        "details",
+        "summary",
     ]
 )
 _CLOSE = "_close"
@@ -49,14 +51,37 @@ def markdown_tree(markdown: str) -> list[Any]:
     from markdown_it import MarkdownIt
 
     md = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
-    text = markdown
-    if text.startswith("---\n"):  # YAML front matter: shown as a code block
-        end = text.find("\n---\n", 4)
-        if end > 0:
-            text = f"```yaml\n{text[4:end]}\n```\n" + text[end + 5 :]
+    front, text = _split_front_matter(markdown)
     root: dict[str, Any] = {"tag": "div", "children": []}
+    if front is not None:
+        root["children"].append(_metadata(front))
     _build(md.parse(text), root)
     return root["children"]
+
+
+def _split_front_matter(markdown: str) -> tuple[str | None, str]:
+    """``(yaml, body)``: the ``---``-delimited front matter (None if absent) and the rest."""
+    if markdown.startswith("---\n"):
+        end = markdown.find("\n---\n", 4)
+        if end > 0:
+            return markdown[4:end], markdown[end + 5 :]
+    return None, markdown
+
+
+def _metadata(front: str) -> dict[str, Any]:
+    """The front matter as a collapsed "Metadata" block: loaded, then written back as plain
+    YAML (the file's ``\\x3C``-style escapes become the characters they stand for; the browser
+    escapes them once, as text), or shown as written when it does not load."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(front)
+        shown = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=88).rstrip()
+    except yaml.YAMLError:
+        shown = front
+    code = {"tag": "code", "children": [shown]}
+    summary = {"tag": "summary", "children": ["Metadata (YAML front matter)"]}
+    return {"tag": "details", "children": [summary, {"tag": "pre", "children": [code]}]}
 
 
 def _build(tokens: list[Any], parent: dict[str, Any]) -> None:

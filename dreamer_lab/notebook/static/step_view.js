@@ -168,7 +168,7 @@ function plots(s) {
   const p = s.plots || {};
   const box = el("div", "dlv-plots");
   if (p.labels) box.appendChild(bars(`label balance: ${p.labels.column}`, p.labels.counts, p.labels.x || "category", p.labels.y || "rows"));
-  if (p.lengths) box.appendChild(bars(`length of ${p.lengths.column}`, p.lengths.bins.map((b) => [`${b[0]}–${b[1]}`, b[2]]), p.lengths.x || "length (characters)", p.lengths.y || "rows"));
+  if (p.lengths) box.appendChild(bars(`length of ${p.lengths.column}`, p.lengths.bins.map((b) => [b[0] === b[1] ? `${b[0]}` : `${b[0]}–${b[1]}`, b[2]]), p.lengths.x || "length (characters)", p.lengths.y || "rows"));
   const loss = [];
   if (p.loss && p.loss.length) loss.push({ name: "train", points: p.loss, cls: "dlv-train" });
   if (p.eval_loss && p.eval_loss.length) loss.push({ name: "validation", points: p.eval_loss, cls: "dlv-eval" });

@@ -91,7 +91,7 @@ function publishPart(model, root, buttons) {
 
 // A card (or any Markdown) as the element tree Python built with markdown-it: a fixed set
 // of tags, text only through textContent, no attribute taken from the data.
-const TREE_TAGS = new Set("h1 h2 h3 h4 h5 h6 p ul ol li blockquote pre code em strong table thead tbody tr th td hr br del span div".split(" "));
+const TREE_TAGS = new Set("h1 h2 h3 h4 h5 h6 p ul ol li blockquote pre code em strong table thead tbody tr th td hr br del span div details summary".split(" "));
 
 function tree(nodes) {
   const out = [];
@@ -164,9 +164,15 @@ function render({ model, el: host }) {
   };
   const drawDerived = () => {
     if (isCard()) {
+      // A scrollable region: focusable and named, so keyboard users can scroll it (axe
+      // scrollable-region-focusable); it opens at the top, where the card starts.
       const card = el("div", "dlw-card");
+      card.tabIndex = 0;
+      card.setAttribute("role", "region");
+      card.setAttribute("aria-label", "Card preview (scrollable)");
       card.append(...tree(model.get("preview_tree")));
       preview.replaceChildren(card);
+      card.scrollTop = 0;
     } else {
       preview.replaceChildren(...(model.get("preview") || []).map((p) => el("pre", "dlw-preview-item", p)));
     }
