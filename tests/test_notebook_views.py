@@ -227,3 +227,19 @@ def test_label_balance_only_for_low_cardinality_categories():
     assert "labels" not in step_plots(unique, ["label"], set())
     cats = Dataset.from_dict({"label": ["pos", "neg", "pos", "pos", "neg", "pos"]})
     assert step_plots(cats, ["label"], set())["labels"]["counts"] == [["pos", 4], ["neg", 2]]
+
+
+def test_card_preview_front_matter_is_readable_and_folded():
+    """The card file's YAML escapes (``n\\x3C1K``) show as the characters they stand for,
+    as text (escaped once, by the browser), in a collapsed "Metadata" block before the card."""
+    from dreamer_lab.cards.card import front_matter
+    from dreamer_lab.notebook.md_tree import markdown_tree
+
+    front = front_matter({"size_categories": ["n<1K"], "pretty_name": "a & <b>"})
+    assert "\\x3C" in front  # the file itself stays escaped, valid YAML
+    first, heading = markdown_tree(f"{front}\n# Dataset card\n")[:2]
+    assert first["tag"] == "details" and heading["tag"] == "h1"
+    summary, pre = first["children"]
+    assert _tree_text([summary]).startswith("Metadata")
+    shown = _tree_text([pre])
+    assert "n<1K" in shown and "a & <b>" in shown and "\\x3C" not in shown
