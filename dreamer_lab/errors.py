@@ -44,6 +44,11 @@ class NotebookRunError(DreamerError, RuntimeError):
     """A cell of the notebook failed; the message names the cell and the error."""
 
 
+# -- notebook/running.py -----------------------------------------------------
+class StepInterrupted(DreamerError):
+    """A ``%%dream`` cell was interrupted; finished requests are kept in the request cache."""
+
+
 # -- embedders/openai_embedder.py --------------------------------------------
 class OpenAIEmbedderError(DreamerError, RuntimeError):
     """The endpoint could not be used (bad key, unreachable, malformed answer ...)."""
@@ -177,6 +182,7 @@ __all__ = [
     "StepOutputTypeError",
     "StepFailedError",
     "NotebookRunError",
+    "StepInterrupted",
     "OpenAIEmbedderError",
     "BibTeXError",
     "FineTunePendingError",

@@ -18,12 +18,8 @@ from typing import Any
 
 from dreamer_lab.core.secrets import scrub_text
 from dreamer_lab.core.status import Status
-from dreamer_lab.errors import DreamerError
+from dreamer_lab.errors import StepInterrupted
 from dreamer_lab.notebook.views import StepOutput, summarize, trainer_live
-
-
-class StepInterrupted(DreamerError):
-    """A ``%%dream`` cell was interrupted; finished requests are kept in the request cache."""
 
 
 def run_with_view(
