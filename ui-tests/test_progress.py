@@ -39,7 +39,7 @@ TIMEOUT = 120_000
 pytestmark = pytest.mark.slow
 
 
-def test_running_step_shows_progress_then_fresh(lab, page):
+def test_running_step_shows_progress_then_computed(lab, page):
     (lab["root"] / "progress").mkdir()
     put_notebook(lab, "progress/progress.ipynb", [SLOW, FOREGROUND])
     page.goto(f"{lab['url']}/lab/tree/progress/progress.ipynb?reset&token={lab['token']}")
@@ -70,9 +70,9 @@ def test_running_step_shows_progress_then_fresh(lab, page):
     ARTIFACTS.mkdir(exist_ok=True)
     page.locator("#dreamer-lab-lineage").screenshot(path=str(ARTIFACTS / "sidebar-running.png"))
 
-    # Done: fresh, with its rows, and no progress bar left.
-    node.and_(page.locator(".dl-status-fresh")).wait_for(timeout=30_000)
-    assert node.get_attribute("aria-label") == "countdown, Countdown, fresh, 20 rows"
+    # Done: computed, with its rows, and no progress bar left.
+    node.and_(page.locator(".dl-status-computed")).wait_for(timeout=30_000)
+    assert node.get_attribute("aria-label") == "countdown, Countdown, computed, 20 rows"
     assert node.locator("rect.dl-progress").count() == 0
 
 
@@ -89,5 +89,5 @@ def test_foreground_step_shows_running_while_the_cell_executes(lab, page):
     assert page.locator(".jp-OutputArea-output:has-text('FG done')").count() == 0
     page.wait_for_selector(".jp-OutputArea-output:has-text('FG done')", timeout=TIMEOUT)
     page.locator(
-        '#dreamer-lab-lineage g.dl-node[aria-label="foreground, Countdown, fresh, 15 rows"]'
+        '#dreamer-lab-lineage g.dl-node[aria-label="foreground, Countdown, computed, 15 rows"]'
     ).wait_for(timeout=10_000)

@@ -68,7 +68,7 @@ def test_workflow_fills_sidebar_with_nodes_and_edges(workflow, page):
         " && document.querySelectorAll('#dreamer-lab-lineage path.dl-edge').length === 2",
         timeout=30_000,
     )
-    assert node(page, src).get_attribute("aria-label").startswith("questions, DataSource, fresh")
+    assert node(page, src).get_attribute("aria-label").startswith("questions, DataSource, computed")
     assert "2 rows" in node(page, doubled).get_attribute("aria-label")
     assert node(page, tagged).get_attribute("aria-label").startswith(XSS)
     edges = page.locator("#dreamer-lab-lineage path.dl-edge")

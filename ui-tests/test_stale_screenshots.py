@@ -47,14 +47,14 @@ def test_newer_run_makes_old_run_and_descendants_stale(lab, page):
 
     labels = sorted(n.get_attribute("aria-label") for n in page.locator(NODES).all())
     assert labels == [
-        "prompts, map, fresh, 5 rows",
+        "prompts, map, computed, 5 rows",
         "prompts, map, stale, 3 rows",
-        "short prompts, filter, fresh, 4 rows",
+        "short prompts, filter, computed, 4 rows",
         "short prompts, filter, stale, 3 rows",
-        "topics, DataSource, fresh, 5 rows",
+        "topics, DataSource, computed, 5 rows",
         "topics, DataSource, stale, 3 rows",
     ]
-    select(page, "short prompts, filter, fresh, 4 rows")
+    select(page, "short prompts, filter, computed, 4 rows")
     page.wait_for_selector("#dreamer-lab-lineage .dl-sample .dl-cell:visible")
     assert (
         "Explain tides to a child." in page.locator("#dreamer-lab-lineage .dl-sample").inner_text()
@@ -64,7 +64,7 @@ def test_newer_run_makes_old_run_and_descendants_stale(lab, page):
     page.wait_for_selector("#dreamer-lab-lineage .dl-details:has-text('newer run')")
 
     ARTIFACTS.mkdir(exist_ok=True)
-    select(page, "short prompts, filter, fresh, 4 rows")
+    select(page, "short prompts, filter, computed, 4 rows")
     page.wait_for_selector("#dreamer-lab-lineage .dl-sample .dl-cell:visible")
     set_theme(page, "JupyterLab Light", light=True)  # another module may have left it dark
     page.screenshot(path=str(ARTIFACTS / "docs-lab-light.png"))

@@ -6,7 +6,7 @@
 import { IRenderMimeRegistry, MimeModel } from '@jupyterlab/rendermime';
 
 import { getCard, getStep, type Card, type LineageNode, type StepDetail } from './api';
-import { cardMarkdown, middleEllipsis, statusClass } from './text';
+import { cardMarkdown, middleEllipsis, stateOf, statusClass } from './text';
 
 const SAMPLE_ROWS = 5;
 const CELL_CHARS = 300;
@@ -57,7 +57,7 @@ export function stepHeader(
 ): HTMLElement[] {
   const title = el('h3', 'dl-details-name', node.name);
   title.title = node.name;
-  const badge = el('span', `dl-badge ${statusClass(node.status)}`, node.status);
+  const badge = el('span', `dl-badge ${statusClass(stateOf(node))}`, stateOf(node));
   const status = el('div', 'dl-details-status');
   status.append(el('span', 'dl-kind', node.kind), badge);
   const out: HTMLElement[] = [title, status];

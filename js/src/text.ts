@@ -59,6 +59,15 @@ export function distinctLabels(names: string[], max: number): Map<string, string
   return out;
 }
 
+/**
+ * The status word a node shows: its ``state`` (computed, loaded from cache, running,
+ * interrupted, failed, stale: the words of the step and trainer views), or its coarser
+ * ``status`` from a server that sends no ``state``.
+ */
+export function stateOf(node: { status: string; state?: string | null }): string {
+  return node.state ?? node.status;
+}
+
 /** The CSS class of a status word from the server ("loaded from cache" -> dl-status-loaded-from-cache). */
 export function statusClass(status: string): string {
   const slug = status

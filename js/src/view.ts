@@ -10,14 +10,13 @@ import type { LineageNode } from './api';
 import { el, emptyDetails, stepContent, stepHeader } from './details';
 import { COMPACT_W, ILayout, IPlacedNode, layoutLineage, NODE_H, NODE_W } from './layout';
 import { LineageModel } from './model';
-import { distinctLabels, fitView, statusClass } from './text';
+import { distinctLabels, fitView, stateOf, statusClass } from './text';
 import { lineageToolbar } from './toolbar';
 
 const SVG = 'http://www.w3.org/2000/svg';
 /** The order of the legend; a status the server sends that is not listed comes last. */
 const STATUS_ORDER = [
   'computed',
-  'fresh',
   'loaded from cache',
   'running',
   'interrupted',
@@ -160,7 +159,7 @@ export class LineageSidebar extends Panel {
       return;
     }
     const key = JSON.stringify([
-      lineage.nodes.map(n => [n.fingerprint, n.name, n.status, n.rows, n.progress ?? null]),
+      lineage.nodes.map(n => [n.fingerprint, n.name, stateOf(n), n.rows, n.progress ?? null]),
       lineage.edges,
       [...this._collapsed],
       this._compact
@@ -191,7 +190,7 @@ export class LineageSidebar extends Panel {
 
   /** One legend entry per status present in the graph, in the vocabulary's order. */
   private _renderLegend(): void {
-    const present = [...new Set(this.model.lineage?.nodes.map(n => n.status) ?? [])];
+    const present = [...new Set(this.model.lineage?.nodes.map(stateOf) ?? [])];
     const rank = (s: string) => {
       const i = STATUS_ORDER.indexOf(s);
       return i < 0 ? STATUS_ORDER.length : i;
@@ -227,7 +226,7 @@ export class LineageSidebar extends Panel {
   private _drawNode(p: IPlacedNode, w: number, label: string): SVGElement {
     const { node: n, x, y, hidden } = p;
     const g = svg('g', {
-      class: `dl-node ${statusClass(n.status)}`,
+      class: `dl-node ${statusClass(stateOf(n))}`,
       transform: `translate(${x - w / 2}, ${y - NODE_H / 2})`,
       tabindex: 0,
       role: 'button'
@@ -235,21 +234,21 @@ export class LineageSidebar extends Panel {
     g.dataset.fingerprint = n.fingerprint;
     g.setAttribute(
       'aria-label',
-      `${n.name}, ${n.kind}, ${n.status}${n.rows !== null ? `, ${n.rows} rows` : ''}`
+      `${n.name}, ${n.kind}, ${stateOf(n)}${n.rows !== null ? `, ${n.rows} rows` : ''}`
     );
     if (n.fingerprint === this._selected) {
       g.classList.add('dl-selected');
     }
     // The full name, kind, status and fingerprint on hover: the label may be clipped.
     const title = svg('title');
-    title.textContent = `${n.name}\n${n.kind} · ${n.status}\n${n.fingerprint}${
+    title.textContent = `${n.name}\n${n.kind} · ${stateOf(n)}\n${n.fingerprint}${
       n.stale_reason ? `\n${n.stale_reason}` : ''
     }`;
     const rect = svg('rect', { width: w, height: NODE_H, rx: 6, class: 'dl-node-box' });
     const name = svg('text', { x: 10, y: 19, class: 'dl-node-name' });
     name.textContent = label;
     // Kind on the left (clipped to what is left), rows (and what is collapsed) on the right.
-    const rows = n.rows !== null ? `${n.rows} rows` : n.status;
+    const rows = n.rows !== null ? `${n.rows} rows` : stateOf(n);
     const right = hidden ? `${rows} +${hidden}` : rows;
     const count = svg('text', { x: w - 8, y: 36, class: 'dl-node-meta', 'text-anchor': 'end' });
     count.textContent = right;

@@ -8,6 +8,7 @@ import {
   escapeMarkdown,
   fitView,
   middleEllipsis,
+  stateOf,
   statusClass
 } from '../src/text';
 
@@ -68,4 +69,10 @@ test('fit centres what fits and never goes below the readable scale', () => {
   assert.equal(wide.y, 10);
   const empty = fitView(-Infinity, -Infinity, 250, 300, 10, 0.9);
   assert.ok(Number.isFinite(empty.x) && Number.isFinite(empty.y));
+});
+
+test('a node shows its state word, or its status from a server that sends none', () => {
+  assert.equal(stateOf({ status: 'fresh', state: 'loaded from cache' }), 'loaded from cache');
+  assert.equal(stateOf({ status: 'failed', state: 'interrupted' }), 'interrupted');
+  assert.equal(stateOf({ status: 'stale' }), 'stale');
 });
