@@ -111,6 +111,34 @@ def _table_digest(table: Any, label: str) -> str:
     return digest
 
 
+def reuse_table_digest(source: Any, derived: Any) -> None:
+    """Give ``derived`` the digest already computed for ``source`` when both hold the very
+    same Arrow buffers (e.g. ``derived`` only replaced the schema metadata, which the digest
+    leaves out): Arrow data is immutable, so the same buffers are the same content."""
+    known = _TABLE_DIGESTS.get(id(source))
+    if known is None or known[0]() is not source or not _same_buffers(source, derived):
+        return
+    key = id(derived)
+    _TABLE_DIGESTS[key] = (weakref.ref(derived, lambda _r: _TABLE_DIGESTS.pop(key, None)), known[1])
+
+
+def _same_buffers(a: Any, b: Any) -> bool:
+    if a.num_rows != b.num_rows or not a.schema.remove_metadata().equals(
+        b.schema.remove_metadata()
+    ):
+        return False
+
+    def where(table: Any) -> list[tuple[int, int, int, int]]:
+        return [
+            (chunk.offset, len(chunk), buf.address, buf.size) if buf is not None else (0, 0, 0, 0)
+            for col in table.columns
+            for chunk in col.chunks
+            for buf in chunk.buffers()
+        ]
+
+    return where(a) == where(b)
+
+
 # ---------------------------------------------------------------------------------------
 # Files: by content, with a (path, size, mtime_ns) -> digest shortcut per process.
 _FILE_DIGESTS: dict[tuple[str, int, int], str] = {}

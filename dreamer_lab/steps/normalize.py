@@ -314,9 +314,11 @@ def _dataset(table: Any) -> Any:
     """
     import datasets
 
-    from dreamer_lab.core.fingerprint import hash_value
+    from dreamer_lab.core.fingerprint import hash_value, reuse_table_digest
 
-    return datasets.Dataset(table, fingerprint=hash_value(table))
+    ds = datasets.Dataset(table, fingerprint=hash_value(table))
+    reuse_table_digest(table, ds.data.table)  # a data source hashes it again: no second pass
+    return ds
 
 
 def _small_types(table: Any) -> Any:
