@@ -133,3 +133,17 @@ def test_a_widget_output_is_named_not_a_repr():
     )
     assert "GenerationWizard" in out["text"] and "0x" not in out["text"]
     assert "object at" not in out["text"]
+
+
+def test_card_front_matter_is_readable_folded_and_escaped_once():
+    """The card file's YAML escapes (``n\\x3C1K``) read as ``n<1K``, escaped once for HTML,
+    folded under "Metadata" before the card's text."""
+    from dreamer_lab.cards.card import Card, front_matter
+    from dreamer_lab.report.html import _card_html
+
+    front = front_matter({"size_categories": ["n<1K"], "pretty_name": "<script>x</script>"})
+    card = Card("dataset", f"{front}\n# Dataset card\n", {"fingerprint": "ab" * 16})
+    out = _card_html(card)
+    assert out.index("<details><summary>Metadata") < out.index("<h1>Dataset card</h1>")
+    assert "n&lt;1K" in out and "x3C" not in out and "&amp;lt;" not in out
+    assert "<script>" not in out and "&lt;script&gt;x&lt;/script&gt;" in out

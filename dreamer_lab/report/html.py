@@ -26,6 +26,7 @@ table{border-collapse:collapse;margin:8px 0;max-width:100%}td,th{border:1px soli
 .out{border-left:3px solid #8c959f;margin:6px 0 0;padding-left:8px}.err pre{background:#fff0f0}
 .stamp{font-size:12px;color:#57606a}.hit{color:#1a7f37}.card{border:1px solid #d0d7de;border-radius:8px;padding:4px 18px;margin:18px 0}
 nav a{margin-right:14px}.muted{color:#57606a}
+.card details{margin:12px 0}.card summary{cursor:pointer;color:#57606a}
 """
 
 
@@ -128,17 +129,33 @@ def _round_floats(text: str) -> str:
     return _LONG_FLOAT.sub(lambda m: f"{float(m.group(0)):.4g}", text)
 
 
+def _front_matter_html(front: str) -> str:
+    """A card's YAML front matter, folded under "Metadata": loaded and written back as plain
+    YAML (the file's ``\\x3C``-style escapes become the characters they stand for), escaped
+    once for HTML; shown as written when it does not load."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(front)
+        front = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=88).rstrip()
+    except yaml.YAMLError:
+        pass
+    return (
+        "<details><summary>Metadata (YAML front matter)</summary>"
+        f"<pre><code>{esc(front)}</code></pre></details>"
+    )
+
+
 def _card_html(card: Any) -> str:
     from dreamer_lab.report.saved_cards import without_placeholders
 
     md = _round_floats(without_placeholders(card.markdown))
     md = re.sub(r"^<!-- dreamer_lab:editable .*-->$", "", md, flags=re.MULTILINE)
     md = re.sub(r'^<div class="loss-curve">.*</div>$', "", md, flags=re.MULTILINE)
-    # The YAML front matter is shown as a code block, not parsed as Markdown.
     front = ""
     m = re.match(r"^---\n(.*?)\n---\n", md, flags=re.DOTALL)
     if m:
-        front = f"<pre><code>{esc(m.group(1))}</code></pre>"
+        front = _front_matter_html(m.group(1))
         md = md[m.end() :]
     chart = ""
     if card.kind == "model":
@@ -177,7 +194,7 @@ def render_html(report: dict[str, Any]) -> str:
         "<h3>Versions</h3>",
         _table(sorted(run["versions"]["installed"].items())),
         "<h3>Hardware</h3>",
-        _table(sorted((k, v) for k, v in run["hardware"].items())),
+        _table(sorted((k, v) for k, v in run["hardware"].items() if v not in (None, ""))),
         "<h3>Git</h3>",
         _table(sorted(run["git"].items())) if run["git"] else "<p>Not in a git repository.</p>",
         '<h2 id="lineage">Lineage</h2>',
