@@ -243,3 +243,14 @@ def test_card_preview_front_matter_is_readable_and_folded():
     assert _tree_text([summary]).startswith("Metadata")
     shown = _tree_text([pre])
     assert "n<1K" in shown and "a & <b>" in shown and "\\x3C" not in shown
+
+
+def test_text_summary_states_generation_lengths_in_characters():
+    """The Markdown form of the step view (what reports show) gives the length range in
+    characters, and says so plainly when every row has one length."""
+    from dreamer_lab.steps import DataSource
+
+    same = render_markdown(summarize(DataSource("same", data={"generations": ["ok"] * 4})))
+    assert "length of generations: 2 characters, every row" in same
+    mixed = DataSource("mixed", data={"generations": ["a" * 10, "b" * 30, "c" * 20, "d" * 10]})
+    assert "length of generations: 10–30 characters " in render_markdown(summarize(mixed))

@@ -6,6 +6,10 @@ the text typed into it. Each view is captured and checked with axe-core in both 
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import yaml
 from conftest import ARTIFACTS, REPO, axe_violations, publish, put_notebook, set_theme
@@ -221,3 +225,45 @@ def test_views_screenshots_and_accessibility(wizards, theme, light):
             problems[name] = found
     set_theme(page, "JupyterLab Light", light=True)
     assert problems == {}
+
+
+def test_html_report_of_the_notebook(wizards, lab, browser):
+    """`dreamer-lab report` on the saved notebook: a standalone page with the step, the model
+    and the card the user wrote (the card widget's inserted cell saves it); captured (light)
+    and checked with axe-core."""
+    page = wizards
+    wizard(page, "Data or model card").get_by_role("button", name="Insert and run").click()
+    saved = page.locator(
+        ".jp-Cell:has(.jp-InputArea-editor:has-text('card_for(')) .jp-OutputArea-output"
+    )
+    saved.first.wait_for(timeout=TIMEOUT)
+    page.locator(".jp-Notebook .jp-Cell").first.click()
+    page.locator('.lm-MenuBar-itemLabel:text-is("File")').click()
+    page.locator('.lm-Menu-itemLabel:text-is("Save Notebook")').click()
+    page.wait_for_selector(".jp-StatusBar-TextItem:has-text('| Idle')", timeout=TIMEOUT)
+    nb = lab["root"] / "e2e" / "wizards.ipynb"
+    subprocess.run(
+        [str(Path(sys.executable).with_name("dreamer-lab")), "report", str(nb)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    html = nb.with_name("wizards_report") / "report.html"
+    # The report's CSP allows no script: axe-core is injected past it (a test-only context).
+    context = browser.new_context(viewport={"width": 1100, "height": 900}, bypass_csp=True)
+    report = context.new_page()
+    try:
+        report.goto(html.as_uri())
+        text = report.locator("body").inner_text()
+        assert "poems" in text and "poet" in text
+        assert "Testing the card widget in a browser." in text  # the card the user exported
+        ARTIFACTS.mkdir(exist_ok=True)
+        report.screenshot(path=str(ARTIFACTS / "report-full-light.png"), full_page=True)
+        # The docs' image: the lineage and the notebook's first step, not 6000 px of page.
+        top = report.locator("#lineage").bounding_box()["y"] - 12
+        clip = {"x": 0, "y": top, "width": 1100, "height": 1500}
+        report.screenshot(path=str(ARTIFACTS / "report-light.png"), clip=clip, full_page=True)
+        publish("report-light.png")
+        assert axe_violations(report, "body") == []
+    finally:
+        context.close()

@@ -276,13 +276,22 @@ def render_markdown(s: dict[str, Any]) -> str:
         counts = ", ".join(f"{e(k)}: {c}" for k, c in plots["labels"]["counts"])
         out += ["", f"label balance ({e(plots['labels']['column'])}): {counts}"]
     if "lengths" in plots:
-        bins = plots["lengths"]["bins"]
-        out += ["", f"length of {e(plots['lengths']['column'])}: {sparkline([b[2] for b in bins])}"]
+        out += ["", f"length of {e(plots['lengths']['column'])}: {_lengths_text(plots)}"]
     if "loss" in plots:
         out += ["", f"loss: {sparkline([v for _, v in plots['loss']])} {_loss_summary(plots)}"]
     if s.get("metrics"):
         out += ["", "metrics: " + e(_metrics_text(s["metrics"]))]
     return "\n".join(out)
+
+
+def _lengths_text(plots: dict[str, Any]) -> str:
+    """The length histogram in words: ``12–80 characters ▂▅█▃`` or ``36 characters, every
+    row`` (one length: a one-bar sparkline says nothing)."""
+    bins = plots["lengths"]["bins"]
+    lo, hi = bins[0][0], bins[-1][1]
+    if lo == hi:
+        return f"{lo} characters, every row"
+    return f"{lo}–{hi} characters {sparkline([b[2] for b in bins])}"
 
 
 def _metrics_text(metrics: dict[str, Any]) -> str:
