@@ -101,3 +101,10 @@ def test_set_output_is_refused_on_ordinary_steps(workspace):
     source = DataSource("src", data={"a": [1]})
     with pytest.raises(StepOutputError, match="only for test steps"):
         source._set_output({"a": [2]})
+
+
+def test_values_pickled_before_set_output_read_back(workspace):
+    step = make_test_step(["obj"])
+    step._set_output({"obj": [step.pickle({"k": 1}), step.pickle({2, 3})]})
+    assert list(step.output["obj"]) == [{"k": 1}, {2, 3}]
+    assert step.export_to_dict()["obj"] == [{"k": 1}, {2, 3}]

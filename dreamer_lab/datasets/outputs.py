@@ -124,6 +124,9 @@ class OutputDataset(_OutputBase):
                     f"Step {self.step.name!r} has no column {key!r}; its columns are "
                     f"{self.column_names}."
                 )
+            if getattr(self._step, "_output", None) is not self:  # a view of other rows
+                one = self.dataset.select_columns([key])
+                return OutputDatasetColumn(self.step, one, pickled=self._pickled)
             return OutputDatasetColumn(self.step, key, pickled=self._pickled)
         value = self.dataset[key]
         try:

@@ -53,7 +53,8 @@ class StepRuntime:
 
     @progress.setter
     def progress(self, value: float) -> None:
-        self._progress = max(0.0, min(1.0, float(value)))
+        # Progress never goes back (DataDreamer's), and is capped at 1.
+        self._progress = max(self._progress or 0.0, min(1.0, float(value)))
         now = time.monotonic()
         if self.workspace is not None and (now - self._progress_written > 0.5 or value >= 1):
             self._progress_written = now

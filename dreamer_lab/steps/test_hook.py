@@ -61,7 +61,8 @@ class StepTestHook:
         # component will do. A dataset is addressed by its content.
         digest = uuid.uuid4().hex if lazy else hash_value(produced.data.table)
         assert self.workspace is not None
-        self.workspace.progress_file(self.fingerprint).unlink(missing_ok=True)
+        declared = self.fingerprint  # what values this step pickled so far are signed with
+        self.workspace.progress_file(declared).unlink(missing_ok=True)
         assert self._components is not None
         self._components = {**self._components, "test_output": digest}
         self._fingerprint = combine(json.dumps(self._components, sort_keys=True))
@@ -73,6 +74,9 @@ class StepTestHook:
         self._produce = produce  # type: ignore[method-assign]
         with log_level_scope(self.log_level):
             self._run_and_store()
+        if getattr(self, "_pickled", False):
+            # Values the test pickled with this step before setting them are this step's own.
+            self._lineage_cache = self._value_lineage() | {declared}
 
     @property
     def output(self: Step) -> OutputDataset | OutputIterableDataset:
