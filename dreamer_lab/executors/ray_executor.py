@@ -16,6 +16,7 @@ import collections
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,7 @@ Item = tuple[str, str, Any]  # (request key, prompt, row seed)
 
 _RESOURCE_KEYS = {"num_cpus", "num_gpus", "memory", "resources", "accelerator_type"}
 _MAX_ATTEMPTS = 3  # a batch whose actor died this often is not sent again
+_MAX_PROBES = 60  # a dead actor is asked this often (1 s apart) whether Ray restarted it
 
 
 class ReplicaActor:
@@ -72,7 +74,8 @@ class _Pool:
     actors: list[Any]
     model_refs: list[Any]  # the replicas' configuration in the object store
     live: list[Any] = field(default_factory=list)
-    probes: dict[Any, Any] = field(default_factory=dict)  # ready() ref -> actor
+    probes: dict[Any, tuple[Any, int]] = field(default_factory=dict)  # ref -> (actor, n)
+    retry: dict[Any, tuple[int, float]] = field(default_factory=dict)  # actor -> (n, when)
 
     def __post_init__(self) -> None:
         self.live = list(self.actors)
@@ -94,6 +97,7 @@ class RayExecutor:
         max_in_flight: batches queued on each actor at a time (2 keeps it busy while the
             driver commits).
         init_kwargs: more ``ray.init`` arguments (e.g. ``runtime_env``).
+        ready_timeout: seconds to wait for the replicas to be placed and load the model.
     """
 
     def __init__(
@@ -104,6 +108,7 @@ class RayExecutor:
         max_restarts: int = 1,
         max_in_flight: int = 2,
         init_kwargs: dict[str, Any] | None = None,
+        ready_timeout: float = 600,
     ):
         _check_options(address, replicas, resources_per_replica, max_restarts, max_in_flight)
         self.address = address
@@ -112,6 +117,7 @@ class RayExecutor:
         self.max_restarts = max_restarts
         self.max_in_flight = max_in_flight
         self.init_kwargs = dict(init_kwargs or {})
+        self.ready_timeout = ready_timeout
         self._pools: dict[str, _Pool] = {}
         self._started_ray = False
         self.requeued = 0  # batches sent again because their actor died
@@ -155,14 +161,15 @@ class RayExecutor:
         refs = [ray.put(b) for b in blobs]  # held by the pool: a restart needs them
         actors = [actor_class.remote(refs[i % len(refs)]) for i in range(self.replicas)]
         try:
-            ray.get([a.ready.remote() for a in actors])
+            ray.get([a.ready.remote() for a in actors], timeout=self.ready_timeout)
         except Exception as e:
             for a in actors:
                 ray.kill(a)
             raise LLMError(
-                f"{llm!r}: a Ray replica could not load the model ({_cause(e)}). Check that "
-                "every node has dreamer_lab, the model files and the resources asked for "
-                f"({self.resources_per_replica})."
+                f"{llm!r}: {self.replicas} Ray replicas were not ready within "
+                f"{self.ready_timeout:g} s ({_cause(e)}). Check that the cluster has "
+                f"{self.replicas} x {self.resources_per_replica} free (`ray status`) and that "
+                "every node has dreamer_lab and the model files."
             ) from e
         logger.info("%r: %d Ray replicas of %r ready", self, len(actors), llm)
         return _Pool(actors, refs)
@@ -226,7 +233,11 @@ class _Dispatch:
         try:
             while self.queue or self.in_flight:
                 self._submit()
+                self._probe_again()
                 waiting = list(self.in_flight) + list(self.pool.probes)
+                if not waiting and self.pool.retry:
+                    time.sleep(0.2)
+                    continue
                 if not waiting:
                     raise LLMError(
                         f"{self.llm!r}: every Ray replica died ({len(self.done)} of "
@@ -287,17 +298,27 @@ class _Dispatch:
         if actor in self.pool.live:
             logger.warning("%r: a Ray replica died (%s); its batches go to the others", self, error)
             self.pool.live.remove(actor)
-            self.pool.probes[actor.ready.remote()] = actor  # back when Ray restarts it
+            self.pool.probes[actor.ready.remote()] = (actor, 1)  # back when Ray restarts it
 
     def _probed(self, ref: Any) -> None:
-        actor = self.pool.probes.pop(ref)
+        actor, n = self.pool.probes.pop(ref)
         try:
             self.ray.get(ref)
         except Exception:
-            if actor in self.pool.actors:
-                self.pool.actors.remove(actor)  # dead for good
+            if n < _MAX_PROBES:  # restarting, or not known to be restarting yet
+                self.pool.retry[actor] = (n + 1, time.monotonic() + 1.0)
+            else:  # dead for good: free what it holds
+                with contextlib.suppress(Exception):
+                    self.ray.kill(actor)
             return
         self.pool.live.append(actor)
+
+    def _probe_again(self) -> None:
+        now = time.monotonic()
+        for actor, (n, when) in list(self.pool.retry.items()):
+            if now >= when:
+                del self.pool.retry[actor]
+                self.pool.probes[actor.ready.remote()] = (actor, n)
 
 
 def _cause(e: BaseException) -> str:
