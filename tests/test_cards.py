@@ -93,6 +93,8 @@ def test_hostile_model_text_cannot_break_card_structure(workspace, tmp_path):
     paths = card.save(tmp_path / "card")
     assert DatasetCard.load(paths["markdown"]).data.license == "apache-2.0"
     assert json.loads(paths["json"].read_text())["fingerprint"] == steps["kept"].fingerprint
+    # A notebook cell ending with save() shows one readable line, not a dict of PosixPaths.
+    assert repr(paths) == f"Saved card: {tmp_path / 'card' / 'README.md'} and card.json"
 
 
 def test_citations_are_well_formed_bibtex(workspace):

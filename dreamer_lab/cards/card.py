@@ -55,20 +55,27 @@ class Card:
 
         return (DatasetCard if self.kind == "dataset" else ModelCard)(self.markdown)
 
-    def save(self, folder: str | os.PathLike) -> dict[str, Path]:
+    def save(self, folder: str | os.PathLike) -> SavedCard:
         """Write ``README.md`` and ``card.json`` into ``folder``; returns their paths."""
         d = Path(folder)
         d.mkdir(parents=True, exist_ok=True)
         md, js = d / "README.md", d / "card.json"
         md.write_text(self.markdown, encoding="utf-8")
         js.write_text(self.to_json() + "\n", encoding="utf-8")
-        return {"markdown": md, "json": js}
+        return SavedCard(markdown=md, json=js)
 
     def _repr_markdown_(self) -> str:
         return self.markdown
 
     def __str__(self) -> str:
         return self.markdown
+
+
+class SavedCard(dict):
+    """Where :meth:`Card.save` wrote (``["markdown"]``, ``["json"]``), shown as one line."""
+
+    def __repr__(self) -> str:
+        return f"Saved card: {self['markdown']} and {self['json'].name}"
 
 
 # -- pieces shared by both cards ------------------------------------------------------------
