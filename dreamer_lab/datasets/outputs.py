@@ -26,6 +26,13 @@ def _check_type(dataset: Any, iterable: bool) -> None:
         raise ValueError(f"Expected {want.__name__}, got {type(dataset).__name__}.")
 
 
+def _check_step(step: Any, cls: type) -> None:
+    if step is None:
+        raise ValueError(
+            f"{cls.__name__}(step, dataset): step is None; pass the step the rows belong to."
+        )
+
+
 def iterable_column_names(dataset: Any) -> list[str]:
     """Column names of a ``datasets.IterableDataset``; after a ``map`` they are unknown
     to ``datasets``, so the first row is read (one row, nothing more)."""
@@ -105,6 +112,7 @@ class OutputDataset(_OutputBase):
     """A step's stored output: a memory-mapped ``datasets.Dataset`` with columns by name."""
 
     def __init__(self, step: Any, dataset: Any, pickled: bool = False):
+        _check_step(step, type(self))
         _check_type(dataset, iterable=False)
         self._step = step
         self._dataset = dataset
@@ -157,6 +165,7 @@ class OutputDatasetColumn(OutputDataset):
     """
 
     def __init__(self, step: Any, dataset: Any, pickled: bool = False):
+        _check_step(step, type(self))
         self._step = step
         self._pickled = pickled
         if isinstance(dataset, str):
@@ -223,6 +232,7 @@ class OutputIterableDataset(_OutputBase):
         pickled: bool = False,
         total_num_rows: int | None = None,
     ):
+        _check_step(step, type(self))
         _check_type(dataset, iterable=True)
         self._step = step
         self._dataset = dataset

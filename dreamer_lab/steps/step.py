@@ -462,6 +462,8 @@ def wait(*steps: Step, poll_interval: float = 1.0) -> None:
     """Wait for background steps to finish (each is joined; ``poll_interval`` is
     DataDreamer's and unused: nothing polls)."""
     for s in steps:
+        if not isinstance(s, Step):
+            raise TypeError(f"wait() takes steps, got {type(s).__name__}: {s!r}.")
         s.wait()
 
 
