@@ -170,7 +170,9 @@ def bench_train(table: Table, arms: list[str], reps: int, units: dict) -> None:
 
     model = str(embedded_model_path())
     row = "SFT + LoRA on SmolLM2-135M, 64 rows + 16 validation: `train()` incl. model load"
-    hit = "same trainer again, cache hit: `train()`"
+    hit = (
+        "same trainer again in a new process, cache hit: `train()` (peft import, base-model digest)"
+    )
     cpu = "same first `train()`, CPU seconds of the process (less sensitive to load)"
     units.update({row: "s", cpu: "s", hit: "s"})
     with tempfile.TemporaryDirectory() as tmp:
