@@ -23,7 +23,6 @@ import pytest
 from openai_finetune_server import API_KEY, FakeFineTuneServer
 from trainer_fixtures import minilm, tiny_llama  # noqa: F401
 
-from dreamer_lab.errors import StepFailedError
 from tests.hub_server import FakeHub
 
 HUB_TOKEN = f"hf_{secrets.token_hex(16)}"  # made at run time: no token-shaped text committed
@@ -190,14 +189,6 @@ def test_publishing_again_after_a_rerun_commits_nothing(tmp_path, server, hub):
     assert len(hub.commits) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=StepFailedError,
-    reason="TrainHFFineTune installs DataDreamer's chat_prompt_template ('### Instruction:\\n"
-    "{{prompt}}...') as the tokenizer's Jinja chat template, where {{prompt}} is an undefined "
-    "variable: every example renders without its instruction and response, all are dropped "
-    "as fully masked, and training fails on an empty dataset (reported to the trainers' owner)",
-)
 def test_instruction_tuning(tmp_path, tiny_llama):  # noqa: F811
     first, _ = _run_twice("instruction_tuning", tmp_path / "ws", None, rows=8,
                           model_name=str(tiny_llama))  # fmt: skip

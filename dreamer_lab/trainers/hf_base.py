@@ -259,9 +259,7 @@ class TrainHFBase(HFTrainingRun, TrainedHFModel, Trainer):
         )
         if tok.pad_token is None:
             tok.pad_token = tok.eos_token or tok.unk_token
-        if self.chat_prompt_template not in (None, "auto") and "{" in str(
-            self.chat_prompt_template
-        ):
+        if self._jinja_template():
             tok.chat_template = self.chat_prompt_template
         return tok
 
@@ -303,10 +301,24 @@ class TrainHFBase(HFTrainingRun, TrainedHFModel, Trainer):
 
     # -- chat -------------------------------------------------------------------------
     def uses_chat(self, tokenizer: Any) -> bool:
-        """Whether examples are chat turns: a chat template, not turned off."""
-        return self.chat_prompt_template is not None and bool(
-            getattr(tokenizer, "chat_template", None)
-        )
+        """Whether examples are chat turns: the tokenizer's chat template (``"auto"``) or a
+        Jinja one given as ``chat_prompt_template``."""
+        chat = self.chat_prompt_template == "auto" or self._jinja_template()
+        return chat and bool(getattr(tokenizer, "chat_template", None))
+
+    def _jinja_template(self) -> bool:
+        t = self.chat_prompt_template
+        return t not in (None, "auto") and "{%" in str(t)
+
+    def prompt_text(self, text: Any) -> str:
+        """A prompt as plain text: inside a DataDreamer-style ``chat_prompt_template``
+        (``"### Instruction:\\n{{prompt}}\\n\\n### Response:\\n"``, with ``{{prompt}}`` and
+        ``{{system_prompt}}``) when one is given, as ``HFTransformers`` formats it."""
+        t = self.chat_prompt_template
+        if t in (None, "auto") or self._jinja_template():
+            return str(text)
+        system = "" if self.system_prompt in (None, "auto") else str(self.system_prompt)
+        return str(t).replace("{{system_prompt}}", system).replace("{{prompt}}", str(text))
 
     def user_turn(self, text: Any) -> list[dict[str, str]]:
         """The opening messages of a conversation: the system prompt (if any), ``text``."""

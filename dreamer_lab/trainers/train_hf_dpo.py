@@ -28,7 +28,7 @@ def preference_dataset(
         }
     else:
         rows = {
-            "prompt": [str(x) for x in p],
+            "prompt": [trainer.prompt_text(x) for x in p],
             "chosen": [str(x) for x in c],
             "rejected": [str(x) for x in r],
         }

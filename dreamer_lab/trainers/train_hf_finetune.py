@@ -35,7 +35,10 @@ class TrainHFFineTune(TrainHFInputOutput):
                 }
             )
         return Dataset.from_dict(
-            {"prompt": [str(p) for p in prompts], "completion": [str(c) for c in completions]}
+            {
+                "prompt": [self.prompt_text(p) for p in prompts],
+                "completion": [str(c) for c in completions],
+            }
         )
 
     def _train_io(self, ctx: TrainContext, call: TrainCall) -> TrainResult:

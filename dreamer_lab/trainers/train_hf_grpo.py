@@ -137,7 +137,11 @@ class TrainHFGRPO(TrainHFBase):
         def build(cols: dict[str, OutputColumn]) -> Any:
             texts = [str(x) for x in cols["prompts"].to_list()]
             return Dataset.from_dict(
-                {"prompt": [self.user_turn(t) for t in texts] if chat else texts}
+                {
+                    "prompt": [self.user_turn(t) for t in texts]
+                    if chat
+                    else [self.prompt_text(t) for t in texts]
+                }
             )
 
         return build

@@ -49,7 +49,7 @@ def main(
             split="train",
         )
         subset = source.take(rows)
-        formatted = subset.map(with_input, lazy=False)
+        formatted = subset.map(with_input, remove_columns=["input"], lazy=False)
         splits = formatted.splits(train_size=0.75, validation_size=0.25)
         trainer = TrainHFFineTune(
             "Instruction-Tune the Base Model",
