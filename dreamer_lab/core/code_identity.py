@@ -13,6 +13,7 @@ import os
 import sys
 import sysconfig
 import textwrap
+import threading
 import types
 from typing import TYPE_CHECKING, Any
 
@@ -69,13 +70,23 @@ def _module_version(name: str) -> str:
     return str(getattr(mod, "__version__", ""))
 
 
+# CPython 3.11.7 and older can raise "SystemError: AST constructor recursion depth mismatch"
+# when threads (concurrent(), background steps) parse and dump ASTs at the same time
+# (python/cpython#106905): the AST work below runs under one lock.
+_AST_LOCK = threading.Lock()
+
+
 def _normalized_source(obj: Any) -> str | None:
     """AST dump of an object's source: comments, blank lines and indentation do not count."""
     try:
         src = inspect.getsource(obj)
     except (OSError, TypeError):
         return None
-    src = textwrap.dedent(src)
+    with _AST_LOCK:
+        return _dump_without_docstrings(textwrap.dedent(src))
+
+
+def _dump_without_docstrings(src: str) -> str | None:
     try:
         tree = ast.parse(src)
     except SyntaxError:
