@@ -137,13 +137,17 @@ def test_front_matter_escapes_every_value():
 
 
 def test_report_html_has_no_raw_html_from_names(workspace, tmp_path):
+    from dreamer_lab.cards import card_for
     from dreamer_lab.report import write_report
 
-    for i, payload in enumerate(PAYLOADS[:3] + PAYLOADS[-1:]):
-        src = DataSource(f"{payload} src{i}", {"x": ["a"]})
-        Named(payload, inputs={"x": src.output["x"]}, args={"payload": payload})
     nb = nbformat.v4.new_notebook()
     nb.cells.append(nbformat.v4.new_markdown_cell("# Hostile names"))
+    for i, payload in enumerate(PAYLOADS[:3] + PAYLOADS[-1:]):
+        src = DataSource(f"{payload} src{i}", {"x": ["a"]})
+        step = Named(payload, inputs={"x": src.output["x"]}, args={"payload": payload})
+        # The report shows the cards the notebook saved: save each as a cell would.
+        card_for(step).save(tmp_path / "cards" / f"c{i}")
+        nb.cells.append(nbformat.v4.new_code_cell(f"card_for(step).save('cards/c{i}')"))
     path = tmp_path / "flow.ipynb"
     nbformat.write(nb, path)
     paths = write_report(path, tmp_path / "report", workspace=workspace)

@@ -177,12 +177,6 @@ def test_attribute_values_read_comma_and_numbered_lists():
     assert values(numbered) == ["Up (2009)", "Heat"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the data card (README.md, its lineage diagram and datadreamer.json) shows each "
-    "step's last run ('computed' or 'cache hit'), so a rerun loaded from the cache publishes "
-    "changed cards although the data did not change (reported to the cards' owner)",
-)
 def test_publishing_again_after_a_rerun_commits_nothing(tmp_path, server, hub):
     args = {"n": 3, "hub_repo": "me/movie_reviews", "hub_token": HUB_TOKEN}
     _run_twice("attributed_prompts", tmp_path / "ws", server, **args)

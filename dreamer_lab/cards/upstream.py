@@ -84,8 +84,11 @@ def last_run_status(ws: Workspace) -> dict[str, str]:
 
 
 def upstream(ws: Workspace, fp: str) -> list[Node]:
-    """The entry and all its ancestors, parents before children."""
-    status = last_run_status(ws)
+    """The entry and all its ancestors, parents before children.
+
+    Nodes carry no last-run status (``cache_hit`` stays None): a card describes the data,
+    so re-running a workflow from the cache gives the same card (the report adds run status).
+    """
     nodes: dict[str, Node] = {}
     order: list[str] = []
 
@@ -97,7 +100,6 @@ def upstream(ws: Workspace, fp: str) -> list[Node]:
             return
         for parent in node.record.get("parents") or []:
             visit(parent, (*stack, f))
-        node.cache_hit = {"hit": True, "done": False}.get(status.get(f, ""))
         nodes[f] = node
         order.append(f)
 
