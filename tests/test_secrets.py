@@ -285,6 +285,8 @@ CANARY_CELLS = [
     "%%dream\ntopics = DataSource('topics', {'topic': ['cats', 'dogs']})\n"
     "gen = ProcessWithPrompt('gen', inputs={'inputs': topics.output['topic']},\n"
     "    args={'llm': llm, 'instruction': 'Write about it.', 'max_new_tokens': 8})",
+    # A saved data card of the step that used the keyed model (the report shows it).
+    "from dreamer_lab.cards import card_for\ncard_for(gen).save('cards/gen')",
     # After a cache hit the keys are back: new prompts reach both servers.
     "fresh = llm.run([f'ping {uuid.uuid4()}'], max_new_tokens=4)\n"
     "env_fresh = env_llm.run([f'ping {uuid.uuid4()}'], max_new_tokens=4)\n"
