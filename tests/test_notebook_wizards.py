@@ -104,3 +104,27 @@ def test_widgets_use_theme_variables_only():
         assert not re.search(r"#[0-9a-fA-F]{6}\b|rgb\(", text), js
         for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
             assert sink not in text, (js, sink)
+
+
+def test_a_card_exported_with_the_widget_is_in_the_report_with_its_text(
+    ip, workspace, tmp_path, monkeypatch
+):
+    import nbformat
+
+    from dreamer_lab.notebook import card
+    from dreamer_lab.report import write_report
+    from dreamer_lab.steps import DataSource
+
+    monkeypatch.chdir(tmp_path)  # the kernel runs next to the notebook
+    DataSource("reviews", data={"t": ["good", "bad"]})
+    c = card(ns=ip.user_ns)
+    c.set(target="reviews", intended_use="Teaching a sentiment parser my words.")
+    c.export()  # the Export button: no trace in any cell
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_code_cell("from dreamer_lab.notebook import card\ncard()"))
+    nbformat.write(nb, tmp_path / "flow.ipynb")
+    paths = write_report(tmp_path / "flow.ipynb", tmp_path / "report", workspace=workspace)
+    cards = [k for k in paths if k.startswith("card:")]
+    assert len(cards) == 1
+    assert "Teaching a sentiment parser my words." in paths[cards[0]].read_text()
+    assert "Teaching a sentiment parser my words." in paths["html"].read_text()

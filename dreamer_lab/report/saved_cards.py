@@ -1,9 +1,10 @@
 """The cards a notebook saved, read back as saved (with the user's own text).
 
 A report shows exactly these cards, none it invents: the folders a code cell passes to
-``.save("...")`` (``card_for(...).save``, the card widget's inserted code) and the
-``README.md``/``card.json`` paths a cell printed, resolved next to the notebook, whose
-``card.json`` names a step or model of this notebook's lineage. Sentences of the cards'
+``.save("...")`` (``card_for(...).save``, the card widget's inserted code), the
+``README.md``/``card.json`` paths a cell printed, and the card folders right next to the
+notebook (where the card widget's Export button writes, which leaves no trace in the cells),
+whose ``card.json`` names a step or model of this notebook's lineage. Sentences of the cards'
 placeholder text ("Edit this section to ...") are left out when shown.
 """
 
@@ -48,7 +49,8 @@ def saved_cards(
         bases.append(Path(workspace_path).resolve().parent)
     cards: list[Any] = []
     seen: set[Path] = set()
-    for text in _candidates(cells):
+    beside = [str(d) for d in sorted(bases[0].iterdir()) if (d / "card.json").is_file()]
+    for text in _candidates(cells) + beside:
         folder = _find(text, bases)
         if folder is None or folder in seen:
             continue
