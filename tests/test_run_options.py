@@ -393,13 +393,19 @@ def test_prompt_and_embedding_steps_refuse_lazy(workspace):
     retriever = EmbeddingRetriever(["x"], embedder=emb)
     texts = {"texts": src.output["text"]}
     cases = [
-        (ProcessWithPrompt, {"inputs": src.output["text"]}, {"llm": llm, "instruction": "Go"}),
         (CosineSimilarity, {"a": src.output["text"], "b": src.output["text"]}, {"embedder": emb}),
     ]
     for cls, inputs, args in cases:
         with pytest.raises(StepInputError, match="lazy outputs are not supported yet; omit lazy="):
             cls(cls.__name__, inputs=inputs, args={**args, "lazy": True})
     assert llm.batches == [] and emb.batches == []
+    # Prompting steps stream (tests/test_prompt_lazy.py)
+    streamed = ProcessWithPrompt(
+        "streamed",
+        inputs={"inputs": src.output["text"]},
+        args={"llm": llm, "instruction": "Go", "lazy": True},
+    )
+    assert [r["inputs"] for r in streamed.output] == ["a", "bb"]
     # Embed, Retrieve and RunTaskModel stream instead (tests/test_lazy_outputs.py)
     lazy = Embed("lazy", inputs=texts, args={"embedder": emb, "lazy": True})
     assert [r["texts"] for r in lazy.output] == ["a", "bb"]

@@ -139,7 +139,6 @@ def _vectors_array(vectors: list[Any], dims: int | None = None) -> Any:
 
 
 _LAZY_HELP = "Stream the output (an OutputIterableDataset): the model runs as rows are read."
-_LAZY_CHUNK = 64  # rows per model call when streaming
 
 
 class _ModelStep(Step):
@@ -160,25 +159,12 @@ class _ModelStep(Step):
         texts = _texts(self, self._input, read=not self.args.get("lazy"))
         if not self.args.get("lazy"):
             return self._rows(texts)
-        from dreamer_lab.steps.lazy import LazyRowBatches
+        from dreamer_lab.steps.lazy import lazy_chunks
 
         column = self.inputs[self._input]
-
-        def batches() -> Any:
-            chunk: list[str] = []
-            for text in column:
-                chunk.append(_checked_text(self, text))
-                if len(chunk) == _LAZY_CHUNK:
-                    yield _as_columns(self._rows(chunk))
-                    chunk = []
-            if chunk:
-                yield _as_columns(self._rows(chunk))
-
-        return LazyRowBatches(batches, total_num_rows=column.num_rows, auto_progress=False)
-
-
-def _as_columns(rows: Any) -> dict[str, list[Any]]:
-    return rows.to_pydict() if hasattr(rows, "to_pydict") else rows
+        return lazy_chunks(
+            lambda: (_checked_text(self, t) for t in column), self._rows, column.num_rows
+        )
 
 
 def _checked_text(step: Step, text: Any) -> str:

@@ -98,7 +98,9 @@ class JudgeStepBase(PromptStepBase):
 
     def _rows(self, prompts: list[str], generations: list[Any]) -> Any:
         la, lb = self._labels()
-        rng = Random(0)
+        if not self._span.start:  # the first rows: a new pass starts the same draws again
+            self._judge_rng = Random(0)
+        rng = self._judge_rng
 
         def default(gen: str, swapped: bool) -> str:
             if la in gen and lb not in gen:
@@ -112,12 +114,12 @@ class JudgeStepBase(PromptStepBase):
             return j
 
         judge = self.args.get("judgement_func") or default
-        swaps = self._swaps(len(prompts))
+        swaps = self._swaps(len(self.inputs["a"]))[self._span]
         rows: dict[str, Any] = {}
         if self.has_prompts:
-            rows["prompts"] = self.inputs["prompts"].to_list()
-        rows["a"] = self.inputs["a"].to_list()
-        rows["b"] = self.inputs["b"].to_list()
+            rows["prompts"] = self._column("prompts")
+        rows["a"] = self._column("a")
+        rows["b"] = self._column("b")
         rows["judge_prompts"] = prompts
         rows["judge_generations"] = generations
         rows["judgements"] = [judge(g, s) for g, s in zip(generations, swaps, strict=True)]

@@ -288,6 +288,41 @@ def lazy_iterable(value: LazyRows, names: tuple[str, ...], where: str) -> Any:
     return datasets.IterableDataset.from_generator(checked, features=_features(rows, names))
 
 
+LAZY_CHUNK = 64  # rows per model call when a model step streams its output
+
+
+def as_columns(rows: Any) -> dict[str, list[Any]]:
+    """A batch as a dict of column lists (from a pyarrow table, a Dataset or a dict)."""
+    if hasattr(rows, "to_pydict"):
+        return rows.to_pydict()
+    if hasattr(rows, "to_dict") and not isinstance(rows, dict):
+        return rows.to_dict()
+    return rows
+
+
+def lazy_chunks(
+    items: Callable[[], Iterable[Any]],
+    compute: Callable[[list[Any]], Any],
+    total_num_rows: int | None,
+    chunk_size: int = LAZY_CHUNK,
+) -> LazyRowBatches:
+    """A lazy output that runs ``compute`` on chunks of ``items()`` as rows are read
+    (a model step's ``lazy=True``): each pass calls ``items()`` again, so the model is
+    asked again and answered by its request cache."""
+
+    def batches() -> Iterator[dict[str, list[Any]]]:
+        chunk: list[Any] = []
+        for item in items():
+            chunk.append(item)
+            if len(chunk) == chunk_size:
+                yield as_columns(compute(chunk))
+                chunk = []
+        if chunk:
+            yield as_columns(compute(chunk))
+
+    return LazyRowBatches(batches, total_num_rows=total_num_rows, auto_progress=False)
+
+
 def materialize(ids: Any, folder: str, writer_batch_size: int | None = None) -> Any:
     """Stream ``ids`` into an Arrow file under ``folder``; a memory-mapped ``Dataset``.
 

@@ -10,7 +10,6 @@ from typing import Any, ClassVar
 
 from dreamer_lab.core.fingerprint import hash_value
 from dreamer_lab.errors import StepInputError
-from dreamer_lab.steps.operation_base import check_not_lazy
 from dreamer_lab.steps.step import DataCardType, Step
 
 # Keyword arguments a prompting step forwards to ``LLM.run`` (besides its own args).
@@ -64,6 +63,13 @@ def render_template(template: str, values: dict[str, Any]) -> str:
     return _VAR.sub(sub, template)
 
 
+LAZY_HELP = (
+    "Stream the output (an OutputIterableDataset): the LLM runs on chunks of rows as they "
+    "are read, through its request cache (a second pass sends no request)."
+)
+_LAZY_CHUNK = 10  # prompts per chunk when streaming (LLM.run's default batch size)
+
+
 class PromptStepBase(Step):
     """Base of the steps that prompt an LLM. Subclasses implement ``_prompts()`` (the
     rendered prompts) and ``_rows(prompts, generations)`` (the output)."""
@@ -87,7 +93,7 @@ class PromptStepBase(Step):
             "lazy",
             required=False,
             default=False,
-            help="DataDreamer's lazy outputs: not supported yet (lazy=True raises).",
+            help=LAZY_HELP,
         )
 
     # -- binding: generation kwargs, default model, templates -----------------------------
@@ -95,7 +101,10 @@ class PromptStepBase(Step):
         known = {k: v for k, v in args.items() if k in self._arg_specs}
         extra = {k: v for k, v in args.items() if k not in self._arg_specs}
         bound = super()._bind_args(known)
-        check_not_lazy(bound.get("lazy", False), self._where())
+        if not isinstance(bound.get("lazy", False), bool):
+            raise StepInputError(
+                f"{self._where()}: lazy must be True or False, got {bound['lazy']!r}."
+            )
         llm = bound.get("llm")
         if llm is None:
             from dreamer_lab.llms import default_llm
@@ -256,10 +265,46 @@ class PromptStepBase(Step):
             self.register_data_card("Structured Output Errors", {"row": i, "error": errors[i]})
         return [None if e else g for g, e in zip(gens, errors, strict=True)]
 
+    #: The rows ``_rows`` builds (``_column``): all of them, or one lazy chunk.
+    _span: slice = slice(None)
+
+    def _column(self, name: str) -> list[Any]:
+        """The input column ``name`` as a list, cut to the rows being built."""
+        cache = self.__dict__.setdefault("_columns", {})
+        if name not in cache:
+            cache[name] = self.inputs[name].to_list()
+        return cache[name][self._span]
+
+    def _streams(self) -> bool:
+        """Whether this run streams its output (``lazy=True``; subclasses may refuse)."""
+        return bool(self.args.get("lazy"))
+
+    def _lazy_num_rows(self, prompts: list[str]) -> int | None:
+        return len(prompts)
+
+    def _chunk(self, prompts: list[str], indices: list[int]) -> Any:
+        """The output rows of ``indices`` (consecutive), generated now."""
+        self._span = slice(indices[0], indices[-1] + 1)
+        try:
+            chunk = [prompts[i] for i in indices]
+            return self._rows(chunk, self._generate(chunk))
+        finally:
+            self._span = slice(None)
+
     def run(self) -> Any:
         self._register_cards()
         prompts = self._prompts()
-        return self._rows(prompts, self._generate(prompts))
+        if not self._streams():
+            return self._rows(prompts, self._generate(prompts))
+        from dreamer_lab.steps.lazy import lazy_chunks
+
+        size = self.gen_kwargs.get("batch_size") or _LAZY_CHUNK
+        return lazy_chunks(
+            lambda: range(len(prompts)),
+            lambda idx: self._chunk(prompts, idx),
+            self._lazy_num_rows(prompts),
+            chunk_size=size,
+        )
 
     # -- dry run -------------------------------------------------------------------------
     def _execute(self) -> None:

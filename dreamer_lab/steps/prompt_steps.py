@@ -205,7 +205,7 @@ class DataFromAttributedPrompt(PromptStepBase):
 
     def _rows(self, prompts: list[str], generations: list[Any]) -> Any:
         return {
-            "attributes": self._row_attrs,
+            "attributes": self._row_attrs[self._span],
             "prompts": [str(p) for p in prompts],
             "generations": generations,
         }
@@ -263,10 +263,16 @@ class ProcessWithPrompt(PromptStepBase):
 
     def _rows(self, prompts: list[str], generations: list[Any]) -> Any:
         return {
-            "inputs": self.inputs["inputs"].to_list(),
+            "inputs": self._column("inputs"),
             "prompts": prompts,
             "generations": generations,
         }
+
+
+def _source_columns(step: PromptStepBase, extra: tuple[str, ...] = ()) -> list[str]:
+    """The columns of the step producing ``inputs`` (a lazy output's names)."""
+    names = [c for c in _input_columns(step, "inputs") if c not in extra]
+    return [*names, *extra]
 
 
 def _yes(generation: Any) -> bool:
@@ -277,7 +283,7 @@ def _yes(generation: Any) -> bool:
 class FilterWithPrompt(ProcessWithPrompt):
     """Keeps the rows of the step producing ``inputs`` for which ``filter_func`` of the
     generation is true (default: the generation says "yes"). Output: all of that step's
-    columns, filtered."""
+    columns, filtered (``lazy=True``: filtered as the rows are read)."""
 
     citation = LLM_JUDGE_CITATION
 
@@ -295,11 +301,15 @@ class FilterWithPrompt(ProcessWithPrompt):
         self.register_output("*columns", help="All columns of the step producing 'inputs'.")
 
     def _output_names(self) -> list[str] | None:
-        return None
+        return _source_columns(self) if self._streams() else None
+
+    def _lazy_num_rows(self, prompts: list[str]) -> int | None:
+        return None  # unknown until the filter has run
 
     def _rows(self, prompts: list[str], generations: list[Any]) -> Any:
         keep = self.args.get("filter_func") or _yes
-        idx = [i for i, g in enumerate(generations) if keep(g)]
+        start = self._span.start or 0
+        idx = [start + i for i, g in enumerate(generations) if keep(g)]
         return self.inputs["inputs"].step.output.dataset.select(idx)
 
 
@@ -319,7 +329,9 @@ def _parse_score(generation: Any) -> float | int | None:
 class RankWithPrompt(ProcessWithPrompt):
     """Scores each input with an instruction (the first number in the generation), then
     optionally sorts (``sort``, ``reverse``) and filters (``score_threshold``) the rows of
-    the step producing ``inputs``. Outputs: that step's columns plus ``scores``."""
+    the step producing ``inputs``. Outputs: that step's columns plus ``scores``.
+    ``lazy=True`` streams only with ``sort=False``: sorting needs every score, so a sorted
+    output is computed whole (as DataDreamer's sort of a lazy output)."""
 
     citation = LLM_JUDGE_CITATION
 
@@ -335,7 +347,15 @@ class RankWithPrompt(ProcessWithPrompt):
         self.register_output("scores", help="The score parsed from each generation.")
 
     def _output_names(self) -> list[str] | None:
-        return None
+        return _source_columns(self, ("scores",)) if self._streams() else None
+
+    def _streams(self) -> bool:
+        # Sorting needs every score: the output is then computed whole (as DataDreamer's
+        # sort of a lazy output); unsorted rows stream, filtered by the threshold.
+        return super()._streams() and not self.args["sort"]
+
+    def _lazy_num_rows(self, prompts: list[str]) -> int | None:
+        return None if self.args.get("score_threshold") is not None else len(prompts)
 
     def _generate(self, prompts: list[str]) -> list[Any]:
         gens = self.llm.run(prompts, verbose=self.verbose, _step=self, **self._run_kwargs())
@@ -344,6 +364,8 @@ class RankWithPrompt(ProcessWithPrompt):
 
     def _rows(self, prompts: list[str], scores: list[Any]) -> Any:
         ds = self.inputs["inputs"].step.output.dataset
+        if self._span != slice(None):
+            ds = ds.select(range(self._span.start, self._span.stop))
         if "scores" in ds.column_names:
             ds = ds.remove_columns(["scores"])
         ds = ds.add_column("scores", scores)
@@ -432,7 +454,7 @@ class FewShotPrompt(PromptStepBase):
 
     def _rows(self, prompts: list[str], generations: list[Any]) -> Any:
         return {
-            "inputs": self.inputs["inputs"].to_list(),
+            "inputs": self._column("inputs"),
             "prompts": prompts,
             "generations": generations,
         }

@@ -1,0 +1,132 @@
+"""``lazy=True`` on the prompting steps (as DataDreamer): the output streams, the LLM runs
+on chunks of rows as they are read, a second pass is answered by the request cache, and
+``.save()`` stores the same rows as the step run without ``lazy``."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from openai_server import API_KEY, FakeOpenAIServer
+
+
+@pytest.fixture
+def server():
+    with FakeOpenAIServer(idle_timeout=60) as srv:
+        yield srv
+
+
+@pytest.fixture
+def llm(server):
+    from dreamer_lab.llms import OpenAI
+
+    return OpenAI("gpt-4o-mini", base_url=server.base_url, api_key=API_KEY, backoff_base=0.01)
+
+
+def source(**columns):
+    from dreamer_lab.steps import DataSource
+
+    return DataSource("data", columns)
+
+
+def test_lazy_prompt_streams_caches_and_saves(workspace, server, llm):
+    from dreamer_lab.datasets import OutputDataset, OutputIterableDataset
+    from dreamer_lab.steps import Prompt
+
+    src = source(q=[f"question {i}" for i in range(20)])
+    step = Prompt("ask", inputs={"prompts": src.output["q"]}, args={"llm": llm, "lazy": True})
+    assert isinstance(step.output, OutputIterableDataset)
+    assert step.output.num_rows == 20
+    first = list(itertools.islice(step.output, 3))
+    assert [r["generations"] for r in first] == [f"echo: question {i}" for i in range(3)]
+    assert 3 <= server.requests <= 10, "reading 3 rows sends one chunk, not all 20"
+    rows = list(step.output)
+    sent = server.requests
+    assert sent == 20
+    assert list(step.output) == rows and server.requests == sent, "a second pass is cached"
+    saved = step.save()
+    assert isinstance(saved.output, OutputDataset) and server.requests == sent
+    eager = Prompt("ask", inputs={"prompts": src.output["q"]}, args={"llm": llm})
+    assert saved.output.dataset.to_list() == eager.output.dataset.to_list() == rows
+    assert server.requests == sent
+
+
+def test_lazy_bad_argument_refused_before_any_request(workspace, server, llm):
+    from dreamer_lab.errors import StepInputError
+    from dreamer_lab.steps import ProcessWithPrompt, Prompt
+
+    src = source(q=["a", "b"])
+    with pytest.raises(StepInputError, match=r"\{missing\}"):
+        Prompt(
+            "ask",
+            inputs={"prompts": src.output["q"]},
+            args={"llm": llm, "lazy": True, "template": "{missing}"},
+        )
+    with pytest.raises(StepInputError, match="lazy must be True or False"):
+        ProcessWithPrompt(
+            "p",
+            inputs={"inputs": src.output["q"]},
+            args={"llm": llm, "instruction": "x", "lazy": "yes"},
+        )
+    assert server.requests == 0
+
+
+def test_lazy_filter_judge_and_rank_match_eager(workspace, server, llm):
+    from dreamer_lab.datasets import OutputDataset, OutputIterableDataset
+    from dreamer_lab.steps import FilterWithPrompt, JudgePairsWithPrompt, RankWithPrompt
+
+    server.responder = lambda prompt, i: (
+        "Yes, 7" if "keep" in prompt else ("Input A" if "Input A: x" in prompt else "No, 2")
+    )
+    n = 25
+    src = source(
+        text=["keep" if i % 3 else "drop" for i in range(n)],
+        a=[f"x{i}" if i % 2 else f"y{i}" for i in range(n)],
+        b=[f"y{i}" if i % 2 else f"x{i}" for i in range(n)],
+        id=list(range(n)),
+    )
+    cases = [
+        (FilterWithPrompt, {"inputs": src.output["text"]}, {"instruction": "Keep?"}),
+        (JudgePairsWithPrompt, {"a": src.output["a"], "b": src.output["b"]}, {}),
+        (
+            RankWithPrompt,
+            {"inputs": src.output["text"]},
+            {"instruction": "Rate.", "sort": False, "score_threshold": 5},
+        ),
+    ]
+    for cls, inputs, args in cases:
+        lazy = cls("s", inputs=inputs, args={"llm": llm, "lazy": True, **args})
+        assert isinstance(lazy.output, OutputIterableDataset), cls.__name__
+        eager = cls("s", inputs=inputs, args={"llm": llm, **args})
+        assert list(lazy.output) == eager.output.dataset.to_list(), cls.__name__
+    assert len(eager.output) == len([i for i in range(n) if i % 3])
+    # Sorting needs every score: computed whole, as DataDreamer's sort of a lazy output.
+    ranked = RankWithPrompt(
+        "rank",
+        inputs={"inputs": src.output["text"]},
+        args={"llm": llm, "lazy": True, "instruction": "Rate."},
+    )
+    assert isinstance(ranked.output, OutputDataset)
+    assert ranked.output["scores"].to_list() == sorted(
+        ranked.output["scores"].to_list(), reverse=True
+    )
+
+
+def test_lazy_help_text_says_it_streams():
+    from dreamer_lab import steps
+
+    names = [
+        "Prompt",
+        "ProcessWithPrompt",
+        "FewShotPrompt",
+        "DataFromPrompt",
+        "DataFromAttributedPrompt",
+        "FilterWithPrompt",
+        "RankWithPrompt",
+        "JudgePairsWithPrompt",
+        "JudgeGenerationPairsWithPrompt",
+        "RAGPrompt",
+        "FewShotPromptWithRetrieval",
+    ]
+    for name in names:
+        assert "'lazy': 'Stream the output" in getattr(steps, name).help, name
