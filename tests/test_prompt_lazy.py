@@ -130,3 +130,38 @@ def test_lazy_help_text_says_it_streams():
     ]
     for name in names:
         assert "'lazy': 'Stream the output" in getattr(steps, name).help, name
+
+
+def test_lazy_retrieval_steps_retrieve_and_generate_as_rows_are_read(workspace, server, llm):
+    from dreamer_lab.datasets import OutputIterableDataset
+    from dreamer_lab.embedders import SentenceTransformersEmbedder
+    from dreamer_lab.retrievers import EmbeddingRetriever
+    from dreamer_lab.steps import FewShotPromptWithRetrieval, RAGPrompt
+
+    emb = SentenceTransformersEmbedder("all-MiniLM-L6-v2")
+    docs = source(text=["Paris is in France.", "Python is a language.", "Rain is wet."])
+    qs = source(q=[f"Where is Paris? ({i})" for i in range(20)], o=[str(i) for i in range(20)])
+    retriever = EmbeddingRetriever(texts=docs.output["text"], embedder=emb)
+    rag = RAGPrompt(
+        "rag",
+        inputs={"prompts": qs.output["q"]},
+        args={"llm": llm, "retriever": retriever, "k": 1, "lazy": True},
+    )
+    assert isinstance(rag.output, OutputIterableDataset)
+    first = next(iter(rag.output))
+    assert "Document: Paris is in France." in first["prompts"]
+    assert server.requests <= 10, "one chunk generated, not all 20 rows"
+    eager = RAGPrompt(
+        "rag", inputs={"prompts": qs.output["q"]}, args={"llm": llm, "retriever": retriever, "k": 1}
+    )
+    assert list(rag.output) == eager.output.dataset.to_list()
+    inputs = {
+        "input_examples": qs.output["q"],
+        "output_examples": qs.output["o"],
+        "inputs": docs.output["text"],
+    }
+    args = {"llm": llm, "embedder": emb, "k": 2}
+    lazy = FewShotPromptWithRetrieval("fs", inputs=inputs, args={**args, "lazy": True})
+    eager = FewShotPromptWithRetrieval("fs", inputs=inputs, args=args)
+    assert list(lazy.output) == eager.output.dataset.to_list()
+    assert lazy.record["card"]["Retrieval"] == eager.record["card"]["Retrieval"]

@@ -279,31 +279,40 @@ class PromptStepBase(Step):
         """Whether this run streams its output (``lazy=True``; subclasses may refuse)."""
         return bool(self.args.get("lazy"))
 
-    def _lazy_num_rows(self, prompts: list[str]) -> int | None:
-        return len(prompts)
+    def _lazy_num_rows(self, count: int) -> int | None:
+        return count
 
-    def _chunk(self, prompts: list[str], indices: list[int]) -> Any:
+    #: When streaming, build the prompts chunk by chunk from this input (its rows, cut by
+    #: ``_column``), because building them calls a model (retrieval); else all up front.
+    _prompts_per_chunk: ClassVar[str | None] = None
+
+    def _chunk(self, prompts: list[str] | None, indices: list[int]) -> Any:
         """The output rows of ``indices`` (consecutive), generated now."""
         self._span = slice(indices[0], indices[-1] + 1)
         try:
-            chunk = [prompts[i] for i in indices]
+            chunk = self._prompts() if prompts is None else [prompts[i] for i in indices]
             return self._rows(chunk, self._generate(chunk))
         finally:
             self._span = slice(None)
 
     def run(self) -> Any:
         self._register_cards()
-        prompts = self._prompts()
         if not self._streams():
+            prompts = self._prompts()
             return self._rows(prompts, self._generate(prompts))
         from dreamer_lab.steps.lazy import lazy_chunks
 
-        size = self.gen_kwargs.get("batch_size") or _LAZY_CHUNK
+        if self._prompts_per_chunk:
+            lazy_prompts = None
+            count = len(self.inputs[self._prompts_per_chunk])
+        else:
+            lazy_prompts = self._prompts()
+            count = len(lazy_prompts)
         return lazy_chunks(
-            lambda: range(len(prompts)),
-            lambda idx: self._chunk(prompts, idx),
-            self._lazy_num_rows(prompts),
-            chunk_size=size,
+            lambda: range(count),
+            lambda idx: self._chunk(lazy_prompts, idx),
+            self._lazy_num_rows(count),
+            chunk_size=self.gen_kwargs.get("batch_size") or _LAZY_CHUNK,
         )
 
     # -- dry run -------------------------------------------------------------------------

@@ -10,7 +10,8 @@ relevant ones are dropped. Every model call goes through the request cache: the 
 and queries are embedded through the embedder's cache and the generations through the
 LLM's, so a rerun (or a changed step) recomputes only what is missing. A dry run
 (``dry_run(RAGPrompt, ...)``) retrieves, because the prompts depend on what is
-retrieved, but generates nothing.
+retrieved, but generates nothing.  With ``lazy=True`` both retrieve and generate chunk by chunk
+as the rows are read (as DataDreamer's, whose retrieval is lazy too).
 """
 
 from __future__ import annotations
@@ -88,14 +89,20 @@ class FewShotPromptWithRetrieval(FewShotPrompt):
         _check_text_column(self, "input_examples", "they are embedded to find neighbours")
         _check_text_column(self, "inputs", "they are embedded to find neighbours")
 
-    def _retrieve(self) -> list[dict[str, Any]]:
-        from dreamer_lab.retrievers import EmbeddingRetriever
+    _prompts_per_chunk = "inputs"
 
-        retriever = EmbeddingRetriever(
-            texts=self.inputs["input_examples"], embedder=self.args["embedder"]
-        )
-        _register_retrieval_cards(self, retriever, self.args["k"])
-        return list(retriever.run(self.inputs["inputs"].to_list(), k=self.args["k"], _step=self))
+    def _retriever(self) -> Any:
+        """An ``EmbeddingRetriever`` over the example inputs (built once per step)."""
+        if "_example_retriever" not in self.__dict__:
+            from dreamer_lab.retrievers import EmbeddingRetriever
+
+            self._example_retriever = EmbeddingRetriever(
+                texts=self.inputs["input_examples"], embedder=self.args["embedder"]
+            )
+        return self._example_retriever
+
+    def _retrieve(self, inputs: list[str]) -> list[dict[str, Any]]:
+        return list(self._retriever().run(inputs, k=self.args["k"], _step=self))
 
     def _prompts(self) -> list[str]:
         a = self.args
@@ -103,7 +110,8 @@ class FewShotPromptWithRetrieval(FewShotPrompt):
         outs = self.inputs["output_examples"].to_list()
         beg = a["instruction"] + sep if a["instruction"] is not None else None
         prompts = []
-        for x, hit in zip(self.inputs["inputs"].to_list(), self._retrieve(), strict=True):
+        inputs = self._column("inputs")
+        for x, hit in zip(inputs, self._retrieve(inputs), strict=True):
             examples = [
                 labeled(a["input_label"], text) + sep + labeled(a["output_label"], outs[i])
                 for text, i in zip(hit["texts"], hit["indices"], strict=True)
@@ -124,6 +132,7 @@ class FewShotPromptWithRetrieval(FewShotPrompt):
     def _register_cards(self) -> None:
         super()._register_cards()
         self.register_data_card(DataCardType.CITATION, NEAREST_NEIGHBOR_CITATION)
+        _register_retrieval_cards(self, self._retriever(), self.args["k"])
 
 
 class RAGPrompt(PromptStepBase):
@@ -188,10 +197,8 @@ class RAGPrompt(PromptStepBase):
     def _prompts(self) -> list[str]:
         a = self.args
         sep = a["sep"]
-        retriever = a["retriever"]
-        _register_retrieval_cards(self, retriever, a["k"])
-        prompts = self.inputs["prompts"].to_list()
-        hits = list(retriever.run(prompts, k=a["k"], _step=self))
+        prompts = self._column("prompts")
+        hits = list(a["retriever"].run(prompts, k=a["k"], _step=self))
         text = a["instruction"] if a["instruction"] is not None else a["beg_instruction"]
         beg = text + sep if text is not None else None
         return [
@@ -206,6 +213,12 @@ class RAGPrompt(PromptStepBase):
             )
             for p, hit in zip(prompts, hits, strict=True)
         ]
+
+    _prompts_per_chunk = "prompts"
+
+    def _register_cards(self) -> None:
+        super()._register_cards()
+        _register_retrieval_cards(self, self.args["retriever"], self.args["k"])
 
     def _rows(self, prompts: list[str], generations: list[Any]) -> Any:
         return {"prompts": prompts, "generations": generations}

@@ -303,7 +303,7 @@ class FilterWithPrompt(ProcessWithPrompt):
     def _output_names(self) -> list[str] | None:
         return _source_columns(self) if self._streams() else None
 
-    def _lazy_num_rows(self, prompts: list[str]) -> int | None:
+    def _lazy_num_rows(self, count: int) -> int | None:
         return None  # unknown until the filter has run
 
     def _rows(self, prompts: list[str], generations: list[Any]) -> Any:
@@ -354,8 +354,8 @@ class RankWithPrompt(ProcessWithPrompt):
         # sort of a lazy output); unsorted rows stream, filtered by the threshold.
         return super()._streams() and not self.args["sort"]
 
-    def _lazy_num_rows(self, prompts: list[str]) -> int | None:
-        return None if self.args.get("score_threshold") is not None else len(prompts)
+    def _lazy_num_rows(self, count: int) -> int | None:
+        return None if self.args.get("score_threshold") is not None else count
 
     def _generate(self, prompts: list[str]) -> list[Any]:
         gens = self.llm.run(prompts, verbose=self.verbose, _step=self, **self._run_kwargs())
