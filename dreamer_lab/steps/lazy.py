@@ -138,7 +138,6 @@ def _unbatch_rows(batches: Iterator[Any], names: tuple[str, ...]) -> Iterator[An
                 yield dict(zip(names, row, strict=True))
         elif (
             isinstance(batch, list)
-            and len(names) > 1
             and len(batch) == len(names)
             and all(_is_iterable(c) for c in batch)
             and (
@@ -206,18 +205,37 @@ def _rows_generator(
     return rows
 
 
+def _leaf_types(v: Any, path: str, out: dict[str, type]) -> None:
+    """The Python type at each place in ``v`` (``[]`` a list item, ``.k`` a dict value)."""
+    if v is None:
+        return
+    out.setdefault(path, type(v))
+    if out[path] is not type(v):
+        raise StepOutputTypeError(f"Expected {out[path]} got {type(v)} at {path!r}")
+    if isinstance(v, list | tuple):
+        for item in v:
+            _leaf_types(item, path + "[]", out)
+    elif isinstance(v, dict):
+        for k, item in v.items():
+            _leaf_types(item, f"{path}.{k}", out)
+
+
 def _type_checked(rows: Callable[[], Iterator[dict[str, Any]]]) -> Callable[[], Iterator[Any]]:
-    """Rows whose columns keep one Python type (else ``StepOutputTypeError``, as DataDreamer)."""
+    """Rows whose columns keep one Python type, inside lists and dicts too (else
+    ``StepOutputTypeError``, as DataDreamer: Arrow cannot store ``[5]`` and ``["a"]`` in one
+    column)."""
 
     def checked() -> Iterator[dict[str, Any]]:
         seen: dict[str, type] = {}
         for row in rows():
             for k, v in row.items():
-                if v is None:
-                    continue
-                prev = seen.setdefault(k, type(v))
-                if prev is not type(v):
-                    raise StepOutputTypeError(f"Expected {prev} got {type(v)} in column {k!r}")
+                try:
+                    _leaf_types(v, k, seen)
+                except StepOutputTypeError as e:
+                    raise StepOutputTypeError(
+                        f"{e} in column {k!r}: a lazy column holds one type of value; convert "
+                        "the values (e.g. all to str) before yielding them."
+                    ) from None
             yield row
 
     return checked
@@ -254,6 +272,8 @@ def unwrap_lazy(value: LazyRows) -> tuple[Any, bool]:
         v = list(v)
     elif type(v) in (OutputDataset, OutputIterableDataset):
         v = v.dataset
+    elif isinstance(v, OutputIterableDatasetColumn):
+        v = (v,)  # one lazy column: the step's single output
     return v, batched
 
 
@@ -263,8 +283,10 @@ def lazy_iterable(value: LazyRows, names: tuple[str, ...], where: str) -> Any:
     import datasets
 
     v, batched = unwrap_lazy(value)
-    if isinstance(v, list) and len(names) == 1 and len(v) == 1 and is_lazy_type(v[0]):
-        v = tuple(v)
+    if isinstance(v, list) and len(v) == len(names) and any(is_lazy_type(c) for c in v):
+        v = tuple(v)  # a list of columns, one a generator function (as a tuple is)
+    if _is_dataset_list(v):
+        return _zipped_datasets(v, names, where)
     if isinstance(v, datasets.IterableDataset):
         got = iterable_column_names(v)
         if set(got) != set(names):
@@ -284,6 +306,46 @@ def lazy_iterable(value: LazyRows, names: tuple[str, ...], where: str) -> Any:
         rows = _rows_generator(v, names, batched, where)
     else:
         return None
+    checked = _type_checked(rows)
+    return datasets.IterableDataset.from_generator(checked, features=_features(rows, names))
+
+
+def _is_dataset_list(v: Any) -> bool:
+    """A list/tuple of datasets, one at least an ``IterableDataset`` (columns side by side)."""
+    import datasets
+
+    kinds = (datasets.Dataset, datasets.IterableDataset, OutputDataset, OutputIterableDataset)
+    return (
+        isinstance(v, list | tuple)
+        and bool(v)
+        and all(isinstance(d, kinds) and not _is_column_view(d) for d in v)
+        and any(isinstance(d, datasets.IterableDataset | OutputIterableDataset) for d in v)
+    )
+
+
+def _is_column_view(d: Any) -> bool:
+    return isinstance(d, OutputDatasetColumn | OutputIterableDatasetColumn)
+
+
+def _zipped_datasets(v: Sequence[Any], names: tuple[str, ...], where: str) -> Any:
+    """An ``IterableDataset`` whose rows join the rows of ``v`` (a Dataset and an
+    IterableDataset, say), each dataset giving its own columns."""
+    import datasets
+
+    dss = [d.dataset if isinstance(d, OutputDataset | OutputIterableDataset) else d for d in v]
+    got = [c for d in dss for c in iterable_column_names(d)]
+    if sorted(got) != sorted(names):
+        raise StepOutputError(
+            f"{where}: expected {len(names)} columns {names} from the datasets, got {tuple(got)}."
+        )
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for parts in zip(*dss, strict=False):
+            row: dict[str, Any] = {}
+            for part in parts:
+                row.update(part)
+            yield {k: row[k] for k in names}
+
     checked = _type_checked(rows)
     return datasets.IterableDataset.from_generator(checked, features=_features(rows, names))
 
@@ -372,8 +434,23 @@ def saved_or_lazy(step: Any, produced: Any) -> Any:
 
 def serve_lazy(step: Any, lazy: LazyOutput) -> None:
     """Give ``step`` its lazy output (an ``OutputIterableDataset``); nothing is stored."""
-    step._output = OutputIterableDataset(step, lazy.dataset, total_num_rows=lazy.total_num_rows)
+    total = lazy.total_num_rows
+    ids = lazy.dataset if not total else _with_progress(step, lazy.dataset, total)
+    step._output = OutputIterableDataset(step, ids, total_num_rows=total)
     step.cache_hit = False
-    step._progress = None
+    step._progress = 0.0
     assert step.workspace is not None
     step.workspace.progress_file(step.fingerprint).unlink(missing_ok=True)
+
+
+def _with_progress(step: Any, ids: Any, total: int) -> Any:
+    """``ids`` re-served so that reading row ``i`` moves ``step.progress`` to ``(i+1)/total``
+    (DataDreamer's auto progress; it never goes back, so a second pass does not reset it)."""
+    import datasets
+
+    def rows() -> Iterator[Any]:
+        for i, row in enumerate(ids):
+            step._advance_progress((i + 1) / total, persist=False)
+            yield row
+
+    return datasets.IterableDataset.from_generator(rows, features=ids.features)

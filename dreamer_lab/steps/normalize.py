@@ -23,6 +23,7 @@ from dreamer_lab.datasets.outputs import (
     OutputDataset,
     OutputDatasetColumn,
     OutputIterableDataset,
+    OutputIterableDatasetColumn,
 )
 from dreamer_lab.errors import StepOutputError, StepOutputTypeError
 from dreamer_lab.steps.lazy import LazyRows, lazy_iterable, normalize_value, untuple
@@ -127,6 +128,8 @@ def to_dataset(result: Any, outputs: list[str] | None, where: str) -> Any:
         return _infer(value, where)
     names = tuple(outputs)
     value = _zip_datasets(value, names)
+    if isinstance(value, list) and len(value) == len(names) and all(map(_is_view, value)):
+        value = tuple(value)  # a list of output columns is columns, as a tuple of them is
     if isinstance(value, datasets.Dataset):
         return _checked(value, names, where)
     if isinstance(value, datasets.IterableDataset):
@@ -221,6 +224,10 @@ def _shape(value: Any, names: tuple[str, ...], where: str) -> dict[str, list[Any
     if n == 1:
         return {names[0]: [normalize_value(value)]}
     raise StepOutputError(f"{where}: invalid output type {type(value).__name__}. Return {_SHAPES}.")
+
+
+def _is_view(v: Any) -> bool:
+    return isinstance(v, OutputDatasetColumn | OutputIterableDatasetColumn)
 
 
 def _is_column(v: Any) -> bool:

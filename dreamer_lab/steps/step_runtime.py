@@ -53,9 +53,15 @@ class StepRuntime:
 
     @progress.setter
     def progress(self, value: float) -> None:
-        # Progress never goes back (DataDreamer's), and is capped at 1.
+        self._advance_progress(value)
+
+    def _advance_progress(self, value: float, persist: bool = True) -> None:
+        """Move progress to ``value``; it never goes back (DataDreamer's) and is capped at 1.
+        ``persist=False`` (a lazy output being read): no progress file is written."""
         self._progress = max(self._progress or 0.0, min(1.0, float(value)))
         now = time.monotonic()
+        if not persist:
+            return
         if self.workspace is not None and (now - self._progress_written > 0.5 or value >= 1):
             self._progress_written = now
             self._write_progress("running")
