@@ -111,6 +111,19 @@ def test_a_lazy_column_mixing_int_and_str_is_refused(workspace, rows):
         list(step.output)
 
 
+def test_nested_values_are_cast_to_the_first_rows_types(workspace):
+    rows = [{"out": ["a"]}, {"out": [5]}]  # an int can be stored as str, as in DataDreamer
+    step = lazy_step(["out"], lambda: LazyRows(lambda: iter(rows), total_num_rows=2))
+    assert [r["out"] for r in step.output] == [["a"], ["5"]]
+
+
+def test_a_dict_of_another_shape_is_refused(workspace):
+    rows = [{"out": {"foo": 5}}, {"out": {"foo": {"baz": 6}, "bar": 7}}]
+    step = lazy_step(["out"], lambda: LazyRows(lambda: iter(rows), total_num_rows=2))
+    with pytest.raises(StepOutputTypeError, match="column 'out'"):
+        list(step.output)
+
+
 def test_none_values_do_not_fix_a_column_type(workspace):
     rows = [{"out": [None, 1]}, {"out": None}, {"out": [2]}]
     step = lazy_step(["out"], lambda: LazyRows(lambda: iter(rows), total_num_rows=3))

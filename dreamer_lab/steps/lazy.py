@@ -205,32 +205,61 @@ def _rows_generator(
     return rows
 
 
-def _leaf_types(v: Any, path: str, out: dict[str, type]) -> None:
-    """The Python type at each place in ``v`` (``[]`` a list item, ``.k`` a dict value)."""
-    if v is None:
-        return
-    out.setdefault(path, type(v))
-    if out[path] is not type(v):
-        raise StepOutputTypeError(f"Expected {out[path]} got {type(v)} at {path!r}")
-    if isinstance(v, list | tuple):
-        for item in v:
-            _leaf_types(item, path + "[]", out)
-    elif isinstance(v, dict):
-        for k, item in v.items():
-            _leaf_types(item, f"{path}.{k}", out)
+def _nested_casts(features: Any) -> dict[str, Callable[[Any], Any]]:
+    """Per column with list/dict values: a function that casts a value to the column's
+    feature (inferred from the first row), as Arrow will store it, or raises
+    ``StepOutputTypeError`` (DataDreamer's: ``[5]`` after ``["a"]`` becomes ``["5"]``, but
+    ``["a"]`` after ``[5]`` or a dict of another shape cannot be stored)."""
+    import pyarrow as pa
+    from datasets.features.features import encode_nested_example
+
+    casts: dict[str, Callable[[Any], Any]] = {}
+    for name, feature in (features or {}).items():
+        arrow_type = datasets_arrow_type(name, feature)
+        if arrow_type is None or "null" in str(arrow_type):
+            continue  # a scalar column, or one whose first value told nothing
+
+        def cast(v: Any, feature: Any = feature, arrow_type: Any = arrow_type) -> Any:
+            try:
+                encoded = encode_nested_example(feature, v)
+                pa.array([encoded], type=arrow_type)
+            except (TypeError, ValueError, KeyError, pa.ArrowException) as e:
+                raise StepOutputTypeError(f"Expected a value of type {arrow_type}: {e}") from None
+            return encoded
+
+        casts[name] = cast
+    return casts
 
 
-def _type_checked(rows: Callable[[], Iterator[dict[str, Any]]]) -> Callable[[], Iterator[Any]]:
-    """Rows whose columns keep one Python type, inside lists and dicts too (else
-    ``StepOutputTypeError``, as DataDreamer: Arrow cannot store ``[5]`` and ``["a"]`` in one
-    column)."""
+def datasets_arrow_type(name: str, feature: Any) -> Any:
+    """The Arrow type of a nested (list/struct) feature, or None for a scalar one."""
+    import datasets
+    import pyarrow as pa
+
+    arrow_type = datasets.Features({name: feature}).arrow_schema.field(name).type
+    nested = pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type)
+    return arrow_type if nested or pa.types.is_struct(arrow_type) else None
+
+
+def _type_checked(
+    rows: Callable[[], Iterator[dict[str, Any]]], features: Any
+) -> Callable[[], Iterator[Any]]:
+    """Rows whose columns keep one Python type, with nested values cast to the first row's
+    features (else ``StepOutputTypeError``, as DataDreamer)."""
+    casts = _nested_casts(features)
 
     def checked() -> Iterator[dict[str, Any]]:
         seen: dict[str, type] = {}
         for row in rows():
             for k, v in row.items():
+                if v is None:
+                    continue
+                prev = seen.setdefault(k, type(v))
                 try:
-                    _leaf_types(v, k, seen)
+                    if prev is not type(v):
+                        raise StepOutputTypeError(f"Expected {prev} got {type(v)}")
+                    if k in casts:
+                        row[k] = casts[k](v)
                 except StepOutputTypeError as e:
                     raise StepOutputTypeError(
                         f"{e} in column {k!r}: a lazy column holds one type of value; convert "
@@ -306,8 +335,8 @@ def lazy_iterable(value: LazyRows, names: tuple[str, ...], where: str) -> Any:
         rows = _rows_generator(v, names, batched, where)
     else:
         return None
-    checked = _type_checked(rows)
-    return datasets.IterableDataset.from_generator(checked, features=_features(rows, names))
+    features = _features(rows, names)
+    return datasets.IterableDataset.from_generator(_type_checked(rows, features), features=features)
 
 
 def _is_dataset_list(v: Any) -> bool:
@@ -346,8 +375,8 @@ def _zipped_datasets(v: Sequence[Any], names: tuple[str, ...], where: str) -> An
                 row.update(part)
             yield {k: row[k] for k in names}
 
-    checked = _type_checked(rows)
-    return datasets.IterableDataset.from_generator(checked, features=_features(rows, names))
+    features = _features(rows, names)
+    return datasets.IterableDataset.from_generator(_type_checked(rows, features), features=features)
 
 
 LAZY_CHUNK = 64  # rows per model call when a model step streams its output
