@@ -11,7 +11,11 @@ from typing import Any
 
 from dreamer_lab._version import __version__
 from dreamer_lab.core.context import register_context_provider
-from dreamer_lab.core.hooks import register_data_card_renderer, register_model_card_renderer
+from dreamer_lab.core.hooks import (
+    register_data_card_renderer,
+    register_model_card_renderer,
+    register_run_viewer,
+)
 
 _LAZY = {
     "DataDreamer": "dreamer_lab.datadreamer",
@@ -82,6 +86,20 @@ def _hub_data_card(
 
 register_model_card_renderer(_hub_model_card)
 register_data_card_renderer(_hub_data_card)
+
+
+def _notebook_view(obj: Any, run: Any) -> Any:
+    # Trainers (rank 2) run under the notebook layer's (rank 4) live view in a cell.
+    import sys
+
+    if "IPython" not in sys.modules:
+        return run()
+    from dreamer_lab.notebook.running import view_plain_run
+
+    return view_plain_run(obj, run)
+
+
+register_run_viewer(_notebook_view)
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -4,7 +4,8 @@ Trainers (rank 2) publish a model to the Hub with the model card that ``cards`` 
 renders, and steps a dataset with its data card; they cannot import cards, so
 ``dreamer_lab/__init__.py`` (top rank, run on any ``import dreamer_lab``) registers the
 renderers here, importing cards only when called.
-(The notebook layer lends :mod:`dreamer_lab.core.context` the running cell the same way.)
+(The notebook layer lends :mod:`dreamer_lab.core.context` the running cell the same way,
+and trainers their live view in a notebook cell: :func:`run_viewed`.)
 """
 
 from __future__ import annotations
@@ -48,3 +49,21 @@ def render_data_card(
     if not _DATA_CARD:
         raise RuntimeError("no data card renderer registered; import dreamer_lab first")
     return _DATA_CARD[0](step, splits, is_synthetic, **card_options)
+
+
+RunViewer = Callable[[Any, Callable[[], Any]], Any]
+
+_RUN_VIEW: list[RunViewer] = []
+
+
+def register_run_viewer(viewer: RunViewer) -> None:
+    """``viewer(obj, run) -> run()``: runs a trainer's training under a live view (the
+    notebook layer's, shown only while a notebook cell runs)."""
+    _RUN_VIEW[:] = [viewer]
+
+
+def run_viewed(obj: Any, run: Callable[[], Any]) -> Any:
+    """``run()``, under the registered live view of ``obj`` when there is one."""
+    if not _RUN_VIEW:
+        return run()
+    return _RUN_VIEW[0](obj, run)

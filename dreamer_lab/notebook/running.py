@@ -27,13 +27,32 @@ def run_with_view(
 ) -> Any:
     """``build()`` under a live step view (none when ``quiet``)."""
     __tracebackhide__ = True
-    from IPython.display import display
-
     from dreamer_lab.core.workspace import current_workspace
-    from dreamer_lab.notebook import quiet as quiet_mod
 
     ws = current_workspace()
     t0 = time.time()
+    _VIEWING.on = True  # a trainer run inside ``build`` shows no second view
+    try:
+        return _run_in_view(build, label, kind, ws, t0, quiet=quiet, show_widget=show_widget)
+    finally:
+        _VIEWING.on = False
+
+
+def _run_in_view(
+    build: Callable[[], Any],
+    label: str,
+    kind: str,
+    ws: Any,
+    t0: float,
+    *,
+    quiet: bool,
+    show_widget: bool,
+) -> Any:
+    __tracebackhide__ = True
+    from IPython.display import display
+
+    from dreamer_lab.notebook import quiet as quiet_mod
+
     summary = summarize(None, label=label, status=Status.RUNNING)
     summary["kind"] = kind
     widget = handle = None
@@ -86,6 +105,63 @@ def run_with_view(
             widget.progress = 1.0
         handle.update(StepOutput(final, widget))
     return result
+
+
+#: Set while :func:`run_with_view` runs (in this thread), so nothing inside shows a second view.
+_VIEWING = threading.local()
+
+
+def view_plain_run(obj: Any, run: Callable[[], Any]) -> Any:
+    """``run()`` of trainer ``obj``: under the live view when a plain notebook cell calls it
+    (lent to trainers as :func:`dreamer_lab.core.hooks.run_viewed`); else just ``run()``.
+
+    The view ends in the final one, so the cell's own display of ``obj`` (a cell ending in
+    ``trainer.train(...)``) is skipped once rather than shown twice."""
+    __tracebackhide__ = True
+    ip = _running_shell()
+    if ip is None or getattr(_VIEWING, "on", False):
+        return run()
+    magics = ip.magics_manager.registry.get("DreamMagics")
+    out: list[Any] = []
+    run_with_view(
+        lambda: (out.append(run()), obj)[1],
+        obj.name,
+        type(obj).__name__,
+        quiet=False,
+        show_widget=bool(getattr(magics, "show_widget", True)),
+    )
+    _skip_cell_display(ip, obj)
+    return out[0]
+
+
+def _running_shell() -> Any:
+    """The IPython shell running a cell now with ``%load_ext dreamer_lab`` loaded, else None
+    (scripts, tests and the CLI: no shell, or no cell running)."""
+    try:
+        from IPython import get_ipython
+
+        ip = get_ipython()
+    except ImportError:
+        return None
+    if ip is None or getattr(ip.displayhook, "exec_result", None) is None:
+        return None
+    if "dreamer_lab" not in getattr(ip.extension_manager, "loaded", ()):
+        return None
+    return ip
+
+
+def _skip_cell_display(ip: Any, obj: Any) -> None:
+    """Until this cell ends, IPython displays ``obj`` as nothing (its view is shown)."""
+
+    def shown() -> None:
+        return None
+
+    def forget(*_: Any) -> None:
+        obj.__dict__.pop("_ipython_display_", None)
+        ip.events.unregister("post_run_cell", forget)
+
+    obj._ipython_display_ = shown
+    ip.events.register("post_run_cell", forget)
 
 
 def _final_summary(result: Any, label: str, seconds: float) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 from dreamer_lab.core.context import library_versions, notebook_context
 from dreamer_lab.core.fingerprint import combine, hash_value
-from dreamer_lab.core.hooks import render_model_card
+from dreamer_lab.core.hooks import render_model_card, run_viewed
 from dreamer_lab.core.loadable import Loadable
 from dreamer_lab.core.memo import Computed, get_or_compute
 from dreamer_lab.core.secrets import is_secret_name, redact, scrub_text
@@ -161,12 +161,14 @@ class Trainer(Loadable):
         """Check one ``train...()`` call, then load its model or train it with ``run``."""
         check_columns(self._where(), call.split("train"), call.split("validation"))
         call = self._prepare(call)
-        self._fit(
+        fit = functools.partial(
+            self._fit,
             data=call.data,
             hyperparams=call.hyperparams,
             train_fn=lambda ctx: run(ctx, call),
             configs=self._configs(),
         )
+        run_viewed(self, fit)  # a notebook cell shows its live view (see core.hooks)
 
     def _fit(
         self,
