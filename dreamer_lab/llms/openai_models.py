@@ -129,7 +129,9 @@ def _cached_file_ok(encoding: str) -> bool:
         return False
 
 
-_LOADED: dict[str, Any] = {}
+# Keyed by (encoding, cache folder): the folder can change within a process (litellm points
+# TIKTOKEN_CACHE_DIR at its bundled encodings when it is imported).
+_LOADED: dict[tuple[str, str], Any] = {}
 _MISSING: set[tuple[str, str]] = set()  # (encoding, cache folder) found missing
 # Set while a run checks its prompts against an estimate (per thread / task).
 _SKIP_WINDOW: contextvars.ContextVar[bool] = contextvars.ContextVar(
@@ -140,22 +142,22 @@ _SKIP_WINDOW: contextvars.ContextVar[bool] = contextvars.ContextVar(
 def _encoding(encoding: str) -> Any:
     """The loaded encoding, or None when loading it would need a download (remembered
     per cache folder for this process)."""
-    if encoding in _LOADED:
-        return _LOADED[encoding]
-    missing = (encoding, str(_cache_dir()))
-    if missing in _MISSING:
+    key = (encoding, str(_cache_dir()))
+    if key in _LOADED:
+        return _LOADED[key]
+    if key in _MISSING:
         return None
     try:
         import tiktoken
     except ImportError:
         return None
     if f"{encoding}_offline" in tiktoken.list_encoding_names():
-        _LOADED[encoding] = tiktoken.get_encoding(f"{encoding}_offline")
+        _LOADED[key] = tiktoken.get_encoding(f"{encoding}_offline")
     elif _cached_file_ok(encoding):
-        _LOADED[encoding] = tiktoken.get_encoding(encoding)
+        _LOADED[key] = tiktoken.get_encoding(encoding)
     else:
-        _MISSING.add(missing)
-    return _LOADED.get(encoding)
+        _MISSING.add(key)
+    return _LOADED.get(key)
 
 
 def offline_encoding(model_name: str) -> Any:
