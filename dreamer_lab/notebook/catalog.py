@@ -188,7 +188,7 @@ class Options:
                 for k, s in specs.items():
                     req = " (required)" if s.get("required") else ""
                     h = f": {s['help']}" if s.get("help") else ""
-                    lines.append(f"  {k}{req}{h}")
+                    lines.append(_wrap(f"{k}{req}{h}", hang=4))
 
         section("Inputs (a step column, e.g. other.output['text']):", self.inputs)
         section("Arguments:", self.args)
@@ -228,11 +228,12 @@ class Options:
         return "\n".join(lines)
 
 
-def _wrap(text: str) -> str:
-    """``text`` wrapped to a notebook cell's width, indented two spaces."""
+def _wrap(text: str, hang: int = 2) -> str:
+    """``text`` wrapped to a notebook cell's width, indented two spaces (``hang`` on the
+    following lines)."""
     import textwrap
 
-    return textwrap.fill(text, width=80, initial_indent="  ", subsequent_indent="  ")
+    return textwrap.fill(text, width=80, initial_indent="  ", subsequent_indent=" " * hang)
 
 
 def _signature(fn: Any) -> dict[str, inspect.Parameter]:
