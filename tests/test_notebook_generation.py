@@ -4,12 +4,11 @@ OpenAI client over HTTP to the local test server)."""
 
 from __future__ import annotations
 
-import textwrap
-
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
-from IPython.utils.capture import capture_output
 from openai_server import API_KEY, FakeOpenAIServer
+
+from tests.test_magics import ok, run
 
 
 @pytest.fixture(scope="module")
@@ -39,18 +38,6 @@ def ip(shell, workspace, server):
     magics.max_new_tokens = 256
     for name in set(shell.user_ns) - before:
         shell.user_ns.pop(name, None)
-
-
-def run(ip, code: str):
-    with capture_output() as cap:
-        result = ip.run_cell(textwrap.dedent(code).strip("\n"))
-    return result, cap
-
-
-def ok(ip, code: str):
-    result, cap = run(ip, code)
-    assert result.error_in_exec is None and result.error_before_exec is None, cap.stdout
-    return cap
 
 
 def error_text(ip, code: str) -> str:
