@@ -133,6 +133,20 @@ class FakeHTTPServer:
                 self.in_flight -= 1
             self.touch()
 
+    def settle(self, quiet: float = 0.5, timeout: float = 15.0) -> None:
+        """Wait until no request is in flight and none arrived for ``quiet`` seconds.
+
+        A killed client's requests can still reach (or finish on) the server after the
+        kill: tests that take stock after a kill wait for them first."""
+        deadline = time.monotonic() + timeout
+        last, since = self.requests, time.monotonic()
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            if self.requests != last or self.in_flight:
+                last, since = self.requests, time.monotonic()
+            elif time.monotonic() - since >= quiet:
+                return
+
     def delay(self) -> None:
         if self.latency:
             time.sleep(self.latency)

@@ -252,11 +252,7 @@ def test_kill_halfway_then_resume_sends_only_missing_requests(tmp_path):
 
         # Requests the child had in flight finish on the server after the kill: wait for
         # them before taking stock, so the resume is measured alone.
-        settled, last = time.monotonic(), sum(srv.prompts.values())
-        while time.monotonic() - settled < 0.5 and time.monotonic() < deadline + 10:
-            time.sleep(0.05)
-            if sum(srv.prompts.values()) != last:
-                settled, last = time.monotonic(), sum(srv.prompts.values())
+        srv.settle()
         before = dict(srv.prompts)
         with DataDreamer(ws):
             src = DataSource("prompts", {"p": [f"row {i}" for i in range(200)]})
