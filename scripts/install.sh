@@ -23,3 +23,6 @@ python -m pip install -q --no-deps "xgrammar==0.2.8" "apache-tvm-ffi==0.1.15.pos
 python -m pip install -q "litellm==1.110.0" "google-auth==2.63.0"
 # DataDreamer(executor="ray") and its tests on a local Ray cluster.
 python -m pip install -q "ray==2.60.0"
+# DataDreamer("s3://bucket/prefix") (object-storage workspace) and its tests against a local
+# S3-compatible server (moto in server mode). aiobotocore pins botocore/boto3 1.43.
+python -m pip install -q "s3fs==2026.9.0" "moto[server]==5.2.5"
