@@ -164,6 +164,15 @@ class CorruptEntryError(DreamerError, RuntimeError):
     """Raised internally when an entry fails validation."""
 
 
+# -- core/object_store.py, core/remote_workspace.py --------------------------
+class ObjectStoreError(WorkspaceError):
+    """An object-storage workspace (``s3://...``) cannot be reached or used."""
+
+
+class ObjectStoreWarning(DreamerWarning):
+    """An object-storage workspace could not be updated (the local cache keeps the result)."""
+
+
 # -- task_models/task_model.py -----------------------------------------------
 class CacheOnlyMissError(DreamerError, LookupError):
     """``cache_only=True`` was passed but some inputs have no cached result."""
@@ -203,6 +212,8 @@ __all__ = [
     "CorruptIndexWarning",
     "CorruptDatabaseError",
     "WorkspaceError",
+    "ObjectStoreError",
+    "ObjectStoreWarning",
     "CorruptEntryWarning",
     "CorruptEntryError",
     "CacheOnlyMissError",
