@@ -8,6 +8,9 @@ batches (the same batches, in the same composition) to the actors, and commits e
 to the request cache as soon as it arrives (``ray.wait``). Killing the driver or an actor
 therefore loses at most the batches in flight: a batch whose actor dies is sent again to a
 live (or restarted) actor, and a rerun sends only what is not cached.
+
+``map``/``filter`` of a stored step with at least ``map_min_rows`` rows run as Ray tasks over
+shards of the rows (:mod:`dreamer_lab.executors.ray_map`); the step commits the result.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ Item = tuple[str, str, Any]  # (request key, prompt, row seed)
 _RESOURCE_KEYS = {"num_cpus", "num_gpus", "memory", "resources", "accelerator_type"}
 _MAX_ATTEMPTS = 3  # a batch whose actor died this often is not sent again
 _MAX_PROBES = 60  # a dead actor is asked this often (1 s apart) whether Ray restarted it
+MAP_MIN_ROWS = 100_000  # default: map/filter over at least this many rows run on the cluster
 
 
 class ReplicaActor:
@@ -98,6 +102,10 @@ class RayExecutor:
             driver commits).
         init_kwargs: more ``ray.init`` arguments (e.g. ``runtime_env``).
         ready_timeout: seconds to wait for the replicas to be placed and load the model.
+        map_min_rows: ``map``/``filter`` of a stored step with at least this many rows run
+            as Ray tasks (1 CPU each) over shards of the rows; smaller ones run in this
+            process. ``0``: every map/filter; ``None``: none. Settable later
+            (``dd.executor.map_min_rows = 0``).
     """
 
     def __init__(
@@ -109,8 +117,10 @@ class RayExecutor:
         max_in_flight: int = 2,
         init_kwargs: dict[str, Any] | None = None,
         ready_timeout: float = 600,
+        map_min_rows: int | None = MAP_MIN_ROWS,
     ):
         _check_options(address, replicas, resources_per_replica, max_restarts, max_in_flight)
+        self.map_min_rows = map_min_rows  # checked by the property
         self.address = address
         self.replicas = replicas
         self.resources_per_replica = dict(resources_per_replica or {"num_cpus": 1})
@@ -121,12 +131,32 @@ class RayExecutor:
         self._pools: dict[str, _Pool] = {}
         self._started_ray = False
         self.requeued = 0  # batches sent again because their actor died
+        # rows each replica generated and the driver committed: replica index -> rows
+        self.committed_by_replica: collections.Counter[int] = collections.Counter()
+        self.last_operation: dict[str, Any] | None = None  # the last map/filter run on Ray
         ray_module()  # a clear error now, not at the first step
+
+    @property
+    def map_min_rows(self) -> int | None:
+        """``map``/``filter`` over at least this many rows run on the cluster (None: none)."""
+        return self._map_min_rows
+
+    @map_min_rows.setter
+    def map_min_rows(self, value: int | None) -> None:
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 0
+        ):
+            raise ValueError(
+                "map_min_rows must be a number of rows (an int >= 0; 0: every map/filter on "
+                f"Ray) or None (every map/filter in this process), got {value!r}."
+            )
+        self._map_min_rows = value
 
     def __repr__(self) -> str:
         return (
             f"RayExecutor(address={self.address!r}, replicas={self.replicas}, "
-            f"resources_per_replica={self.resources_per_replica!r})"
+            f"resources_per_replica={self.resources_per_replica!r}, "
+            f"map_min_rows={self.map_min_rows!r})"
         )
 
     # -- the cluster -----------------------------------------------------------------------
@@ -187,6 +217,22 @@ class RayExecutor:
         if self._started_ray:
             ray.shutdown()
             self._started_ray = False
+
+    # -- map / filter ----------------------------------------------------------------------
+    def run_operation(self, ds: Any, op: str, op_args: dict[str, Any], **how: Any) -> Any | None:
+        """``ds.<op>(**op_args)`` on the cluster, or ``None`` (run it in-process) below
+        ``map_min_rows`` rows or for a ``batched`` call over the whole data as one batch."""
+        limit = self.map_min_rows
+        if op not in ("map", "filter") or limit is None or ds.num_rows == 0:
+            return None
+        if ds.num_rows < limit:
+            return None
+        if op_args.get("batched") and not (op_args.get("batch_size") or 0) > 0:
+            logger.info("%s: one batch of all rows cannot be sharded; run here", how["where"])
+            return None
+        from dreamer_lab.executors.ray_map import run_sharded
+
+        return run_sharded(self, ds, op, op_args, **how)
 
     # -- generation ------------------------------------------------------------------------
     def handles(self, llm: Any) -> bool:
@@ -284,6 +330,7 @@ class _Dispatch:
             )
         self.done.add(i)
         self.commit({k: values[k] for k in keys})
+        self.executor.committed_by_replica[self.pool.actors.index(actor)] += len(keys)
 
     def _lost(self, i: int, actor: Any, error: Exception) -> None:
         """``actor`` died running batch ``i``: queue the batch again, probe the actor."""

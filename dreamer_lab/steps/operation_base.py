@@ -173,6 +173,13 @@ def datasets_operation(
     new_fp = datasets_fingerprint(step, op, op_args)
 
     def apply(ds: Any) -> Any:
+        from dreamer_lab.executors import run_operation  # executor="ray": shards on Ray
+
+        out = run_operation(
+            ds, op, op_args, where=where, new_fingerprint=new_fp, progress=auto_progress
+        )
+        if out is not None:
+            return out
         with progress_bars(auto_progress):
             out = getattr(ds, op)(
                 **op_args, keep_in_memory=True, new_fingerprint=new_fp, desc=f"{op} {step.name}"
