@@ -8,12 +8,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from dreamer_lab.core.object_store import is_url
 from dreamer_lab.core.run_options import executor_scope, resolve_log_level, session_logging
 from dreamer_lab.core.workspace import (
     DEFAULT_WORKSPACE,
     Workspace,
     active_workspace,
     current_workspace,
+    make_workspace,
     pop_workspace,
     push_workspace,
 )
@@ -41,6 +43,14 @@ class DataDreamer:
     local one, ``"auto"``, ``"ray://host:10001"``), ``replicas`` actors per model with
     ``resources_per_replica`` each (e.g. ``{"num_gpus": 1}``); this process keeps the
     request cache and the store. See docs/scaling.md.
+
+    An object-storage URL (``"s3://bucket/prefix"``, ``gs://``, ``az://``, ``file://``)
+    keeps the entries, records and request caches in the bucket, shared by every machine
+    that opens it, with a local read cache (``cache_dir``, default
+    ``~/.cache/dreamer_lab/remote/<hash of url>``). ``storage_options`` go to fsspec (e.g.
+    ``{"client_kwargs": {"endpoint_url": ...}}``); credentials otherwise come from the usual
+    provider chain. ``lease_ttl`` (seconds, default 60) is how long a machine that stopped
+    renewing its lease on a fingerprint blocks the others. See docs/scaling.md.
     """
 
     def __init__(
@@ -53,13 +63,16 @@ class DataDreamer:
         ray_address: str | None = None,
         replicas: int | None = None,
         resources_per_replica: dict[str, Any] | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        storage_options: dict[str, Any] | None = None,
+        lease_ttl: float | None = None,
         **kwargs: Any,
     ):
         if kwargs:
             raise TypeError(
                 f"DataDreamer() got unexpected keyword argument(s) {sorted(kwargs)}; it takes "
                 "output_folder_path, verbose, log_level, trust, executor, ray_address, "
-                "replicas and resources_per_replica."
+                "replicas, resources_per_replica, cache_dir, storage_options and lease_ttl."
             )
         from dreamer_lab.executors import make_executor
 
@@ -77,14 +90,35 @@ class DataDreamer:
         if str(output_folder_path) == ":memory:":
             self._tmp = tempfile.TemporaryDirectory(prefix="dreamer_lab_")
             output_folder_path = self._tmp.name
-        self.path = Path(output_folder_path)
+        # An object-storage URL (s3://bucket/prefix, gs://, az://, file://) keeps the store in
+        # the bucket with a local read cache (core/remote_workspace.py; docs/scaling.md).
+        self.url = str(output_folder_path) if is_url(output_folder_path) else None
+        self._remote_options = {
+            k: v
+            for k, v in (
+                ("cache_dir", cache_dir),
+                ("storage_options", storage_options),
+                ("lease_ttl", lease_ttl),
+            )
+            if v is not None
+        }
+        if self._remote_options and self.url is None:
+            raise TypeError(
+                f"DataDreamer(): {sorted(self._remote_options)} apply to an object-storage "
+                f"workspace (s3://bucket/prefix, gs://, az://, file://...), not to the folder "
+                f"{str(output_folder_path)!r}."
+            )
+        self.path = Path(output_folder_path) if self.url is None else None
         self.trust = trust
         self.verbose = verbose
         self.workspace: Workspace | None = None
 
     def start(self) -> DataDreamer:
         if self.workspace is None:
-            self.workspace = Workspace(self.path, trust=self.trust)
+            if self.url is not None:
+                self.workspace = make_workspace(self.url, trust=self.trust, **self._remote_options)
+            else:
+                self.workspace = Workspace(self.path, trust=self.trust)
             push_workspace(self.workspace)
             self._logging = contextlib.ExitStack()
             self._logging.enter_context(session_logging(self.verbose, self.log_level))
@@ -99,6 +133,9 @@ class DataDreamer:
             self.executor.close()
         if self.workspace is not None:
             pop_workspace(self.workspace)
+            close = getattr(self.workspace, "close", None)
+            if close is not None:
+                close()  # an object-storage workspace uploads its queued request batches
             self.workspace = None
         if self._tmp is not None:
             self._tmp.cleanup()
@@ -111,7 +148,8 @@ class DataDreamer:
         self.stop()
 
     def __repr__(self) -> str:
-        return f"DataDreamer({str(self.path)!r}, active={self.workspace is not None})"
+        where = self.url or str(self.path)
+        return f"DataDreamer({where!r}, active={self.workspace is not None})"
 
     @staticmethod
     def initialized() -> bool:

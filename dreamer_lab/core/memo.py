@@ -6,9 +6,6 @@ trainers and memoized notebook cells share one implementation.
 
 from __future__ import annotations
 
-import os
-import shutil
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,9 +43,7 @@ def get_or_compute(
             if entry is not None:
                 return entry, True
         computed = compute()
-        if force and store.exists(fingerprint):
-            trash = ws.path / "tmp" / f"replaced.{fingerprint}.{os.getpid()}.{uuid.uuid4().hex[:6]}"
-            os.replace(store.path(fingerprint), trash)
-            shutil.rmtree(trash, ignore_errors=True)
+        if force:
+            store.discard(fingerprint)
         entry = store.commit(fingerprint, computed.write, computed.record, computed.objects)
         return entry, False

@@ -47,6 +47,8 @@ class RequestCache:
         self._local = threading.local()
         self.hits = 0
         self.misses = 0
+        # An object-storage workspace shares the cache (core/remote_workspace.RequestMirror).
+        self.mirror: Any = None
         with self._db():
             pass
 
@@ -62,6 +64,8 @@ class RequestCache:
         """The cached values among ``keys`` (missing keys are absent from the result)."""
         keys = list(dict.fromkeys(keys))
         out: dict[str, Any] = {}
+        if self.mirror is not None:
+            self.mirror.pull()  # batches other machines committed (rate-limited)
         with self._db() as db:
             for i in range(0, len(keys), 500):
                 chunk = keys[i : i + 500]
@@ -88,6 +92,8 @@ class RequestCache:
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+        if self.mirror is not None:
+            self.mirror.push(items)  # uploaded in the background
 
     def __len__(self) -> int:
         with self._db() as db:
@@ -110,6 +116,7 @@ def request_cache_for(
     """The request cache of ``backend`` (e.g. ``"hf_transformers"``) in a workspace, or in
     ``folder`` (a model's ``cache_folder_path``) when given."""
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", backend)
+    ws = None
     if folder is not None:
         path = Path(folder).expanduser().resolve() / f"{safe}.sqlite"
     else:
@@ -121,4 +128,7 @@ def request_cache_for(
         cache = _CACHES.get(path)
         if cache is None:
             cache = _CACHES[path] = RequestCache(path)
-        return cache
+    attach = getattr(ws, "attach_request_cache", None) if folder is None else None
+    if attach is not None:
+        attach(cache, safe)
+    return cache

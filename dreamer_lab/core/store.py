@@ -444,6 +444,14 @@ class StepStore:
         assert entry is not None
         return entry
 
+    def discard(self, fingerprint: str) -> None:
+        """Remove an entry about to be replaced (``force=True``), if there is one."""
+        if self.exists(fingerprint):
+            name = f"replaced.{fingerprint}.{os.getpid()}.{uuid.uuid4().hex[:6]}"
+            self.tmp.mkdir(parents=True, exist_ok=True)
+            os.replace(self.path(fingerprint), self.tmp / name)
+            shutil.rmtree(self.tmp / name, ignore_errors=True)
+
     def delete(self, fingerprint: str) -> int:
         """Remove an entry; returns the bytes freed."""
         path = self.path(fingerprint)

@@ -18,10 +18,12 @@ import socket
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock
 
 from dreamer_lab.core.lineage import LineageIndex
+from dreamer_lab.core.object_store import is_url
 from dreamer_lab.core.store import StepStore
 from dreamer_lab.errors import WorkspaceError  # noqa: F401
 
@@ -139,14 +141,42 @@ def current_workspace() -> Workspace:
     if ws is not None:
         return ws
     with _lock:
-        path = Path(os.environ.get("DREAMER_LAB_WORKSPACE") or DEFAULT_WORKSPACE).resolve()
-        if _default is None or _default.path != path:
+        location = os.environ.get("DREAMER_LAB_WORKSPACE") or DEFAULT_WORKSPACE
+        if is_url(location):  # an object-storage workspace (core/remote_workspace.py)
+            if getattr(_default, "url", None) != location.rstrip("/"):
+                _default = make_workspace(location)
+            return _default
+        path = Path(location).resolve()
+        if _default is None or _default.path != path or hasattr(_default, "url"):
             _default = Workspace(path)
         return _default
 
 
+def make_workspace(
+    location: str | os.PathLike, *, trust: bool = False, **remote_options: Any
+) -> Workspace:
+    """A folder path opens a local :class:`Workspace`; a URL (``s3://bucket/prefix``,
+    ``gs://``, ``az://``, ``memory://``, ``file://``) opens an object-storage workspace
+    (:class:`~dreamer_lab.core.remote_workspace.RemoteWorkspace`), which takes
+    ``cache_dir``, ``storage_options`` and ``lease_ttl``."""
+    if is_url(location):
+        from dreamer_lab.core.remote_workspace import RemoteWorkspace
+
+        return RemoteWorkspace(str(location), trust=trust, **remote_options)
+    given = sorted(k for k, v in remote_options.items() if v is not None)
+    if given:
+        raise WorkspaceError(
+            f"{given} apply to object-storage workspaces (s3://bucket/prefix, gs://, az://, "
+            f"file://...), not to the folder {str(location)!r}; remove them or pass a URL."
+        )
+    return Workspace(location, trust=trust)
+
+
 def open_workspace(path: str | os.PathLike, *, trust: bool = False) -> Workspace:
-    """Open a workspace by path without making it current (for tools and the CLI)."""
+    """Open a workspace by path (or object-store URL) without making it current (for tools
+    and the CLI)."""
+    if is_url(path):
+        return make_workspace(path, trust=trust)
     p = Path(path).expanduser()
     if not (p / MARKER).exists() and not (p / "steps").is_dir():
         raise WorkspaceError(
