@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from dreamer_lab._version import __version__
+from dreamer_lab.core.object_store import is_url
 from dreamer_lab.core.workspace import DEFAULT_WORKSPACE
+from dreamer_lab.errors import CorruptEntryError
 
 DEFAULT_WS = os.environ.get("DREAMER_LAB_WORKSPACE", DEFAULT_WORKSPACE)
 
@@ -42,7 +44,8 @@ def _ws_arg(p: argparse.ArgumentParser) -> None:
         "-w",
         "--workspace",
         default=DEFAULT_WS,
-        help=f"workspace folder (default: {DEFAULT_WS}, or $DREAMER_LAB_WORKSPACE)",
+        help=f"workspace folder or object-store URL such as s3://bucket/prefix (default: "
+        f"{DEFAULT_WS}, or $DREAMER_LAB_WORKSPACE)",
     )
 
 
@@ -70,7 +73,10 @@ def _ls(args: argparse.Namespace) -> int:
     """List the steps in a workspace (name, fingerprint, rows, status)."""
     from dreamer_lab.core.graph import ReadOnlyWorkspace, build_graph
 
-    ws = ReadOnlyWorkspace.open(args.workspace)  # a reader: creates and changes nothing
+    if is_url(args.workspace):  # object storage: sync its records into the local cache first
+        ws = ReadOnlyWorkspace(_open(args.workspace).path)
+    else:
+        ws = ReadOnlyWorkspace.open(args.workspace)  # a reader: creates and changes nothing
     try:
         graph = build_graph(ws)
     finally:
@@ -146,6 +152,14 @@ def _gc(args: argparse.Namespace) -> int:
     from dreamer_lab.core.gc import collect
 
     ws = _open(args.workspace)
+    if getattr(ws, "url", None):
+        print(
+            f"error: gc deletes from local workspaces only; {ws.url} is shared by everyone who "
+            "opens it. Expire old objects with a bucket lifecycle rule, and delete the local "
+            f"cache folder {ws.path} to free space on this machine.",
+            file=sys.stderr,
+        )
+        return 2
     report = collect(ws, dry_run=args.dry_run)
     verb = "would free" if args.dry_run else "freed"
     print(
@@ -172,6 +186,15 @@ def _verify(args: argparse.Namespace) -> int:
     for store in (ws.steps, ws.models):
         for fp in store.fingerprints():
             total += 1
+            if hasattr(store, "fetch") and not store.exists(fp):  # object storage: download
+                try:
+                    store.fetch(fp)  # checks every digest before the entry reaches the cache
+                except CorruptEntryError as e:
+                    bad += 1
+                    print(f"CORRUPT {fp[:12]}: {e}")
+                    if args.quarantine:
+                        store.quarantine_remote(fp, str(e))
+                    continue
             problems, notes = store.inspect(fp)
             if problems:
                 bad += 1

@@ -134,9 +134,11 @@ class MirroredStore(StepStore):
         """
         entry = super().load(fingerprint, check_data=check_data)
         if entry is not None:
-            if not self._published(fingerprint).exists():
-                self._publish_quietly(fingerprint)
-            return entry
+            if self._published(fingerprint).exists() or self._publish_quietly(fingerprint):
+                return entry
+            # Another machine committed this fingerprint first (our upload was cut off).
+            super().discard(fingerprint)
+            entry = None
         try:
             fetched = self.fetch(fingerprint)
         except CorruptEntryError as e:
@@ -256,9 +258,7 @@ class MirroredStore(StepStore):
         if won:
             return entry
         # Another machine committed this fingerprint first: entries are immutable, keep theirs.
-        trash = self.tmp / f"lost.{fingerprint}.{os.getpid()}.{uuid.uuid4().hex[:6]}"
-        os.replace(self.path(fingerprint), trash)
-        shutil.rmtree(trash, ignore_errors=True)
+        super().discard(fingerprint)
         loaded = self.load(fingerprint, check_data=False)
         if loaded is None:
             raise ObjectStoreError(
@@ -293,11 +293,13 @@ class MirroredStore(StepStore):
         self._mark_published(fp)
         return True
 
-    def _publish_quietly(self, fp: str) -> None:
+    def _publish_quietly(self, fp: str) -> bool:
+        """Publish; False only when the bucket holds another commit (made first)."""
         try:
-            self.publish(fp)
+            return self.publish(fp)
         except (ObjectStoreError, CorruptEntryError, OSError) as e:
             log.warning("could not upload %s/%s: %s", self.area, fp, e)
+            return True  # keep serving the cached entry; retried on the next load
 
 
 class RemoteLock:
