@@ -36,6 +36,64 @@ def _structure(markdown: str) -> tuple[list[str], list[str], list[tuple[str, str
     return headings, raw_html, fences
 
 
+def _table_rows(markdown: str) -> dict[str, str]:
+    """``{name: value}`` of every two-column table row, as a Markdown renderer shows them
+    (for dotted names, the last part too)."""
+    body = re.sub(r"\A---\n.*?\n---\n", "", markdown, flags=re.DOTALL)
+    tokens = MarkdownIt("commonmark").enable("table").parse(body)
+    cells: list[str] = []
+    rows: dict[str, str] = {}
+    for t in tokens:
+        if t.type == "tr_open":
+            cells = []
+        elif t.type == "inline" and cells is not None:
+            cells.append("".join(c.content for c in t.children or []))
+        elif t.type == "tr_close" and len(cells) == 2:
+            rows[cells[0]] = cells[1]
+            rows.setdefault(cells[0].rsplit(".", 1)[-1], cells[1])
+    return rows
+
+
+def test_parameters_read_as_a_table_with_escaped_compact_values(workspace):
+    """Each parameter on one row: nested mappings dotted, lists compact, text on one line,
+    long values cut, and hostile text (pipes, HTML, backticks, secrets) inert."""
+    from dreamer_lab.cards.param_table import param_table
+
+    hostile = "a | b <script>alert(1)</script> `x` [link](javascript:1)\nsecond line"
+    lines = param_table(
+        {
+            "attributes": {"product": ["kettle", "desk lamp"], "tone": {"a": 1}},
+            "instruction": hostile,
+            "sep": "\n\n",
+            "long": "word " * 200,
+            "many": list(range(40)),
+            "temperature": 0.30000000000000004,
+            "top_p": 1.0,
+            "api_key": SECRET,
+            "flag": None,
+        }
+    )
+    assert lines[:2] == ["| Parameter | Value |", "|---|---|"]
+    markdown = "\n".join(lines)
+    rows = _table_rows(markdown)
+    assert rows["attributes.product"] == "['kettle', 'desk lamp']"
+    assert rows["attributes.tone.a"] == "1"
+    assert rows["instruction"] == (
+        "a | b <script>alert(1)</script> `x` [link](javascript:1) ↵ second line"
+    )
+    assert rows["sep"] == "'\\n\\n'"  # whitespace-only text shows its characters
+    assert rows["long"].endswith("…") and len(rows["long"]) <= 240
+    assert rows["many"].startswith("[0, 1, 2") and rows["many"].endswith("… (28 more)]")
+    assert rows["temperature"] == "0.3" and rows["top_p"] == "1.0" and rows["flag"] == "None"
+    assert SECRET not in markdown
+    # The hostile value is one cell of text: no HTML, link, code span or extra cell.
+    _, raw_html, _ = _structure(markdown)
+    assert raw_html == [] and len(lines) == 12  # the header and one row per parameter
+    tokens = MarkdownIt("commonmark").enable("table").parse(markdown)
+    kinds = {c.type for t in tokens for c in t.children or []}
+    assert "link_open" not in kinds
+
+
 def test_data_card_front_matter_sections_and_lineage(workspace):
     steps = build_workflow()
     card = data_card(steps["kept"])
@@ -71,7 +129,8 @@ def test_data_card_front_matter_sections_and_lineage(workspace):
     assert mermaid.count("-->") == 2 and steps["generate"].fingerprint[:12] in mermaid
     # Prompt template and parameters of the model step are quoted.
     assert any("Write about {topic}." in c for _, c in fences)
-    assert any('"temperature": 0.7' in c for info, c in fences if info == "json")
+    rows = _table_rows(card.markdown)
+    assert rows["temperature"] == "0.7"
     # The JSON form holds the same facts.
     data = json.loads(card.to_json())
     assert [s["name"] for s in data["steps"]] == ["topics", "generate", "kept"]
@@ -266,4 +325,6 @@ def test_real_citations_and_lora_configs_survive_redaction(workspace):
     mcard = model_card(LoraTrainer("lora").train(step.output["y"]))
     assert mcard.data["configs"]["peft_config"]["trainable_token_indices"] == [5, 6]
     assert mcard.data["hyperparams"]["max_new_tokens"] == 8
-    assert '"trainable_token_indices": [' in mcard.markdown and "REDACTED" not in mcard.markdown
+    rows = _table_rows(mcard.markdown)
+    assert rows["trainable_token_indices"] == "[5, 6]" and rows["r"] == "4"
+    assert rows["max_new_tokens"] == "8" and "REDACTED" not in mcard.markdown

@@ -12,6 +12,7 @@ from typing import Any
 
 from dreamer_lab.cards.bibtex import DATADREAMER_CITATION, BibEntry, normalize_citations
 from dreamer_lab.cards.escape import md_block, md_code_inline, md_inline, single_line
+from dreamer_lab.cards.param_table import param_table
 from dreamer_lab.cards.upstream import Node
 from dreamer_lab.core.secrets import redact, scrub_text
 
@@ -229,17 +230,26 @@ def how_made_section(nodes: list[Node]) -> list[str]:
         lines.append("")
         for j, p in enumerate(s["prompts"], 1):
             lines += [f"Prompt template {j}:", "", md_block(p), ""]
-        params = s["parameters"] or []
-        args = s["args"]
-        if params or args:
-            payload = {"args": args, **({"parameters": params} if params else {})}
-            lines += [
-                "Parameters:",
-                "",
-                md_block(json.dumps(payload, indent=2, sort_keys=True, default=str), "json"),
-                "",
-            ]
+        table = param_table(step_parameters(s["args"], s["parameters"] or []))
+        if table:
+            lines += ["Parameters:", "", *table, ""]
     return lines
+
+
+def step_parameters(args: dict[str, Any], card_parameters: list[Any]) -> dict[str, Any]:
+    """A step's arguments and the parameters its data card registered, as one mapping: a
+    registered parameter that repeats an argument is shown once."""
+    values = dict(args)
+    for i, extra in enumerate(card_parameters):
+        if not isinstance(extra, dict):
+            values[f"parameters[{i}]" if len(card_parameters) > 1 else "parameters"] = extra
+            continue
+        for k, v in extra.items():
+            if k not in values:
+                values[k] = v
+            elif values[k] != v:
+                values[f"parameters.{k}"] = v
+    return values
 
 
 def licenses_section(nodes: list[Node]) -> list[str]:

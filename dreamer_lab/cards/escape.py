@@ -14,14 +14,15 @@ from dreamer_lab.core.secrets import scrub_text
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~:])")
 
 
-def md_inline(text: object, limit: int | None = 300) -> str:
-    """One line of untrusted text, safe inside Markdown prose, lists and table cells."""
+def md_inline(text: object, limit: int | None = 300, *, quote: bool = True) -> str:
+    """One line of untrusted text, safe inside Markdown prose, lists and table cells
+    (``quote=False``: quotes stay as they are, for text that never goes into an attribute)."""
     s = scrub_text(str(text))
     s = " ".join(s.split())
     if limit is not None and len(s) > limit:
         s = s[: limit - 1] + "…"
     # Markdown punctuation first, then HTML (<, >, & and quotes become entities).
-    return html.escape(_MD_SPECIAL.sub(r"\\\1", s), quote=True)
+    return html.escape(_MD_SPECIAL.sub(r"\\\1", s), quote=quote)
 
 
 def md_code_inline(text: object) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -19,7 +18,8 @@ from dreamer_lab.cards.card import (
 )
 from dreamer_lab.cards.data_card import diagram_nodes, hub_source_datasets
 from dreamer_lab.cards.diagram import loss_curve_svg, to_mermaid
-from dreamer_lab.cards.escape import md_block, md_code_inline, md_inline, single_line
+from dreamer_lab.cards.escape import md_code_inline, md_inline, single_line
+from dreamer_lab.cards.param_table import compact, param_table
 from dreamer_lab.cards.upstream import as_workspace, edges, is_synthetic, resolve, upstream
 from dreamer_lab.core.secrets import redact
 from dreamer_lab.core.workspace import Workspace
@@ -63,26 +63,29 @@ def _summary_lines(rec: dict[str, Any], base: dict[str, Any], base_name: str, fp
     ]
 
 
+def _num(value: Any) -> str:
+    """A logged number as the tables show it (``0.385656``); nothing when not logged."""
+    return "" if value is None or value == "" else compact(value)
+
+
 def _results_lines(
     hyper: Any, configs: Any, metrics: dict[str, Any], history: list[Any], loss_rows: list[Any]
 ) -> list[str]:
     """Hyperparameters, metrics and the loss curve (an inline SVG and a table)."""
-    lines = [
-        "## Hyperparameters",
-        "",
-        md_block(
-            json.dumps(
-                {"hyperparams": hyper, "configs": configs}, indent=2, sort_keys=True, default=str
-            ),
-            "json",
-        ),
-        "",
-        "## Metrics",
-        "",
-    ]
+    lines = ["## Hyperparameters", ""]
+    lines += param_table(hyper, ("Hyperparameter", "Value")) or ["None were recorded."]
+    for name in sorted(configs or {}):  # peft_config ...: a table each, nested keys dotted
+        config = configs[name]
+        table = param_table(
+            config if isinstance(config, dict) else {name: config}, ("Key", "Value")
+        )
+        lines += ["", f"Configuration {md_code_inline(name)}:", "", *table]
+    lines += ["", "## Metrics", ""]
     if metrics:
         lines += ["| metric | value |", "|---|---|"]
-        lines += [f"| {md_inline(k)} | {md_inline(v)} |" for k, v in sorted(metrics.items())]
+        lines += [
+            f"| {md_inline(k)} | {md_inline(compact(v))} |" for k, v in sorted(metrics.items())
+        ]
     else:
         lines.append("No metrics were recorded.")
     lines += ["", "## Loss curve", ""]
@@ -96,8 +99,8 @@ def _results_lines(
         ]
         for h in loss_rows[:200]:
             lines.append(
-                f"| {md_inline(h.get('step', ''))} | {md_inline(h.get('loss', ''))} | "
-                f"{md_inline(h.get('eval_loss', ''))} |"
+                f"| {md_inline(h.get('step', ''))} | {md_inline(_num(h.get('loss')))} | "
+                f"{md_inline(_num(h.get('eval_loss')))} |"
             )
     else:
         lines.append("No loss was logged.")
