@@ -1,0 +1,282 @@
+"""API throughput against concurrency (1, 2, 4, ..., 256): dreamer_lab's ``OpenAI`` LLM
+against plain ``openai.AsyncOpenAI`` under an ``asyncio.Semaphore``, same requests.
+
+The server is ``tests/openai_server.py`` in a process of its own, with a fixed latency
+(200 ms by default) and a listen backlog like a production server's (``--backlog``, 1024 by
+default: nginx uses 511, uvicorn and gunicorn 2048; the kernel caps it at
+``net.core.somaxconn``, printed with the results). Each arm runs in a fresh process (a new
+client, new connections), the two arms take turns at every concurrency, and each sends
+``max(40, 8 × concurrency)`` distinct chat requests (``max_tokens`` 16), so every run has
+at least eight waves. Ours renders the prompts, looks each one up in the request cache,
+writes every answer to it and counts cost, in a fresh workspace; the plain arm does none of
+that (``bench/plain_clients.py``, no retries).
+
+Besides requests/s, it reports the CPU each side used per request (the client process, and
+the server process read from ``/proc``): when a single-threaded asyncio client (or the
+server) nears 100 % of one core, throughput stops following ``concurrency / latency``.
+Plot: ``docs/images/scaling_api.png``.
+
+Run: ``python bench/bench_scaling_api.py [--latency 0.2] [--backlog 1024] [--reps 3]
+[--max-conc 256]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from bench_scaling_common import (  # noqa: E402
+    IMAGES,
+    OURS,
+    PLAIN,
+    REPO,
+    markdown,
+    med,
+    pyplot,
+    save,
+    slopes,
+    ticks,
+)
+
+TESTS = REPO / "tests"
+ARMS = ("ours", "plain")
+
+
+def cpu_self() -> float:
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return use.ru_utime + use.ru_stime
+
+
+def cpu_of(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# -- the server, in its own process ----------------------------------------------------------
+def serve(latency: float, backlog: int, key: str) -> None:
+    sys.path.insert(0, str(TESTS))
+    import http_test_server
+    from openai_server import FakeOpenAIServer
+
+    # The listen(2) backlog is read when the socket is bound, in the server's constructor.
+    http_test_server._Server.request_queue_size = backlog
+    srv = FakeOpenAIServer(latency=latency, idle_timeout=300, api_key=key).start()
+    print(f"PORT {srv.port}", flush=True)
+    srv._stopped.wait()
+
+
+# -- one client run, in its own process ------------------------------------------------------
+def client(arm: str, url: str, n: int, conc: int) -> dict[str, Any]:
+    key = os.environ["BENCH_API_KEY"]
+    prompts = [f"{arm} c{conc} prompt {i} {time.time_ns()}" for i in range(n)]
+    import openai  # noqa: F401 - imported before any timing, for both arms
+
+    cpu0 = cpu_self()
+    if arm == "plain":
+        from plain_clients import plain_chat_seconds
+
+        seconds = plain_chat_seconds(url, key, prompts, conc)
+    else:
+        from dreamer_lab import DataDreamer
+        from dreamer_lab.llms import OpenAI
+
+        with tempfile.TemporaryDirectory() as d, DataDreamer(d):
+            llm = OpenAI("gpt-4o-mini", base_url=url, api_key=key, max_concurrency=conc)
+            cpu0 = cpu_self()
+            t = time.perf_counter()
+            out = llm.run(prompts, max_new_tokens=16, verbose=False)
+            seconds = time.perf_counter() - t
+            assert len(out) == n
+    return {"seconds": seconds, "cpu": cpu_self() - cpu0}
+
+
+def run_client(arm: str, url: str, n: int, conc: int, server_pid: int) -> dict[str, Any]:
+    srv0 = cpu_of(server_pid)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--client", arm, url, str(n), str(conc)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=900,
+    )
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("CLIENT ")), None)
+    if proc.returncode or line is None:
+        raise RuntimeError(f"{arm} at concurrency {conc} failed:\n{proc.stderr[-3000:]}")
+    res = json.loads(line.removeprefix("CLIENT "))
+    res["server_cpu"] = cpu_of(server_pid) - srv0
+    res["rps"] = n / res["seconds"]
+    print(
+        f"  c={conc:<4} {arm:<5} {n:5d} requests {res['rps']:7.1f} req/s  client CPU "
+        f"{res['cpu'] / res['seconds']:.0%}  server CPU {res['server_cpu'] / res['seconds']:.0%}",
+        file=sys.stderr,
+    )
+    return res
+
+
+def requests_for(conc: int) -> int:
+    return max(40, 8 * conc)
+
+
+def measure(latency: float, backlog: int, reps: int, levels: list[int]) -> dict[int, dict]:
+    sys.path.insert(0, str(TESTS))
+    from fake_keys import fake_key
+
+    key = fake_key("bench")
+    os.environ["BENCH_API_KEY"] = key
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve", str(latency), str(backlog), key],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    results: dict[int, dict[str, list[dict]]] = {c: {a: [] for a in ARMS} for c in levels}
+    try:
+        url = f"http://127.0.0.1:{int(server.stdout.readline().split()[1])}/v1"
+        run_client("plain", url, 8, 4, server.pid)  # warm the server up (threads, imports)
+        for rep in range(reps):
+            for conc in levels:
+                order = ARMS if (rep + conc.bit_length()) % 2 == 0 else ARMS[::-1]
+                for arm in order:
+                    results[conc][arm].append(
+                        run_client(arm, url, requests_for(conc), conc, server.pid)
+                    )
+    finally:
+        server.terminate()
+        server.wait(10)
+    return results
+
+
+def report(results: dict[int, dict], latency: float, backlog: int) -> str:
+    levels = sorted(results)
+
+    def best(c: int, arm: str) -> float:
+        return max(r["rps"] for r in results[c][arm])
+
+    def per_req_ms(c: int, arm: str, key: str) -> float:
+        runs = results[c][arm]
+        n = requests_for(c)
+        return 1000 * med([r[key] for r in runs]) / n
+
+    def load(c: int, arm: str, key: str) -> str:
+        return f"{med([r[key] / r['seconds'] for r in results[c][arm]]):.0%}"
+
+    s_ours = slopes(levels, [best(c, "ours") for c in levels])
+    s_plain = slopes(levels, [best(c, "plain") for c in levels])
+    rows = []
+    for i, c in enumerate(levels):
+        ours = [r["rps"] for r in results[c]["ours"]]
+        plain = [r["rps"] for r in results[c]["plain"]]
+        rows.append(
+            [
+                c,
+                requests_for(c),
+                f"{c / latency:,.0f}",
+                f"{max(ours):,.1f} / {med(ours):,.1f}",
+                f"{max(plain):,.1f} / {med(plain):,.1f}",
+                f"{med(ours) / med(plain):.2f}",
+                f"{s_ours[i]} / {s_plain[i]}",
+                f"{per_req_ms(c, 'ours', 'cpu'):.2f} / {per_req_ms(c, 'plain', 'cpu'):.2f}",
+                f"{load(c, 'ours', 'cpu')} / {load(c, 'plain', 'cpu')}",
+                f"{load(c, 'ours', 'server_cpu')} / {load(c, 'plain', 'server_cpu')}",
+            ]
+        )
+    reps = len(results[levels[0]]["ours"])
+    with open("/proc/sys/net/core/somaxconn") as f:
+        somaxconn = f.read().strip()
+    return (
+        f"### Chat requests/s against concurrency ({latency * 1000:.0f} ms server latency, "
+        f"listen backlog {backlog}, net.core.somaxconn {somaxconn}; best / median of {reps})\n\n"
+        + markdown(
+            [
+                "concurrency",
+                "requests",
+                "ideal (conc ÷ latency)",
+                "dreamer_lab `OpenAI`",
+                "plain `AsyncOpenAI` + semaphore",
+                "ours ÷ plain (median)",
+                "slope: ours / plain",
+                "client CPU ms per request: ours / plain",
+                "client CPU load: ours / plain",
+                "server CPU load: during ours / plain",
+            ],
+            rows,
+        )
+        + "\n"
+    )
+
+
+def plot(results: dict[int, dict], latency: float, backlog: int, out_dir: Path) -> None:
+    plt = pyplot()
+    if plt is None:
+        return
+    levels = sorted(results)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.4))
+    a.plot(levels, [c / latency for c in levels], ":", color="0.55", label="ideal: conc ÷ latency")
+    for arm, colour, style, label in (
+        ("ours", OURS, "o-", "dreamer_lab OpenAI"),
+        ("plain", PLAIN, "s-", "plain AsyncOpenAI + semaphore"),
+    ):
+        rps = [med([r["rps"] for r in results[c][arm]]) for c in levels]
+        a.plot(levels, rps, style, color=colour, label=label)
+    a.set(xscale="log", yscale="log", xlabel="concurrency", ylabel="requests/s (median)")
+    ticks(a, levels)
+    a.set_title(f"Throughput ({latency * 1000:.0f} ms latency, listen backlog {backlog})")
+    a.legend(fontsize=8)
+    for arm, key, colour, style, label in (
+        ("ours", "cpu", OURS, "o-", "client process: dreamer_lab"),
+        ("plain", "cpu", PLAIN, "s-", "client process: plain"),
+        ("ours", "server_cpu", OURS, "o--", "server, while dreamer_lab ran"),
+        ("plain", "server_cpu", PLAIN, "s--", "server, while plain ran"),
+    ):
+        load = [100 * med([r[key] / r["seconds"] for r in results[c][arm]]) for c in levels]
+        b.plot(levels, load, style, color=colour, label=label)
+    b.axhline(100, color="0.55", linestyle=":", linewidth=1, label="one core")
+    b.set(xscale="log", xlabel="concurrency", ylabel="CPU, % of one core (median)")
+    ticks(b, levels)
+    b.set_title("What saturates")
+    b.legend(fontsize=8)
+    save(fig, "scaling_api.png", out_dir)
+    plt.close(fig)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--latency", type=float, default=0.2)
+    ap.add_argument("--backlog", type=int, default=1024)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--max-conc", type=int, default=256)
+    ap.add_argument("--plot-dir", type=Path, default=IMAGES)
+    ap.add_argument("--no-plot", action="store_true")
+    ap.add_argument("--json", type=Path, help="also write the raw measurements here")
+    ap.add_argument("--serve", nargs=3, help=argparse.SUPPRESS)
+    ap.add_argument("--client", nargs=4, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.serve:
+        serve(float(args.serve[0]), int(args.serve[1]), args.serve[2])
+        return
+    if args.client:
+        arm, url, n, conc = args.client
+        print("CLIENT " + json.dumps(client(arm, url, int(n), int(conc))), flush=True)
+        return
+    levels = [2**i for i in range(args.max_conc.bit_length()) if 2**i <= args.max_conc]
+    results = measure(args.latency, args.backlog, args.reps, levels)
+    if args.json:
+        args.json.write_text(json.dumps({str(k): v for k, v in results.items()}, indent=1))
+    print(report(results, args.latency, args.backlog))
+    if not args.no_plot:
+        plot(results, args.latency, args.backlog, args.plot_dir)
+
+
+if __name__ == "__main__":
+    main()

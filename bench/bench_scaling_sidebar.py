@@ -1,0 +1,274 @@
+"""The lineage sidebar against workspace size (50, 200, 500, 1000, 2000 steps): the server
+route that serves the graph, and (``--browser``) the panel's render in Chromium.
+
+Workspaces are ``bench/bench_sidebar.py``'s random lineages (a DAG, ~10% of names re-run so
+stale history, some failed steps). Measured, the sizes taking turns in every repetition:
+
+* ``lineage_payload`` in-process (what ``GET /dreamer-lab/api/lineage`` computes), against
+  its floor in the same run: the same index rows read with plain ``sqlite3`` and the
+  payload's size serialized with ``json.dumps`` (no graph, no status, no staleness);
+* ``GET /dreamer-lab/api/lineage?workspace=…`` on a real Jupyter server over HTTP, against
+  Jupyter's own ``GET /api/contents`` (root listing) in the same loop;
+* with ``--browser`` (JupyterLab with the built extension, Debian Chromium through
+  Playwright, as ``ui-tests/``): the panel's own render time (``data-render-ms``: dagre
+  layout + SVG drawing) and the wall time from choosing the workspace in the panel's
+  selector to all nodes drawn (fetch + JSON + layout + drawing).
+
+Plot: ``docs/images/scaling_sidebar.png``.
+
+Run: ``python bench/bench_scaling_sidebar.py [--sizes 50,200,500,1000,2000] [--repeat 15]
+[--browser] [--browser-repeat 3]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from bench_scaling_common import (  # noqa: E402
+    FLOOR,
+    IMAGES,
+    OTHER,
+    OURS,
+    REPO,
+    linear_guide,
+    markdown,
+    med,
+    pyplot,
+    save,
+    slopes,
+    ticks,
+)
+from bench_sidebar import TOKEN, make_workspace, start_lab  # noqa: E402
+
+SIZES = (50, 200, 500, 1000, 2000)
+
+
+def ms_since(t0: float) -> float:
+    return (time.perf_counter() - t0) * 1000
+
+
+def sqlite_floor(ws: Path) -> float:
+    """ms to read the index rows the graph is made of with plain sqlite3 and serialize them."""
+    t0 = time.perf_counter()
+    db = sqlite3.connect(f"file:{ws / 'lineage.sqlite'}?mode=ro", uri=True)
+    try:
+        data = {t: db.execute(f"SELECT * FROM {t}").fetchall() for t in ("steps", "edges", "runs")}
+    finally:
+        db.close()
+    json.dumps(data)
+    return ms_since(t0)
+
+
+def get_ms(url: str) -> float:
+    req = urllib.request.Request(url, headers={"Authorization": f"token {TOKEN}"})
+    t0 = time.perf_counter()
+    with urllib.request.urlopen(req, timeout=120) as r:
+        r.read()
+    return ms_since(t0)
+
+
+@contextlib.contextmanager
+def server(root: Path, base: Path, lab: bool) -> Iterator[str]:
+    """A Jupyter server with the dreamer_lab routes (JupyterLab and the built extension when
+    ``lab``); yields its URL and stops it."""
+    if lab:
+        proc, url = start_lab(root, base)
+        try:
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(15)
+        return
+    sys.path.insert(0, str(REPO / "tests"))
+    from jupyter_test_server import jupyter_server
+
+    with jupyter_server(root, base, TOKEN) as (url, _):
+        yield url
+
+
+def time_panel(url: str, sizes: list[int], nodes: dict[int, int], repeat: int) -> dict:
+    """Per size: the panel's ``data-render-ms`` and select→drawn wall ms."""
+    import os
+
+    from playwright.sync_api import sync_playwright
+
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+    out: dict[str, dict[int, list[float]]] = {"render": {}, "wall": {}}
+    chromium = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=flags)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(f"{url}/lab?reset&token={TOKEN}")
+        tab = page.locator('.jp-SideBar .lm-TabBar-tab[data-id="dreamer-lab-lineage"]')
+        tab.wait_for(timeout=180_000)
+        tab.click()
+        page.wait_for_selector("#dreamer-lab-lineage select option", state="attached")
+        for _ in range(repeat):
+            for n in sizes:
+                t0 = time.perf_counter()
+                page.select_option("#dreamer-lab-lineage select", f"ws{n}")
+                handle = page.wait_for_function(
+                    "([ws, n]) => { const s = document.querySelector('#dreamer-lab-lineage');"
+                    " return s.querySelector('select').value === ws && s.dataset.nodes === n"
+                    " && s.dataset.renderMs; }",
+                    arg=[f"ws{n}", str(nodes[n])],
+                    timeout=300_000,
+                    polling=10,
+                )
+                out["wall"].setdefault(n, []).append(ms_since(t0))
+                out["render"].setdefault(n, []).append(float(handle.json_value()))
+        browser.close()
+    return out
+
+
+def measure(sizes: list[int], repeat: int, browser: bool, browser_repeat: int) -> dict:
+    from dreamer_lab.server.views import lineage_payload
+
+    base = Path(tempfile.mkdtemp(prefix="bench_scaling_sidebar_"))
+    root = base / "root"
+    res: dict = {"payload": {}, "floor": {}, "http": {}, "contents": [], "info": {}}
+    try:
+        for n in sizes:
+            make_workspace(root / f"ws{n}", n)
+            data = lineage_payload(root / f"ws{n}", f"ws{n}")
+            res["info"][n] = {
+                "nodes": len(data["nodes"]),
+                "edges": len(data["edges"]),
+                "kb": len(json.dumps(data)) / 1024,
+            }
+        for _ in range(repeat):
+            for n in sizes:
+                t0 = time.perf_counter()
+                lineage_payload(root / f"ws{n}", f"ws{n}")
+                res["payload"].setdefault(n, []).append(ms_since(t0))
+                res["floor"].setdefault(n, []).append(sqlite_floor(root / f"ws{n}"))
+        with server(root, base, lab=browser) as url:
+            api = f"{url}/dreamer-lab/api/lineage?workspace="
+            for n in sizes:  # warm up: first requests import and open things
+                get_ms(api + f"ws{n}")
+            get_ms(f"{url}/api/contents")
+            for _ in range(repeat):
+                res["contents"].append(get_ms(f"{url}/api/contents"))
+                for n in sizes:
+                    res["http"].setdefault(n, []).append(get_ms(api + f"ws{n}"))
+            if browser:
+                nodes = {n: res["info"][n]["nodes"] for n in sizes}
+                res |= time_panel(url, sizes, nodes, browser_repeat)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    return res
+
+
+def report(res: dict, sizes: list[int]) -> str:
+    def cell(values: list[float]) -> str:
+        return f"{min(values):,.1f} / {med(values):,.1f}"
+
+    http_lo = [min(res["http"][n]) for n in sizes]
+    payload_lo = [min(res["payload"][n]) for n in sizes]
+    s_http, s_payload = slopes(sizes, http_lo), slopes(sizes, payload_lo)
+    browser = "render" in res
+    if browser:
+        render_lo = [min(res["render"][n]) for n in sizes]
+        s_render = slopes(sizes, render_lo)
+    rows = []
+    for i, n in enumerate(sizes):
+        info = res["info"][n]
+        row = [
+            n,
+            f"{info['nodes']:,} / {info['edges']:,}",
+            f"{info['kb']:,.0f}",
+            cell(res["payload"][n]),
+            cell(res["floor"][n]),
+            cell(res["http"][n]),
+            f"{s_payload[i]} / {s_http[i]}",
+        ]
+        if browser:
+            row += [cell(res["render"][n]), cell(res["wall"][n]), s_render[i]]
+        rows.append(row)
+    headers = [
+        "steps",
+        "nodes / edges",
+        "payload KB",
+        "`lineage_payload` in-process, ms",
+        "floor: plain sqlite3 read + json.dumps, ms",
+        "GET lineage over HTTP, ms",
+        "slope: in-process / HTTP",
+    ]
+    if browser:
+        headers += ["panel render (layout + SVG), ms", "select → all drawn, ms", "render slope"]
+    reps = len(res["contents"])
+    text = (
+        f"### Lineage sidebar against steps (min / median; {reps} repetitions"
+        + (f", {len(res['render'][sizes[0]])} in the browser" if browser else "")
+        + ")\n\n"
+        + markdown(headers, rows)
+        + f"\n\nBaseline in the same loop: Jupyter's `GET /api/contents` (root listing) "
+        f"{cell(res['contents'])} ms.\n"
+    )
+    return text
+
+
+def plot(res: dict, sizes: list[int], out_dir: Path) -> None:
+    plt = pyplot()
+    if plt is None:
+        return
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+
+    def curve(key: str) -> list[float]:
+        return [min(res[key][n]) for n in sizes]
+
+    http = curve("http")
+    ax.plot(sizes, http, "o-", color=OURS, label="GET /dreamer-lab/api/lineage (HTTP)")
+    ax.plot(sizes, curve("payload"), "o--", color=OURS, alpha=0.6,
+            label="lineage_payload in-process")  # fmt: skip
+    ax.plot(sizes, curve("floor"), "^-", color=FLOOR, label="floor: sqlite3 read + json.dumps")
+    ax.axhline(min(res["contents"]), color="0.45", linestyle="--", linewidth=1,
+               label="Jupyter GET /api/contents")  # fmt: skip
+    if "render" in res:
+        ax.plot(sizes, curve("render"), "D-", color=OTHER,
+                label="panel render in Chromium (layout + SVG)")  # fmt: skip
+        ax.plot(sizes, curve("wall"), "D--", color=OTHER, alpha=0.6,
+                label="select → all drawn (Chromium)")  # fmt: skip
+    linear_guide(ax, sizes, sizes[-1], http[-1], f"slope 1 through the {sizes[-1]}-step route")
+    ax.set(xscale="log", yscale="log", xlabel="steps in the workspace", ylabel="ms (min)")
+    ticks(ax, sizes)
+    ax.set_title("Lineage sidebar: route and render time")
+    ax.legend(fontsize=8)
+    save(fig, "scaling_sidebar.png", out_dir)
+    plt.close(fig)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default=",".join(map(str, SIZES)))
+    ap.add_argument("--repeat", type=int, default=15)
+    ap.add_argument("--browser", action="store_true", help="also time the panel in Chromium")
+    ap.add_argument("--browser-repeat", type=int, default=3)
+    ap.add_argument("--plot-dir", type=Path, default=IMAGES)
+    ap.add_argument("--no-plot", action="store_true")
+    ap.add_argument("--json", type=Path, help="also write the raw measurements here")
+    args = ap.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    res = measure(sizes, args.repeat, args.browser, args.browser_repeat)
+    if args.json:
+        args.json.write_text(json.dumps(res, indent=1))
+    print(report(res, sizes))
+    if not args.no_plot:
+        plot(res, sizes, args.plot_dir)
+
+
+if __name__ == "__main__":
+    main()
