@@ -27,6 +27,15 @@ class StepInputError(DreamerError, ValueError):
     """A step was given inputs, arguments or data it cannot use."""
 
 
+class StepInputTypeError(StepInputError, TypeError):
+    """A step input is not a step's column (also a ``TypeError``, as in DataDreamer)."""
+
+
+class SourceNotFoundError(StepInputError, FileNotFoundError):
+    """A data source's file, folder or split does not exist (also a ``FileNotFoundError``,
+    as in DataDreamer)."""
+
+
 class StepOutputError(StepInputError):
     """A step's ``run()`` returned output of the wrong shape (DataDreamer's name)."""
 

@@ -28,21 +28,26 @@ def test_in_memory_forms_agree(workspace):
     assert b.cache_hit and c.cache_hit and d.cache_hit
 
 
-def test_generator_function_source_runs_only_on_miss(workspace, tmp_path):
+def test_generator_function_source_streams_and_saves_once(workspace, tmp_path):
     # (A counter list captured by the function would itself be part of its fingerprint.)
     log = str(tmp_path / "calls.txt")  # a Path would be hashed by its (changing) content
 
     def rows():
-        with open(log, "a") as f:
-            f.write("x")
         for i in range(5):
+            with open(log, "a") as f:
+                f.write("x")  # one per row produced
             yield {"i": i, "sq": i * i}
 
-    s = DataSource("gen", rows)
-    assert s.output["sq"].to_list() == [0, 1, 4, 9, 16]
-    assert DataSource("gen", rows).cache_hit
+    s = DataSource("gen", rows, total_num_rows=5)  # streamed, as in DataDreamer
+    assert list(s.output["sq"]) == [0, 1, 4, 9, 16]
+    saved = s.save()
+    assert saved.output["sq"].to_list() == [0, 1, 4, 9, 16] and not saved.cache_hit
     with open(log) as f:
-        assert f.read() == "x"
+        calls = len(f.read())
+    again = DataSource("gen", rows, total_num_rows=5).save()
+    assert again.cache_hit and again.fingerprint == saved.fingerprint
+    with open(log) as f:
+        assert len(f.read()) - calls < 5  # not a pass over the rows (a peek at the first)
 
 
 def test_json_csv_text_sources(workspace, tmp_path):

@@ -215,6 +215,9 @@ def test_a_failing_user_step_shows_a_short_error_and_the_users_frame(ip):
         from dreamer_lab.steps import Step
 
         class Broken(Step):
+            def setup(self):
+                self.register_output("x")
+
             def run(self):
                 return {"x": [1 / 0]}
         """,

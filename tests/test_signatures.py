@@ -502,44 +502,12 @@ def test_total_num_rows_is_checked(workspace):
     with pytest.raises(StepInputError, match="an int >= 0"):
         DataSource("src", {"x": [1, 2, 3]}, total_num_rows="3")
     src = DataSource("src", {"x": [1, 2, 3]}, total_num_rows=3)
-
-    def gen():
-        yield from ({"x": i} for i in range(4))
-
-    with pytest.raises(StepInputError, match="total_num_rows=3, but the step produced 4 rows"):
-        DataSource("gen", gen, total_num_rows=3)
-    assert not list((workspace / "steps").glob("*/record.json")) or all(
-        "gen" not in p.read_text() for p in (workspace / "steps").glob("*/record.json")
-    )  # nothing stored for the failed source
+    # (A generator function streams, as in DataDreamer: its total_num_rows is the declared
+    # row count and progress total; tests/test_dd_data_sources.py.)
     assert len(src.map(lambda r: {"y": r["x"]}, total_num_rows=3).output) == 3
     with pytest.raises(StepInputError, match="total_num_rows=3, but the step produced 2 rows"):
         src.filter(lambda r: r["x"] > 1, total_num_rows=3)
     assert len(src.filter(lambda r: r["x"] > 1, total_num_rows=2).output) == 2
-
-
-def test_auto_progress_reports_a_generators_progress(workspace):
-    import json
-    import time
-
-    from dreamer_lab.steps import DataSource
-
-    def progress_seen(folder):
-        def rows():
-            seen = []
-            for i in range(3):
-                if i == 1:
-                    time.sleep(0.6)  # progress is written at most every 0.5 s
-                if i:
-                    files = list((folder / "locks").glob("*.progress.json"))
-                    seen.append(json.loads(files[0].read_text()).get("progress"))
-                yield {"x": i, "seen": json.dumps(seen)}
-
-        return rows
-
-    on = DataSource("on", progress_seen(workspace), total_num_rows=3)
-    assert json.loads(on.output["seen"][-1]) == [pytest.approx(1 / 3), pytest.approx(2 / 3)]
-    off = DataSource("off", progress_seen(workspace), total_num_rows=3, auto_progress=False)
-    assert json.loads(off.output["seen"][-1]) == [None, None]
 
 
 def test_auto_progress_controls_the_datasets_progress_bar(workspace, capfd):

@@ -91,7 +91,7 @@ class ColumnOperations:
     ) -> Step:
         """The column ``original_column_name`` renamed ``new_column_name``."""
         mapping = {original_column_name: new_column_name}
-        return self.rename_columns(mapping, name=name, lazy=lazy, **kwargs)
+        return _rename(self, mapping, name, lazy, "rename_column", **kwargs)
 
     def rename_columns(
         self: Step,
@@ -101,17 +101,7 @@ class ColumnOperations:
         **kwargs: Any,
     ) -> Step:
         """Columns renamed by ``{old: new}`` (``lazy=True``: streamed, not stored)."""
-        check_columns(self, list(column_mapping), "rename_columns")
-        mapping = {k: v for k, v in column_mapping.items() if k != v}
-        return operation(
-            "rename_columns",
-            [self],
-            lambda ds: ds.rename_columns(mapping) if mapping else ds,
-            {"mapping": dict(column_mapping)},
-            name,
-            **lazy_options(self, lazy),
-            **kwargs,
-        )
+        return _rename(self, column_mapping, name, lazy, "rename_columns", **kwargs)
 
     def remove_columns(
         self: Step,
@@ -132,6 +122,30 @@ class ColumnOperations:
             **lazy_options(self, lazy),
             **kwargs,
         )
+
+
+def _rename(
+    step: Step,
+    column_mapping: dict[str, str],
+    name: str | None,
+    lazy: bool,
+    step_class: str,
+    **kwargs: Any,
+) -> Step:
+    """``rename_column``/``rename_columns``: one operation (``"rename_columns"``, so both
+    give the same fingerprint), each returning its own class."""
+    check_columns(step, list(column_mapping), "rename_columns")
+    mapping = {k: v for k, v in column_mapping.items() if k != v}
+    return operation(
+        "rename_columns",
+        [step],
+        lambda ds: ds.rename_columns(mapping) if mapping else ds,
+        {"mapping": dict(column_mapping)},
+        name,
+        step_class=step_class,
+        **lazy_options(step, lazy),
+        **kwargs,
+    )
 
 
 def zipped(*steps: Step, name: str | None = None, lazy: bool = False, **kwargs: Any) -> Step:

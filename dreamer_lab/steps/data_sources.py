@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import sys
+import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from dreamer_lab.core.fingerprint import hash_file, hash_value
-from dreamer_lab.errors import StepInputError
+from dreamer_lab.errors import SourceNotFoundError, StepInputError
 from dreamer_lab.steps.normalize import to_dataset
 from dreamer_lab.steps.operations import check_total_num_rows
 from dreamer_lab.steps.step import DataCardType, Step
@@ -30,12 +32,14 @@ _COMMON = (
 
 
 class DataSource(Step):
-    """Rows from memory: a dict of lists, a list of dicts, a ``datasets.Dataset``, a
-    pandas DataFrame, or a generator function (called once, on a cache miss).
+    """Rows from memory: a dict of lists, a list of dicts, a ``datasets.Dataset`` or a
+    pandas DataFrame (stored), or a generator function of rows or a
+    ``datasets.IterableDataset`` (streamed, as DataDreamer does: the output is an
+    ``OutputIterableDataset`` read on demand, nothing is stored; ``.save()`` stores it).
 
-    ``total_num_rows``: the number of rows; checked against the data (a mismatch is an
-    error), and the progress total of a generator function. ``auto_progress``: report a
-    generator's progress (rows yielded / ``total_num_rows``) to the step view.
+    ``total_num_rows``: the number of rows; checked against in-memory data (a mismatch is
+    an error); a streamed source's ``num_rows`` and progress total. ``auto_progress``:
+    warn when a streamed source has no ``total_num_rows`` (False silences it).
     """
 
     _is_source = True
@@ -52,13 +56,21 @@ class DataSource(Step):
         self._expected_rows = check_total_num_rows(total_num_rows, f"DataSource {name!r}")
         self._auto_progress = auto_progress
         self._data_digest: str
-        if callable(data) and not hasattr(data, "column_names"):
-            # A generator function: fingerprint its code; run it only on a miss.
-            self._generator_fn: Callable[[], Any] | None = data
+        if _streams(data):
+            # A generator function (by its code) or an IterableDataset: streamed.
+            self._stream: Any = data
             self._dataset = None
-            self._data_digest = hash_value(data, label=f"the data function of DataSource {name!r}")
+            self._data_digest = _stream_digest(data, name)
+            if total_num_rows is None and auto_progress:
+                warnings.warn(
+                    "You did not specify `total_num_rows`, so we cannot automatically update "
+                    "the progress % for this step. Either specify DataSource(..., "
+                    "total_num_rows=#) or, to disable this warning, specify DataSource(.., "
+                    "auto_progress = False)",
+                    stacklevel=2,
+                )
         else:
-            self._generator_fn = None
+            self._stream = None
             self._dataset = to_dataset(_as_result(data, name), None, f"DataSource {name!r}")
             if self._dataset.num_rows == 0:
                 raise StepInputError(
@@ -78,17 +90,60 @@ class DataSource(Step):
         return {"data": self._data_digest}
 
     def run(self) -> Any:
-        if self._generator_fn is not None:
-            rows = self._generator_fn()
-            if self._auto_progress and self._expected_rows and isinstance(rows, Iterator):
-                return self._counted(rows, self._expected_rows)
-            return rows
+        if self._stream is not None:
+            from dreamer_lab.steps.lazy import LazyRows, unwarned
+
+            self._stream_names = _first_row_names(self._stream, self._where())
+            lazy = LazyRows(self._stream, total_num_rows=self._expected_rows, auto_progress=False)
+            return unwarned(lazy, self._auto_progress)  # DataSource warned in its own words
         return self._dataset
 
-    def _counted(self, rows: Iterator[Any], total: int) -> Iterator[Any]:
-        for i, row in enumerate(rows, 1):
-            yield row
-            self.progress = min(1.0, i / total)
+    def _output_names(self) -> list[str] | None:
+        """A streamed source's columns are those of its first row."""
+        return getattr(self, "_stream_names", None) or super()._output_names()
+
+
+def _stream_digest(data: Any, name: str) -> str:
+    """A generator function by its code; an IterableDataset by what it reads and how
+    (``datasets``' own hasher over its pickled state: the tables of a converted Dataset,
+    the files or generator it streams from)."""
+    if callable(data):
+        return hash_value(data, label=f"the data function of DataSource {name!r}")
+    from datasets.fingerprint import Hasher
+
+    try:
+        return "iterable:" + Hasher.hash(data)
+    except Exception as e:  # noqa: BLE001 - state datasets cannot pickle: say what to do
+        raise StepInputError(
+            f"DataSource {name!r}: cannot fingerprint this IterableDataset ({type(e).__name__}: "
+            f"{e}). Pass a generator function of rows instead (DataSource({name!r}, "
+            "lambda: iter(rows))), which is fingerprinted by its code."
+        ) from e
+
+
+def _first_row_names(data: Any, where: str) -> list[str]:
+    """The columns of a streamed source: an IterableDataset's features, else the keys of
+    the first row (the generator runs up to it)."""
+    names = getattr(data, "column_names", None)
+    if names:
+        return list(names)
+    first = next(iter(data() if callable(data) else data), None)
+    if first is None:
+        raise StepInputError(f"{where}: the data is empty (the generator yields no rows).")
+    if not isinstance(first, Mapping):
+        raise StepInputError(
+            f"{where}: a generator of rows must yield dicts ({{'column': value}}), got a "
+            f"{type(first).__name__}: {first!r}."
+        )
+    return list(first)
+
+
+def _streams(data: Any) -> bool:
+    """A generator function (not a Dataset, which is callable too) or an IterableDataset."""
+    if callable(data) and not hasattr(data, "column_names"):
+        return True
+    datasets = sys.modules.get("datasets")  # an IterableDataset means datasets is loaded
+    return datasets is not None and isinstance(data, datasets.IterableDataset)
 
 
 def _as_result(data: Any, name: str) -> Any:
@@ -133,7 +188,7 @@ def _resolve_files(
         raise StepInputError(f"{cls} {name!r}: pass data_folder= or data_files=.")
     missing = [f for f in files if not Path(f).is_file()]
     if missing:
-        raise StepInputError(f"{cls} {name!r}: file(s) not found: {missing}. Check the paths.")
+        raise SourceNotFoundError(f"{cls} {name!r}: file(s) not found: {missing}. Check the paths.")
     if not files:
         raise StepInputError(
             f"{cls} {name!r}: no files matching {list(patterns)} in {str(data_folder)!r}."
@@ -236,7 +291,7 @@ class HFDatasetDataSource(Step):
         self._split = split
         if isinstance(dataset_path, str | os.PathLike):
             if not Path(dataset_path).exists():
-                raise StepInputError(
+                raise SourceNotFoundError(
                     f"HFDatasetDataSource {name!r}: {str(dataset_path)!r} does not exist."
                 )
             self._digest = hash_file(dataset_path)
@@ -254,7 +309,7 @@ class HFDatasetDataSource(Step):
 
             ds = load_from_disk(str(ds))
         if _is_dataset_dict(ds):
-            ds = _pick_split(ds, self._split, self._where())
+            ds = _pick_split(ds, self._split, self._where(), single=False)
         return ds
 
 
@@ -264,14 +319,21 @@ def _is_dataset_dict(ds: Any) -> bool:
     return isinstance(ds, datasets.DatasetDict | datasets.IterableDatasetDict)
 
 
-def _pick_split(dsdict: Any, split: str | None, where: str) -> Any:
+def _pick_split(dsdict: Any, split: str | None, where: str, single: bool = True) -> Any:
+    """The split ``split`` of a dataset dict. Without ``split=``: its only split when
+    ``single`` (a Hub dataset), else an error, as DataDreamer's ``HFDatasetDataSource``
+    (a folder of splits is not a dataset folder: ``FileNotFoundError``)."""
     splits = list(dsdict.keys())
+    error = StepInputError if single else SourceNotFoundError
     if split is None:
-        if len(splits) == 1:
+        if single and len(splits) == 1:
             return dsdict[splits[0]]
-        raise StepInputError(f"{where}: the dataset has splits {splits}; choose one with split=.")
+        raise error(
+            f"{where}: the dataset has splits {splits}; choose one with split=, e.g. "
+            f"split={splits[0]!r}."
+        )
     if split not in splits:
-        raise StepInputError(f"{where}: no split {split!r}; available: {splits}.")
+        raise error(f"{where}: no split {split!r}; available: {splits}.")
     return dsdict[split]
 
 

@@ -36,7 +36,9 @@ class LazyRows:
             for a one-output step), a dict/tuple of columns of which one at least is a
             generator function or a lazy column, or a ``datasets.IterableDataset``.
         total_num_rows: the number of rows (progress and ``output.num_rows``).
-        auto_progress: warn when ``total_num_rows`` is missing (False silences it).
+        auto_progress: move the step's progress as the rows are read (``total_num_rows``
+            known; else log the rows read) and warn when ``total_num_rows`` is missing;
+            False does neither (the step may set ``self.progress`` itself).
         save: write the rows to the workspace as a normal stored output.
         save_writer_batch_size: rows per Arrow record batch when saving.
         save_num_proc: processes that write the stored output.
@@ -70,6 +72,7 @@ class LazyRows:
                 f"to disable this warning, specify {kind}(..., auto_progress=False)",
                 stacklevel=2,
             )
+        self.auto_progress = auto_progress
         self.save = save
         self.save_writer_batch_size = save_writer_batch_size
         self.save_num_proc = save_num_proc
@@ -87,13 +90,22 @@ class LazyRowBatches(LazyRows):
     _batched = True
 
 
+def unwarned(lazy: LazyRows, auto_progress: bool = True) -> LazyRows:
+    """``lazy`` (made with ``auto_progress=False``, so without the missing-total warning:
+    the caller's own step warned, or has no total to ask for) with its progress reporting
+    set to ``auto_progress``."""
+    lazy.auto_progress = auto_progress
+    return lazy
+
+
 class LazyOutput(Exception):  # noqa: N818  (a control-flow signal, not an error)
     """Raised by ``Step._compute`` to hand a lazy result back instead of storing it."""
 
-    def __init__(self, dataset: Any, total_num_rows: int | None):
+    def __init__(self, dataset: Any, total_num_rows: int | None, auto_progress: bool = True):
         super().__init__("lazy output")
         self.dataset = dataset
         self.total_num_rows = total_num_rows
+        self.auto_progress = auto_progress
 
 
 def is_lazy_type(v: Any) -> bool:
@@ -411,7 +423,7 @@ def lazy_chunks(
         if chunk:
             yield as_columns(compute(chunk))
 
-    return LazyRowBatches(batches, total_num_rows=total_num_rows, auto_progress=False)
+    return unwarned(LazyRowBatches(batches, total_num_rows=total_num_rows, auto_progress=False))
 
 
 def materialize(ids: Any, folder: str, writer_batch_size: int | None = None) -> Any:
@@ -455,7 +467,7 @@ def saved_or_lazy(step: Any, produced: Any) -> Any:
     if not lazy.save:
         if step._rename:
             ids = ids.rename_columns(step._rename)
-        raise LazyOutput(ids, lazy.total_num_rows)
+        raise LazyOutput(ids, lazy.total_num_rows, lazy.auto_progress)
     step._lazy_save = {"num_proc": lazy.save_num_proc, "num_shards": lazy.save_num_shards}
     folder = str(step.get_run_output_folder_path())
     return materialize(ids, folder, lazy.save_writer_batch_size)
@@ -464,7 +476,7 @@ def saved_or_lazy(step: Any, produced: Any) -> Any:
 def serve_lazy(step: Any, lazy: LazyOutput) -> None:
     """Give ``step`` its lazy output (an ``OutputIterableDataset``); nothing is stored."""
     total = lazy.total_num_rows
-    ids = lazy.dataset if not total else _with_progress(step, lazy.dataset, total)
+    ids = _with_progress(step, lazy.dataset, total) if lazy.auto_progress else lazy.dataset
     step._output = OutputIterableDataset(step, ids, total_num_rows=total)
     step.cache_hit = False
     step._progress = 0.0
@@ -472,14 +484,18 @@ def serve_lazy(step: Any, lazy: LazyOutput) -> None:
     step.workspace.progress_file(step.fingerprint).unlink(missing_ok=True)
 
 
-def _with_progress(step: Any, ids: Any, total: int) -> Any:
+def _with_progress(step: Any, ids: Any, total: int | None) -> Any:
     """``ids`` re-served so that reading row ``i`` moves ``step.progress`` to ``(i+1)/total``
-    (DataDreamer's auto progress; it never goes back, so a second pass does not reset it)."""
+    (DataDreamer's auto progress; it never goes back, so a second pass does not reset it).
+    Without ``total`` the rows read so far are logged instead (``progress: 3 row(s)``)."""
     import datasets
 
     def rows() -> Iterator[Any]:
         for i, row in enumerate(ids):
-            step._advance_progress((i + 1) / total, persist=False)
+            if total:
+                step._advance_progress((i + 1) / total, persist=False)
+            else:
+                step._log_progress(f"{i + 1} row(s)")
             yield row
 
     return datasets.IterableDataset.from_generator(rows, features=ids.features)

@@ -28,16 +28,20 @@ def operation(
     fn: Callable[..., Any],
     op_args: dict[str, Any],
     name: str | None = None,
+    step_class: str | None = None,
     **kwargs: Any,
 ) -> OperationStep:
     """The step that applies ``fn`` to the parents' datasets (fingerprinted by ``op_args``).
 
-    ``stream=True`` (with ``stream_rows=``, the result's row count when known) streams: ``fn``
-    gets and returns ``datasets.IterableDataset``s and nothing is stored.
+    Its class is the operation's (``MapStep`` for ``"map"`` ...; ``step_class`` names
+    another operation's class when one operation is built from another's). ``stream=True``
+    (with ``stream_rows=``, the result's row count when known) streams: ``fn`` gets and
+    returns ``datasets.IterableDataset``s and nothing is stored.
     """
-    from dreamer_lab.steps.operation_step import OperationStep
+    from dreamer_lab.steps.operation_step import OPERATION_CLASSES
 
-    return OperationStep(op, parents, fn, op_args, name=name, **kwargs)
+    cls = OPERATION_CLASSES[step_class or op]
+    return cls(op, parents, fn, op_args, name=name, **kwargs)
 
 
 def parent_rows(step: Step) -> int | None:

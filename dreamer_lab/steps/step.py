@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,12 +22,21 @@ from dreamer_lab.core.memo import Computed, get_or_compute
 from dreamer_lab.core.secrets import is_secret_name, redact, scrub_text
 from dreamer_lab.core.store import Entry
 from dreamer_lab.core.workspace import Workspace, current_workspace
-from dreamer_lab.errors import DreamerError, StepFailedError, StepInputError
+from dreamer_lab.errors import DreamerError, StepFailedError, StepInputError, StepInputTypeError
+from dreamer_lab.steps.data_card_type import DataCardType as DataCardType
 from dreamer_lab.steps.exports import ready_for_worker_processes
 from dreamer_lab.steps.lazy import LazyOutput, saved_or_lazy, serve_lazy
 from dreamer_lab.steps.operations import StepOperations
 from dreamer_lab.steps.output import OutputColumn, OutputDataset, OutputIterableDatasetColumn
 from dreamer_lab.steps.publishing import Publishing
+from dreamer_lab.steps.step_checks import (
+    check_data_card_type,
+    check_name,
+    check_outputs_registered,
+    check_register,
+    check_setup_defined,
+    check_subclass,
+)
 from dreamer_lab.steps.step_extras import StepExtras
 from dreamer_lab.steps.step_runtime import StepRuntime, log_level_scope
 from dreamer_lab.steps.test_hook import _INTERNAL_TEST_KEY as _INTERNAL_TEST_KEY  # noqa: F401
@@ -37,21 +45,6 @@ from dreamer_lab.steps.test_hook import StepTestHook
 logger = logging.getLogger("dreamer_lab")
 
 _REQUIRED = object()
-
-
-class DataCardType:
-    """Kinds of card fragments a step can register (DataDreamer's names)."""
-
-    DATETIME = "Date & Time"
-    MODEL_NAME = "Model Name"
-    DATASET_NAME = "Dataset Name"
-    LICENSE = "License Information"
-    CITATION = "Citation Information"
-    DATASET_CARD = "Dataset Card"
-    MODEL_CARD = "Model Card"
-    URL = "URL"
-    PROMPT = "Prompt"
-    PARAMETERS = "Parameters"
 
 
 class Step(StepTestHook, StepOperations, StepRuntime, Publishing, StepExtras):
@@ -94,6 +87,8 @@ class Step(StepTestHook, StepOperations, StepRuntime, Publishing, StepExtras):
         save_num_shards: int | None = None,
         background: bool = False,
     ):
+        check_name(name, type(self))
+        check_setup_defined(self, Step)
         self.name = name or self.kind_name()
         self.force = force
         self.background = background
@@ -118,6 +113,8 @@ class Step(StepTestHook, StepOperations, StepRuntime, Publishing, StepExtras):
         self._run_id: int | None = None
         self.workspace: Workspace | None = None
         self.setup()
+        self._setup_done = True  # register_input/arg/output only in setup()
+        check_outputs_registered(self)
         self.inputs = self._bind_inputs(inputs or {})
         self.args = self._bind_args(args or {})
         self._rename = self._bind_outputs(outputs or {})
@@ -127,17 +124,25 @@ class Step(StepTestHook, StepOperations, StepRuntime, Publishing, StepExtras):
             return
         self._execute()
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        check_subclass(cls)  # no __init__ in a user's step (DataDreamer's rule)
+
     # -- authoring API (DataDreamer's) --------------------------------------------------
     def setup(self) -> None:
-        """Register inputs, arguments and outputs. Override in subclasses."""
+        """Register inputs, arguments and outputs (at least one). Subclasses must define it."""
 
     def run(self) -> Any:
         """Compute the output rows. Override in subclasses."""
-        raise NotImplementedError(f"{type(self).__name__} must implement run()")
+        raise NotImplementedError(
+            f"{type(self).__name__} does not implement run(). Define run(self) returning "
+            "the rows of its registered outputs (e.g. {'column': [...]})."
+        )
 
     def register_input(
         self, input_column_name: str, required: bool = True, help: str | None = None
     ) -> None:
+        check_register(self, "register_input", input_column_name)
         self._input_specs[input_column_name] = {"required": required, "help": help}
 
     def register_arg(
@@ -148,6 +153,7 @@ class Step(StepTestHook, StepOperations, StepRuntime, Publishing, StepExtras):
         help: str | None = None,
         default_help: str | None = None,
     ) -> None:
+        check_register(self, "register_arg", arg_name)
         if default_help:  # DataDreamer's description of the default joins the help text
             help = f"{help} (default: {default_help})" if help else f"default: {default_help}"
         self._arg_specs[arg_name] = {
@@ -157,10 +163,12 @@ class Step(StepTestHook, StepOperations, StepRuntime, Publishing, StepExtras):
         }
 
     def register_output(self, output_column_name: str, help: str | None = None) -> None:
+        check_register(self, "register_output", output_column_name)
         self._output_specs[output_column_name] = {"help": help}
 
     def register_data_card(self, data_card_type: str, data_card: Any) -> None:
         """Add a card fragment (model name, license, citation, prompt ...) to the record."""
+        check_data_card_type(self, data_card_type)
         values = self._card.setdefault(data_card_type, [])
         if data_card not in values:
             values.append(data_card)
@@ -194,7 +202,7 @@ class Step(StepTestHook, StepOperations, StepRuntime, Publishing, StepExtras):
                     f"e.g. {v.name!r}.output[{(v.output.column_names or ['column'])[0]!r}]."
                 )
             if not isinstance(v, OutputColumn | OutputIterableDatasetColumn):
-                raise StepInputError(
+                raise StepInputTypeError(
                     f"{self._where()}: input {k!r} must be a step column such as "
                     f"`other.output['text']`, not a {type(v).__name__}. Wrap plain data in a "
                     "DataSource first."
@@ -337,8 +345,8 @@ class Step(StepTestHook, StepOperations, StepRuntime, Publishing, StepExtras):
                 **ctx,
             )
             ws.progress_file(self.fingerprint).unlink(missing_ok=True)
-            if isinstance(e, DreamerError | KeyboardInterrupt | SystemExit):
-                raise
+            if isinstance(e, DreamerError | NotImplementedError | KeyboardInterrupt | SystemExit):
+                raise  # NotImplementedError: a run() not written yet, as DataDreamer raises it
             raise StepFailedError(
                 f"{self._where()} failed in run(): {type(e).__name__}: {scrub_text(str(e))}"
             ) from e
@@ -467,11 +475,12 @@ def wait(*steps: Step, poll_interval: float = 1.0) -> None:
         s.wait()
 
 
-def progress_callback(step: Step, total: int | None) -> Callable[[int], None] | None:
-    if not total:
-        return None
+def __getattr__(name: str) -> Any:
+    """DataDreamer's operation step classes (``MapStep``, ``SaveStep`` ...), importable from
+    here as there; defined in :mod:`dreamer_lab.steps.operation_step`, which imports this
+    module."""
+    from dreamer_lab.steps import operation_step
 
-    def cb(done: int) -> None:
-        step.progress = done / total
-
-    return cb
+    if name in operation_step.__all__:
+        return getattr(operation_step, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

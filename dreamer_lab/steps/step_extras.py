@@ -238,10 +238,12 @@ def step_help(target: Any) -> str:
     outputs = {k: s.get("help") for k, s in specs._output_specs.items()}
     lines = [f"{cls.__name__}(", f"\tname = {'The name of the step.'!r},"]
     for label, values in (("inputs", inputs), ("args", args), ("outputs", outputs)):
-        if values or label == "outputs":
-            lines.append(f"\t{label} = {{")
-            lines += [f"\t\t{k!r}: {v!r}," for k, v in values.items()]
-            lines.append("\t},")
+        if not values:
+            if label == "outputs":
+                lines.append(f"\t{label} = {{}},")
+            continue
+        items = ",\n".join(f"\t\t{k!r}: {v!r}" for k, v in values.items())
+        lines += [f"\t{label} = {{", items, "\t},"]
     lines.append(")")
     return "\n".join(lines)
 

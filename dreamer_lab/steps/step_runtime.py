@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import multiprocessing
 import os
 import time
@@ -29,6 +30,7 @@ from dreamer_lab.errors import StepFailedError, StepInputError
 from dreamer_lab.steps.output import OutputDataset, OutputIterableDataset
 
 _SAVE_HINT = "Use .save() on the step to first save it to disk."
+logger = logging.getLogger("dreamer_lab")
 
 if TYPE_CHECKING:
     from dreamer_lab.steps.step import Step
@@ -58,13 +60,29 @@ class StepRuntime:
     def _advance_progress(self, value: float, persist: bool = True) -> None:
         """Move progress to ``value``; it never goes back (DataDreamer's) and is capped at 1.
         ``persist=False`` (a lazy output being read): no progress file is written."""
+        before = self._progress
         self._progress = max(self._progress or 0.0, min(1.0, float(value)))
+        if self._progress != before:
+            self._log_progress(f"{int(self._progress * 100)}%", final=self._progress >= 1)
         now = time.monotonic()
         if not persist:
             return
         if self.workspace is not None and (now - self._progress_written > 0.5 or value >= 1):
             self._progress_written = now
             self._write_progress("running")
+
+    def _log_progress(self, text: str, final: bool = False) -> None:
+        """DataDreamer's progress line on the ``dreamer_lab`` logger (INFO: shown with
+        ``verbose=True`` or ``log_level=logging.INFO``), at most every ``progress_interval``
+        seconds (None: never), and when it completes."""
+        interval = self.progress_interval
+        if interval is None or not logger.isEnabledFor(logging.INFO):
+            return
+        now = time.monotonic()
+        last = getattr(self, "_progress_logged", None)
+        if final or last is None or now - last >= interval:
+            self._progress_logged = now
+            logger.info("Step %r progress: %s 🔄", self.name, text)
 
     def _write_progress(self, status: str) -> None:
         assert self.workspace is not None
@@ -238,6 +256,27 @@ class StepRuntime:
             f"<{type(self).__name__} {self.name!r} fingerprint={self.fingerprint[:12]} "
             f"rows={rows} {state}>"
         )
+
+    def __str__(self) -> str:
+        """DataDreamer's description: name, inputs, arguments, output names, progress and
+        output (``print(step)``; ``repr()`` is the one-line summary)."""
+
+        def block(label: str, items: list[str]) -> list[str]:
+            if not items:
+                return [f"\t{label}={{}},"]
+            return [f"\t{label}={{", ",\n".join(f"\t\t{i}" for i in items), "\t},"]
+
+        lines = [f"{type(self).__name__}(", f"\tname={self.name!r},"]
+        lines += block("inputs", [f"{k!r}: {v!r}" for k, v in self.inputs.items()])
+        if self._arg_specs:
+            lines += block("args", [f"{k!r}: {v!r}" for k, v in self.args.items()])
+        renamed = [f"{k!r} => {self._rename.get(k, k)!r}" for k in self._output_specs]
+        lines += block("outputs", renamed)
+        done = self._entry is not None or self._output is not None
+        progress = 1.0 if done else (self._progress or 0.0)
+        lines.append(f"\tprogress='{int(progress * 100)}%',")
+        lines += [f"\toutput={self.output if done else None!r},", ")"]
+        return "\n".join(lines)
 
 
 def log_level_scope(level: int | str | None) -> contextlib.AbstractContextManager[None]:
