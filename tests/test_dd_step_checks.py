@@ -168,3 +168,41 @@ def test_str_describes_the_step(workspace):
     assert "\toutput=OutputDataset(column_names=['loud'], num_rows=2, dataset=<Dataset @ " in text
     assert text.endswith(">),\n)")
     assert repr(step).startswith("<Echo 'e' fingerprint=")  # repr stays one line
+
+
+def test_only_a_super_step_runs_other_steps(workspace):
+    from dreamer_lab.steps import SuperStep
+
+    class Inner(Step):
+        def setup(self) -> None:
+            self.register_output("n")
+
+        def run(self) -> Any:
+            return {"n": [1, 2]}
+
+    class Plain(Step):
+        def setup(self) -> None:
+            self.register_output("n")
+
+        def run(self) -> Any:
+            return Inner("inner").output.dataset
+
+    class Composed(SuperStep):
+        def setup(self) -> None:
+            self.register_output("n")
+
+        def run(self) -> Any:
+            return Inner("inner").output.dataset
+
+    with pytest.raises(RuntimeError, match="inside the run\\(\\) of .*not a SuperStep"):
+        Plain("plain")
+    composed = Composed("composed")
+    assert composed.output["n"].to_list() == [1, 2]
+    assert [s.name for s in composed.inner_steps] == ["inner"]
+
+
+def test_output_names_are_the_registered_outputs(workspace):
+    src = DataSource("src", {"t": ["a"]})
+    step = Echo("e", inputs={"text": src.output["t"]}, outputs={"echo": "loud"})
+    assert step.output_names == ("echo",)
+    assert step.output.column_names == ["loud"]

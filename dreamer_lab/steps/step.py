@@ -384,7 +384,8 @@ class Step(StepTestHook, StepOperations, StepRuntime, Publishing, StepExtras):
         from dreamer_lab.steps.normalize import to_output
 
         self._progress = 0.0
-        result = self.run()
+        with self._running():  # steps made in run() must be a SuperStep's (step_extras)
+            result = self.run()
         return to_output(result, self._output_names(), self._where())
 
     def _compute(self) -> Computed:

@@ -16,6 +16,8 @@ accepts values made by the step itself or one of its ancestors (a value copied b
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
 # The SuperStep whose run() is executing in this thread (or in the threads it started
 # with ``concurrent()``, which copy the context).
 ACTIVE_SUPER_STEP: ContextVar[Any] = ContextVar("dreamer_lab_super_step", default=None)
+# The step whose run() is executing in this thread (any kind of step).
+ACTIVE_RUN: ContextVar[Any] = ContextVar("dreamer_lab_running_step", default=None)
 
 VALUE_NAME = "row value"
 _FIX = (
@@ -141,6 +145,12 @@ class StepExtras:
             self._lineage_cache = found
         return found
 
+    @property
+    def output_names(self: Step) -> tuple[str, ...]:
+        """The outputs ``setup()`` registered, in order (DataDreamer's ``output_names``;
+        the output's columns are these after ``outputs=`` renaming)."""
+        return tuple(self._output_specs)
+
     # -- where the rows are --------------------------------------------------------------
     @property
     def dataset_path(self: Step) -> str:
@@ -166,10 +176,28 @@ class StepExtras:
         print(markdown)
 
     # -- SuperStep membership ------------------------------------------------------------
+    @contextlib.contextmanager
+    def _running(self: Step) -> Iterator[None]:
+        """Mark this step's ``run()`` as executing (see :meth:`_join_super_step`)."""
+        token = ACTIVE_RUN.set(self)
+        try:
+            yield
+        finally:
+            ACTIVE_RUN.reset(token)
+
     def _join_super_step(self: Step) -> None:
         """Record this step as an inner step of the running SuperStep, if any (and inherit
-        its ``force``, as in DataDreamer)."""
+        its ``force``, as in DataDreamer). A step made inside the ``run()`` of a step that
+        is not a SuperStep is a ``RuntimeError``, as there."""
         parent = ACTIVE_SUPER_STEP.get()
+        running = ACTIVE_RUN.get()
+        if running is not None and running is not parent and running is not self:
+            raise RuntimeError(
+                f"{self._where()} was created inside the run() of {running._where()}, which "
+                "is not a SuperStep. Only a SuperStep's run() may run other steps: make "
+                f"{type(running).__name__} a subclass of SuperStep "
+                "(from dreamer_lab.steps import SuperStep), or create this step outside it."
+            )
         if parent is None or parent is self:
             return
         parent._inner_steps.append(self)
