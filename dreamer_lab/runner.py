@@ -96,6 +96,7 @@ def run_notebook(
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
+    from dreamer_lab.core.object_store import is_url
     from dreamer_lab.report import write_report
     from dreamer_lab.report.build import find_workspace
 
@@ -128,7 +129,12 @@ def run_notebook(
         on_cell_complete=on_cell_complete,
     )
     executed = out / src.name
-    ws_env = os.fspath(Path(workspace).resolve()) if workspace else None
+    if workspace is None and is_url((parameters or {}).get("workspace")):
+        workspace = parameters["workspace"]  # -p workspace=s3://...: the report reads it too
+    if is_url(workspace):
+        ws_env = str(workspace)
+    else:
+        ws_env = os.fspath(Path(workspace).resolve()) if workspace else None
     # The kernel inherits this environment: it tells steps which notebook they belong to.
     with _env(JPY_SESSION_NAME=str(src), DREAMER_LAB_WORKSPACE=ws_env):
         try:
