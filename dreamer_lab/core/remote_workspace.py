@@ -483,6 +483,8 @@ class RemoteWorkspace(Workspace):
     ``storage_options``: passed to fsspec (``client_kwargs={"endpoint_url": ...}``,
     ``profile=...``, ``key``/``secret``; credential values are registered as secrets).
     ``lease_ttl``: seconds without renewal after which a lease is taken over.
+    ``create=False`` (readers: the sidebar) refuses a URL that holds no workspace instead of
+    marking it as one.
     """
 
     def __init__(
@@ -495,6 +497,7 @@ class RemoteWorkspace(Workspace):
         lease_ttl: float = 60.0,
         lease_poll: float = 0.5,
         request_sync_interval: float = 2.0,
+        create: bool = True,
     ):
         self.url = normalize_url(url)
         self.remote = ObjectStore(self.url, storage_options)
@@ -507,17 +510,22 @@ class RemoteWorkspace(Workspace):
         self.steps = MirroredStore(self, "steps")
         self.models = MirroredStore(self, "models")
         self._mirrors: dict[str, RequestMirror] = {}
-        self._check_store()
+        self._check_store(create)
         self.sync_lineage()
         _OPEN.add(self)
 
     def __repr__(self) -> str:
         return f"RemoteWorkspace({self.url!r}, cache_dir={str(self.path)!r})"
 
-    def _check_store(self) -> None:
+    def _check_store(self, create: bool) -> None:
         """Reach the bucket once at open: a clear error now, not in the middle of a step."""
         try:
             if not self.remote.exists(REMOTE_MARKER):
+                if not create:
+                    raise ObjectStoreError(
+                        f"{self.url} is not a dreamer_lab workspace (no {REMOTE_MARKER} object); "
+                        "run a step with DataDreamer(url) first"
+                    )
                 self.remote.put_new(REMOTE_MARKER, b"dreamer_lab workspace v1\n")
         except ObjectStoreError as e:
             raise ObjectStoreError(f"Cannot open the workspace {self.url}: {e}") from None

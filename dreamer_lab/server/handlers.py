@@ -4,7 +4,9 @@ What each route answers is described once, in ``dreamer_lab/server/schema/*.json
 
 Every route requires Jupyter authentication and read permission on contents, takes paths
 relative to the server root, and refuses anything that resolves outside it: the workspace,
-and inside it the index files and the entry it reads (links included). Routes only read:
+and inside it the index files and the entry it reads (links included). An object-storage
+workspace (``?workspace=s3://bucket/prefix``) is read through its local read cache
+(server/remote.py). Routes only read:
 the index is opened read-only (see :class:`dreamer_lab.core.lineage.ReadOnlyLineageIndex`).
 """
 
@@ -23,7 +25,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
 from dreamer_lab.core.workspace import DEFAULT_WORKSPACE
-from dreamer_lab.server import paths, views
+from dreamer_lab.server import paths, remote, views
 
 NAMESPACE = "dreamer-lab"
 
@@ -42,7 +44,14 @@ class _Base(APIHandler):
 
     def workspace(self) -> tuple[Path, str]:
         rel = self.get_query_argument("workspace", "")
+        if remote.is_remote(rel):  # s3://bucket/prefix: its local read cache (server/remote.py)
+            return remote.cache_folder(rel), rel
         return paths.workspace_at(self.root, rel, allow_hidden=self.allow_hidden), rel
+
+    def root_for(self, ws: Path, rel: str) -> Path:
+        """What the files a route opens must stay inside: the server root, or an
+        object-storage workspace's own read cache."""
+        return ws if remote.is_remote(rel) else self.root
 
     async def respond(self, fn: Callable[[], Any]) -> None:
         try:
@@ -99,8 +108,8 @@ class LineageHandler(_Base):
     async def get(self) -> None:
         def run() -> dict[str, Any]:
             ws, rel = self.workspace()
-            paths.check_index(self.root, ws)
-            entry_ok = functools.partial(paths.entry_inside, self.root)
+            paths.check_index(self.root_for(ws, rel), ws)
+            entry_ok = functools.partial(paths.entry_inside, self.root_for(ws, rel))
             return views.lineage_payload(ws, rel, entry_ok=entry_ok)
 
         await self.respond(run)
@@ -115,8 +124,10 @@ class StepHandler(_Base):
         limit = self.limit_arg("limit", 10, 200)
 
         def run() -> dict[str, Any] | None:
-            ws, _ = self.workspace()
-            paths.check_entry(self.root, ws, paths.check_fingerprint(fp))
+            ws, rel = self.workspace()
+            if remote.is_remote(rel):
+                remote.fetch_entry(rel, paths.check_fingerprint(fp))
+            paths.check_entry(self.root_for(ws, rel), ws, paths.check_fingerprint(fp))
             return views.step_payload(ws, fp, limit)
 
         await self.respond(run)
@@ -129,8 +140,10 @@ class CardHandler(_Base):
     @authorized
     async def get(self, fp: str) -> None:
         def run() -> dict[str, Any] | None:
-            ws, _ = self.workspace()
-            paths.check_entry(self.root, ws, paths.check_fingerprint(fp))
+            ws, rel = self.workspace()
+            if remote.is_remote(rel):
+                remote.fetch_entry(rel, paths.check_fingerprint(fp))
+            paths.check_entry(self.root_for(ws, rel), ws, paths.check_fingerprint(fp))
             return views.card_payload(ws, fp)
 
         await self.respond(run)
