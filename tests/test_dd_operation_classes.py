@@ -116,3 +116,19 @@ def test_the_class_does_not_change_names_or_fingerprints(workspace):
     assert src.save().name == "rows / save"
     assert src.save(name="kept").name == "kept"
     assert concat(src, src).name == "concat(rows, rows)"
+
+
+def test_skip_past_the_end_and_bad_arguments(workspace):
+    src = _source()
+    empty = src.skip(5)
+    assert type(empty) is step_module.SkipStep
+    assert len(empty.output) == 0 and empty.output["a"].to_list() == []
+    assert src.skip(3).output.num_rows == 0
+    with pytest.raises(ValueError, match="at least one step"):
+        concat()
+    with pytest.raises(TypeError, match=r"concat\(\) takes steps, got int"):
+        concat(5)
+    with pytest.raises(ValueError, match="at least one step"):
+        zipped()
+    with pytest.raises(TypeError, match=r"zipped\(\) takes steps, got str"):
+        zipped(src, "rows")

@@ -9,6 +9,7 @@ from dreamer_lab.errors import StepInputError
 from dreamer_lab.steps.operation_base import (
     as_list,
     check_columns,
+    check_steps,
     datasets_operation,
     lazy_options,
     operation,
@@ -154,8 +155,7 @@ def zipped(*steps: Step, name: str | None = None, lazy: bool = False, **kwargs: 
     ``lazy=True`` streams them (rows are read together; stops at the shortest)."""
     from datasets import concatenate_datasets
 
-    if not steps:
-        raise StepInputError("zipped() needs at least one step.")
+    check_steps("zipped", steps)
     lengths = [s.output.num_rows for s in steps]
     if None not in lengths and len(set(lengths)) > 1:
         raise StepInputError(

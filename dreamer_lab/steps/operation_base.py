@@ -86,6 +86,21 @@ def check_total_num_rows(total_num_rows: Any, where: str) -> int | None:
     return total_num_rows
 
 
+def check_steps(op: str, steps: tuple[Any, ...]) -> None:
+    """``concat()``/``zipped()`` arguments: at least one, and steps (DataDreamer's errors:
+    ``ValueError``, ``TypeError``)."""
+    from dreamer_lab.steps.step import Step
+
+    if not steps:
+        raise StepInputError(f"{op}() needs at least one step.")
+    bad = [s for s in steps if not isinstance(s, Step)]
+    if bad:
+        raise TypeError(
+            f"{op}() takes steps, got {type(bad[0]).__name__} {bad[0]!r}. Pass the steps "
+            f"themselves: {op}(step_a, step_b)."
+        )
+
+
 def check_not_lazy(lazy: bool, where: str) -> None:
     if lazy:
         raise StepInputError(f"{where}: {LAZY_UNSUPPORTED}.")

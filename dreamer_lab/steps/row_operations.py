@@ -9,6 +9,7 @@ from dreamer_lab.errors import StepInputError
 from dreamer_lab.steps.operation_base import (
     as_list,
     check_columns,
+    check_steps,
     datasets_operation,
     flat,
     lazy_options,
@@ -63,9 +64,7 @@ class RowOperations:
         return operation(
             "skip",
             [self],
-            (lambda ds: ds.skip(n))
-            if lazy
-            else (lambda ds: ds.select(range(min(n, ds.num_rows), ds.num_rows))),
+            (lambda ds: ds.skip(n)) if lazy else (lambda ds: _rows_from(ds, n)),
             {"n": n},
             name,
             **lazy_options(self, lazy, None if rows is None else max(rows - n, 0)),
@@ -228,6 +227,12 @@ class RowOperations:
         )
 
 
+def _rows_from(ds: Any, start: int) -> Any:
+    """The rows of ``ds`` from ``start`` on (none when ``start`` is past the end: datasets
+    refuses an empty range that starts there)."""
+    return ds.select(range(start, ds.num_rows) if start < ds.num_rows else [])
+
+
 def _stream_then(ds: Any, item: dict[str, Any]) -> Any:
     """``ds``'s rows, then ``item`` (streamed)."""
     import datasets
@@ -243,8 +248,7 @@ def concat(*steps: Step, name: str | None = None, lazy: bool = False, **kwargs: 
     """Rows of several steps one after another (same columns; ``lazy=True``: streamed)."""
     from datasets import concatenate_datasets
 
-    if not steps:
-        raise StepInputError("concat() needs at least one step.")
+    check_steps("concat", steps)
     cols = [sorted(s.output.column_names) for s in steps]
     if any(c != cols[0] for c in cols):
         raise StepInputError(
