@@ -132,3 +132,12 @@ def test_skip_past_the_end_and_bad_arguments(workspace):
         zipped()
     with pytest.raises(TypeError, match=r"zipped\(\) takes steps, got str"):
         zipped(src, "rows")
+
+
+def test_concat_fills_missing_columns_with_none(workspace):
+    a = DataSource("a", {"out1": ["a", "b"]})
+    b = DataSource("b", {"out2": ["d"]})
+    rows = [{"out1": "a", "out2": None}, {"out1": "b", "out2": None}, {"out1": None, "out2": "d"}]
+    assert concat(a, b).export_to_list() == rows
+    lazy = concat(a, b, lazy=True)
+    assert type(lazy) is step_module.ConcatStep and list(lazy.output) == rows

@@ -245,15 +245,11 @@ def _stream_then(ds: Any, item: dict[str, Any]) -> Any:
 
 
 def concat(*steps: Step, name: str | None = None, lazy: bool = False, **kwargs: Any) -> Step:
-    """Rows of several steps one after another (same columns; ``lazy=True``: streamed)."""
+    """Rows of several steps one after another (``lazy=True``: streamed). A column that
+    some steps lack is None in their rows, as in DataDreamer."""
     from datasets import concatenate_datasets
 
     check_steps("concat", steps)
-    cols = [sorted(s.output.column_names) for s in steps]
-    if any(c != cols[0] for c in cols):
-        raise StepInputError(
-            f"concat(): steps have different columns {cols}; rename or select columns first."
-        )
     counts = [s.output.num_rows for s in steps]
     return operation(
         "concat",
