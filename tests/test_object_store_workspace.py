@@ -161,15 +161,24 @@ def test_second_machine_gets_cache_hits_from_the_bucket(tmp_path, s3, url):
 
     # The second machine's lineage knows the steps from the bucket's records, and the CLI
     # reads the workspace by its URL.
-    cli = subprocess.run(
-        [sys.executable, "-m", "dreamer_lab", "ls", "-w", url],
-        env={**os.environ, "DREAMER_LAB_REMOTE_CACHE": str(tmp_path / "cli_cache")},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert cli.returncode == 0, cli.stderr
-    assert "work" in cli.stdout and "numbers" in cli.stdout and first["fp"][:12] in cli.stdout
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "dreamer_lab", *args, "-w", url],
+            env={**os.environ, "DREAMER_LAB_REMOTE_CACHE": str(tmp_path / "cli_cache")},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    ls = cli("ls")
+    assert ls.returncode == 0, ls.stderr
+    assert "work" in ls.stdout and "numbers" in ls.stdout and first["fp"][:12] in ls.stdout
+    show = cli("show", first["fp"][:12])
+    assert show.returncode == 0 and '"name": "work"' in show.stdout, show.stderr
+    verify = cli("verify")
+    assert verify.returncode == 0 and "2 entries checked, 0 corrupt" in verify.stdout, verify
+    gc = cli("gc")
+    assert gc.returncode == 2 and "lifecycle rule" in gc.stderr
 
 
 def test_two_machines_racing_compute_once(tmp_path, s3, url):
