@@ -550,7 +550,15 @@ class RemoteWorkspace(Workspace):
         return all(m.flush(timeout) for m in list(self._mirrors.values()))
 
     def close(self) -> None:
-        self.flush()
+        """Wait for the queued request-cache batches (leaving a ``DataDreamer`` block)."""
+        if not self.flush():
+            warnings.warn(
+                f"Some request-cache batches were not uploaded to {self.url} within 120 s "
+                "(they are kept in this machine's cache, and uploaded while this process runs); "
+                "other machines will send those requests again.",
+                ObjectStoreWarning,
+                stacklevel=2,
+            )
 
     def sync_lineage(self) -> int:
         """Add the bucket's records that the local index lacks; returns how many."""
