@@ -141,3 +141,18 @@ def test_concat_fills_missing_columns_with_none(workspace):
     assert concat(a, b).export_to_list() == rows
     lazy = concat(a, b, lazy=True)
     assert type(lazy) is step_module.ConcatStep and list(lazy.output) == rows
+
+
+def test_zipped_of_uneven_steps(workspace):
+    from dreamer_lab.errors import StepInputError, StepOutputTypeError
+
+    a = DataSource("a", {"out1": ["a", "b", "c"]})
+    b = DataSource("b", {"out2": ["d", "e", "f", "g"]})
+    with pytest.raises(StepOutputTypeError, match="different row counts"):
+        zipped(a, b)
+    with pytest.raises(StepInputError):  # still an input error for code catching those
+        zipped(a, b, lazy=False)
+    padded = zipped(a, b, lazy=True)
+    assert padded.output.num_rows == 4
+    assert list(padded.output)[-1] == {"out1": None, "out2": "g"}
+    assert padded.save().output["out1"].to_list() == ["a", "b", "c", None]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from dreamer_lab.errors import StepInputError
+from dreamer_lab.datasets.outputs import iterable_column_names
+from dreamer_lab.errors import StepInputError, StepOutputTypeError
 from dreamer_lab.steps.operation_base import (
     as_list,
     check_columns,
@@ -150,17 +152,15 @@ def _rename(
 
 
 def zipped(*steps: Step, name: str | None = None, lazy: bool = False, **kwargs: Any) -> Step:
-    """Columns of several steps side by side (same number of rows, distinct column names).
+    """Columns of several steps side by side (distinct column names).
 
-    ``lazy=True`` streams them (rows are read together; stops at the shortest)."""
-    from datasets import concatenate_datasets
-
+    Stored, the steps must have the same number of rows (else ``StepOutputTypeError``, as
+    in DataDreamer); ``lazy=True`` streams them, a shorter step's columns None once its
+    rows run out (``num_rows``: the longest)."""
     check_steps("zipped", steps)
     lengths = [s.output.num_rows for s in steps]
-    if None not in lengths and len(set(lengths)) > 1:
-        raise StepInputError(
-            f"zipped(): steps have different row counts {lengths}; use .take() to align them."
-        )
+    if not lazy and None not in lengths and len(set(lengths)) > 1:
+        raise StepOutputTypeError(_UNEVEN.format(lengths=lengths))
     seen: set[str] = set()
     for s in steps:
         dup = seen & set(s.output.column_names)
@@ -172,9 +172,40 @@ def zipped(*steps: Step, name: str | None = None, lazy: bool = False, **kwargs: 
     return operation(
         "zipped",
         list(steps),
-        lambda *dss: concatenate_datasets(list(dss), axis=1),
+        _zip,
         {},
         name or "zipped(" + ", ".join(s.name for s in steps) + ")",
         **lazy_options(steps[0], lazy, None if None in lengths else max(lengths)),
         **kwargs,
     )
+
+
+_UNEVEN = (
+    "zipped(): steps have different row counts {lengths}; use .take() to align them, or "
+    "lazy=True to fill the shorter ones' columns with None."
+)
+
+
+def _zip(*dss: Any) -> Any:
+    """Stored datasets side by side (equal lengths), or streamed ones padded with None."""
+    import datasets
+
+    if all(isinstance(d, datasets.Dataset) for d in dss):
+        lengths = [d.num_rows for d in dss]
+        if len(set(lengths)) > 1:  # a lazy parent turned out longer or shorter
+            raise StepOutputTypeError(_UNEVEN.format(lengths=lengths))
+        return datasets.concatenate_datasets(list(dss), axis=1)
+    names = [iterable_column_names(d) for d in dss]
+    known = all(d.features is not None for d in dss)
+    features = (
+        datasets.Features({k: v for d in dss for k, v in d.features.items()}) if known else None
+    )
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for parts in itertools.zip_longest(*dss):
+            row: dict[str, Any] = {}
+            for part, cols in zip(parts, names, strict=True):
+                row.update(part if part is not None else dict.fromkeys(cols))
+            yield row
+
+    return datasets.IterableDataset.from_generator(rows, features=features)
