@@ -91,9 +91,7 @@ class LazyRowBatches(LazyRows):
 
 
 def unwarned(lazy: LazyRows, auto_progress: bool = True) -> LazyRows:
-    """``lazy`` (made with ``auto_progress=False``, so without the missing-total warning:
-    the caller's own step warned, or has no total to ask for) with its progress reporting
-    set to ``auto_progress``."""
+    """``lazy`` (made with ``auto_progress=False``: no warning) reporting progress or not."""
     lazy.auto_progress = auto_progress
     return lazy
 
