@@ -40,15 +40,16 @@ url, cache, counter, delay = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.ar
 if os.environ.get("PAUSE_UPLOAD"):  # hang in the middle of uploading the work entry
     from dreamer_lab.core import object_store
 
-    real = object_store.ObjectStore.put_file
+    real = object_store.ObjectStore.put_files
 
-    def paused(self, local, key):
-        real(self, local, key)
-        if Path(counter).exists():
-            Path(os.environ["PAUSE_UPLOAD"]).write_text(key)
+    def paused(self, pairs):
+        if Path(counter).exists():  # the work entry: upload one file, then hang
+            real(self, pairs[:1])
+            Path(os.environ["PAUSE_UPLOAD"]).write_text(pairs[0][1])
             time.sleep(600)
+        return real(self, pairs)
 
-    object_store.ObjectStore.put_file = paused
+    object_store.ObjectStore.put_files = paused
 
 
 class Work(Step):
@@ -304,6 +305,7 @@ def test_tampered_request_batch_is_refused(tmp_path, s3, url):
 def test_credentials_never_reach_a_file_or_a_log(tmp_path, s3, url, monkeypatch, caplog):
     from dreamer_lab import DataDreamer
     from dreamer_lab.cards import card_for
+    from dreamer_lab.core.secrets import scrub_text
     from dreamer_lab.errors import ObjectStoreError
     from dreamer_lab.steps import DataSource
 
@@ -327,6 +329,10 @@ def test_credentials_never_reach_a_file_or_a_log(tmp_path, s3, url, monkeypatch,
     said = text + str(e.value) + caplog.text + " ".join(str(w.message) for w in caught)
     assert "no-such-bucket-here" in str(e.value) and "storage_options" in str(e.value)
     assert not [s for s in secrets if s in said]
+    # Registered: any message that would quote them is redacted.
+    assert not [
+        s for s in secrets if s in scrub_text(f"failed with {s3.access_key} {s3.secret_key}")
+    ]
     on_disk = [
         str(p)
         for p in tmp_path.rglob("*")

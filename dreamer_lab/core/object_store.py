@@ -235,6 +235,37 @@ class ObjectStore:
         except OSError as e:
             raise self._fail("download", key, e) from None
 
+    def get_files(self, pairs: list[tuple[str, Path]]) -> None:
+        """Download ``(key, local path)`` pairs, concurrently where fsspec can.
+
+        Raises FileNotFoundError naming the first key that is missing.
+        """
+        if not self.local and len(pairs) > 1:
+            try:
+                self.fs.get([self.path(k) for k, _ in pairs], [str(p) for _, p in pairs])
+            except FileNotFoundError:
+                pass  # find out which one below
+            except OSError as e:
+                raise self._fail("download", pairs[0][0], e) from None
+            else:
+                return
+        for key, local in pairs:
+            try:
+                self.get_file(key, local)
+            except FileNotFoundError:
+                raise FileNotFoundError(key) from None
+
+    def put_files(self, pairs: list[tuple[Path, str]]) -> None:
+        """Upload ``(local path, key)`` pairs, concurrently where fsspec can."""
+        if self.local or len(pairs) < 2:
+            for local, key in pairs:
+                self.put_file(local, key)
+            return
+        try:
+            self.fs.put([str(p) for p, _ in pairs], [self.path(k) for _, k in pairs])
+        except OSError as e:
+            raise self._fail("upload", pairs[0][1], e) from None
+
     # -- writes --------------------------------------------------------------------------
     def put(self, key: str, data: bytes) -> None:
         """Write (or overwrite) an object. On a local path the write is atomic."""

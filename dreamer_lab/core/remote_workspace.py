@@ -177,13 +177,15 @@ class MirroredStore(StepStore):
         folder = f"{self.area}/{fp}/{blob_folder(raw)}"
         tmp = self.new_tmp(fp)
         try:
+            pairs = []
             for rel in files:
-                dst = tmp / rel
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    self.remote.get_file(f"{folder}/{rel}", dst)
-                except FileNotFoundError:
-                    raise CorruptEntryError(f"file {rel} is missing") from None
+                (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+                pairs.append((f"{folder}/{rel}", tmp / rel))
+            try:
+                self.remote.get_files(pairs)
+            except FileNotFoundError as e:
+                missing = str(e.args[0] if e.args else e).removeprefix(f"{folder}/")
+                raise CorruptEntryError(f"file {missing} is missing") from None
             try:
                 check_files(tmp, files)
             except CorruptEntryError as e:
@@ -282,8 +284,9 @@ class MirroredStore(StepStore):
                 self._mark_published(fp)
             return existing == raw
         folder = f"{self.area}/{fp}/{blob_folder(raw)}"
-        for rel in _files_of(record):
-            self.remote.put_file(self.path(fp) / rel, f"{folder}/{rel}")
+        self.remote.put_files(
+            [(self.path(fp) / rel, f"{folder}/{rel}") for rel in _files_of(record)]
+        )
         if self.remote.put_new(key, raw) is None:
             if self.remote.get(key) == raw:
                 self._mark_published(fp)
