@@ -89,7 +89,7 @@ register_data_card_renderer(_hub_data_card)
 
 
 def _notebook_view(obj: Any, run: Any) -> Any:
-    # Trainers (rank 2) run under the notebook layer's (rank 4) live view in a cell.
+    # Steps and trainers (rank 2) run under the notebook layer's (rank 4) live view in a cell.
     import sys
 
     if "IPython" not in sys.modules:

@@ -85,8 +85,9 @@ def shell(workspace, monkeypatch):
         ip.user_ns.pop(name, None)
 
 
-def _views(outputs: list) -> list:
-    return [o for o in outputs if "dreamer_lab" in (o.metadata or {})]
+def _views(outputs: list, kind: str = "TrainHFClassifier") -> list:
+    """The trainer's views (a step of the same cell shows its own if it runs for a second)."""
+    return [o for o in outputs if (o.metadata or {}).get("dreamer_lab", {}).get("kind") == kind]
 
 
 def test_a_plain_train_cell_shows_one_live_view_that_ends_in_the_final_view(shell, tiny_bert):  # noqa: F811

@@ -5,7 +5,7 @@ renders, and steps a dataset with its data card; they cannot import cards, so
 ``dreamer_lab/__init__.py`` (top rank, run on any ``import dreamer_lab``) registers the
 renderers here, importing cards only when called.
 (The notebook layer lends :mod:`dreamer_lab.core.context` the running cell the same way,
-and trainers their live view in a notebook cell: :func:`run_viewed`.)
+and steps and trainers their live view in a notebook cell: :func:`run_viewed`.)
 """
 
 from __future__ import annotations
@@ -57,8 +57,8 @@ _RUN_VIEW: list[RunViewer] = []
 
 
 def register_run_viewer(viewer: RunViewer) -> None:
-    """``viewer(obj, run) -> run()``: runs a trainer's training under a live view (the
-    notebook layer's, shown only while a notebook cell runs)."""
+    """``viewer(obj, run) -> run()``: runs a step or a trainer's training under a live view
+    (the notebook layer's, shown only while a notebook cell runs)."""
     _RUN_VIEW[:] = [viewer]
 
 

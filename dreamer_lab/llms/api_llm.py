@@ -27,6 +27,7 @@ A backend implements :meth:`APILLM._open_client`, :meth:`APILLM._send`,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import threading
 import time
@@ -73,22 +74,42 @@ class RateLimiter:
 
 
 def run_coroutine(coro: Any) -> Any:
-    """Run ``coro`` to completion, also from inside a running loop (Jupyter)."""
+    """Run ``coro`` to completion, also from inside a running loop (Jupyter).
+
+    There it runs in a thread; an interrupt of the waiting thread (a kernel interrupt)
+    cancels it and waits for its cleanup (finished requests committed, client closed), so
+    no request goes on after the interrupt."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(coro)
     box: dict[str, Any] = {}
+    started = threading.Event()
+
+    async def main() -> Any:
+        box["loop"], box["task"] = asyncio.get_running_loop(), asyncio.current_task()
+        started.set()
+        return await coro
 
     def target() -> None:
         try:
-            box["value"] = asyncio.run(coro)
+            box["value"] = asyncio.run(main())
         except BaseException as e:  # noqa: BLE001
             box["error"] = e
+        finally:
+            started.set()
 
     t = threading.Thread(target=target, name="dreamer_lab-api")
     t.start()
-    t.join()
+    try:
+        t.join()
+    except BaseException:
+        started.wait()
+        if "task" in box:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nothing to stop
+                box["loop"].call_soon_threadsafe(box["task"].cancel)
+        t.join()
+        raise
     if "error" in box:
         raise box["error"]
     return box.get("value")

@@ -70,6 +70,7 @@ def load_ipython_extension(ipython: Any) -> None:
     from dreamer_lab.notebook.magics import DreamMagics
 
     quiet.install()
+    ipython._dreamer_lab_pid = os.getpid()  # a forked child (background step) shows no views
     ipython.register_magics(DreamMagics)
     _register_views(ipython)
     if not ipython.custom_exceptions or getattr(ipython, "_dreamer_lab_exc", False):

@@ -1,14 +1,22 @@
-"""Run one ``%%dream`` step or trainer under its live view.
+"""Run one step or trainer under its live view.
 
 The view shows ``running`` with one progress number and an ETA (from the step's progress
 file; for a trainer also its live loss curve, learning rate and epoch), then the final
 summary. Library output and warnings printed meanwhile go to the view's collapsed details
 (:mod:`.quiet`). An interrupt marks the view ``interrupted`` and ends the cell with one
 line: finished requests stay in the request cache, so running the cell again resumes.
+
+``%%dream`` cells show the view at once. A step or trainer built by plain Python in a
+cell gets it through :func:`view_plain_run` (lent to steps and trainers as
+:func:`dreamer_lab.core.hooks.run_viewed`): a trainer's view shows at once, a step's only
+once it has run for :data:`STEP_VIEW_DELAY` seconds (or printed something), so a cell of
+quick steps stays as quiet as before and a long one shows its progress.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import os
 import threading
@@ -16,95 +24,176 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from dreamer_lab.core.secrets import scrub_text
 from dreamer_lab.core.status import Status
 from dreamer_lab.errors import StepInterrupted
 from dreamer_lab.notebook.views import StepOutput, summarize, trainer_live
 
+#: Seconds a step built by plain Python runs before its live view appears.
+STEP_VIEW_DELAY = 1.0
+
+INTERRUPTED = (
+    "interrupted: the requests that finished are kept in the request cache; run the cell "
+    "again to resume from them."
+)
+
 
 def run_with_view(
-    build: Callable[[], Any], label: str, kind: str, *, quiet: bool, show_widget: bool
+    build: Callable[[], Any],
+    label: str,
+    kind: str,
+    *,
+    quiet: bool,
+    show_widget: bool,
+    delay: float = 0.0,
 ) -> Any:
-    """``build()`` under a live step view (none when ``quiet``)."""
+    """``build()`` under a live step view (none when ``quiet``; shown after ``delay``
+    seconds, or at the end if it printed something, when ``delay`` > 0)."""
+    __tracebackhide__ = True
+    return _viewed(build, label, kind, quiet=quiet, show_widget=show_widget, delay=delay)[0]
+
+
+def _viewed(
+    build: Callable[[], Any],
+    label: str,
+    kind: str,
+    *,
+    quiet: bool,
+    show_widget: bool,
+    delay: float,
+) -> tuple[Any, bool]:
+    """``(build(), whether a view was shown)``."""
     __tracebackhide__ = True
     from dreamer_lab.core.workspace import current_workspace
 
     ws = current_workspace()
     t0 = time.time()
-    _VIEWING.on = True  # a trainer run inside ``build`` shows no second view
+    view = None
+    if not quiet:
+        summary = summarize(None, label=label, status=Status.RUNNING)
+        summary["kind"] = kind
+        view = LiveView(summary, ws, label, t0, show_widget=show_widget)
+    _VIEWING.on = True  # a step or trainer run inside ``build`` shows no second view
     try:
-        return _run_in_view(build, label, kind, ws, t0, quiet=quiet, show_widget=show_widget)
+        return _run_in_view(build, label, view, t0, delay)
     finally:
         _VIEWING.on = False
 
 
 def _run_in_view(
-    build: Callable[[], Any],
-    label: str,
-    kind: str,
-    ws: Any,
-    t0: float,
-    *,
-    quiet: bool,
-    show_widget: bool,
-) -> Any:
+    build: Callable[[], Any], label: str, view: LiveView | None, t0: float, delay: float
+) -> tuple[Any, bool]:
     __tracebackhide__ = True
-    from IPython.display import display
-
     from dreamer_lab.notebook import quiet as quiet_mod
 
-    summary = summarize(None, label=label, status=Status.RUNNING)
-    summary["kind"] = kind
-    widget = handle = None
-    if not quiet:
-        if show_widget:
-            from dreamer_lab.notebook.step_widget import StepView
-
-            widget = StepView(summary=summary, progress=0.0)
-        handle = display(StepOutput(summary, widget), display_id=True)
-    stop = threading.Event()
-    poller = None
-    if widget is not None:
-        poller = threading.Thread(
-            target=_poll_progress, args=(ws, label, widget, t0, stop), daemon=True
-        )
-        poller.start()
+    if view is not None:
+        if delay > 0:
+            view.show_after(delay)
+        else:
+            view.show()
     details = None
     try:
         with quiet_mod.captured() as details:
             result = build()
     except BaseException as e:
-        stop.set()
-        interrupted = isinstance(e, KeyboardInterrupt)
-        status = Status.INTERRUPTED if interrupted else Status.FAILED
-        message = (
-            "interrupted: the requests that finished are kept in the request cache; run the "
-            "cell again to resume from them."
-            if interrupted
-            else scrub_text(f"{type(e).__name__}: {e}")
-        )
-        if handle is not None:
+        interrupted = isinstance(e, KeyboardInterrupt | StepInterrupted)
+        if view is not None:
             # The message itself is printed once, under the view, by the error display.
-            ended = dict(summary, status=status, seconds=time.time() - t0)
-            ended["details"] = details.lines() if details is not None else []
-            if widget is not None:
-                widget.summary = ended
-            handle.update(StepOutput(ended, widget))
-        if interrupted and not isinstance(e, StepInterrupted):
-            raise StepInterrupted(f"{label!r} was {message}") from None
+            lines = details.lines() if details is not None else []
+            status = Status.INTERRUPTED if interrupted else Status.FAILED
+            view.end(
+                dict(view.summary, status=status, seconds=time.time() - t0, details=lines),
+                progress=None,
+                show=bool(lines),
+            )
+        if isinstance(e, KeyboardInterrupt):
+            raise StepInterrupted(f"{label!r} was {INTERRUPTED}") from None
         raise
-    finally:
-        stop.set()
-        if poller is not None:
-            poller.join(timeout=2)
-    if handle is not None:
+    shown = False
+    if view is not None:
         final = _final_summary(result, label, time.time() - t0)
         final["details"] = details.lines()
-        if widget is not None:
-            widget.summary = final
-            widget.progress = 1.0
-        handle.update(StepOutput(final, widget))
-    return result
+        shown = view.end(final, progress=1.0, show=bool(final["details"]))
+    return result, shown
+
+
+class LiveView:
+    """One cell output that shows ``running`` (progress and ETA from the progress file),
+    then the final summary. :meth:`show_after` shows it from a timer thread unless the run
+    ends first; a lock keeps the display and the end in order."""
+
+    def __init__(
+        self, summary: dict[str, Any], ws: Any, label: str, t0: float, *, show_widget: bool
+    ):
+        self.summary = summary
+        self.ws, self.label, self.t0 = ws, label, t0
+        self.show_widget = show_widget
+        self.widget: Any = None
+        self.handle: Any = None
+        self._lock = threading.Lock()
+        self._ended = False
+        self._stop = threading.Event()
+        self._poller: threading.Thread | None = None
+        self._timer: threading.Timer | None = None
+
+    def show(self) -> None:
+        """Display the running view now (once; never after :meth:`end`)."""
+        from IPython.display import display
+
+        with self._lock:
+            if self._ended or self.handle is not None:
+                return
+            if self.show_widget:
+                from dreamer_lab.notebook.step_widget import StepView
+
+                elapsed = round(time.time() - self.t0, 1)
+                self.widget = StepView(summary=self.summary, progress=0.0, elapsed=elapsed)
+            self.handle = display(StepOutput(self.summary, self.widget), display_id=True)
+            if self.widget is not None:
+                args = (self.ws, self.label, self.widget, self.t0, self._stop)
+                self._poller = threading.Thread(target=_poll_progress, args=args, daemon=True)
+                self._poller.start()
+
+    def show_after(self, delay: float) -> None:
+        """:meth:`show` in ``delay`` seconds, from a timer thread that carries this cell's
+        context (so the display goes to this cell's output)."""
+        context = contextvars.copy_context()
+
+        def fire() -> None:
+            with contextlib.suppress(Exception):  # a view that cannot show is no error
+                context.run(self.show)
+
+        self._timer = threading.Timer(delay, fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def end(self, final: dict[str, Any], *, progress: float | None, show: bool) -> bool:
+        """Turn the view into ``final``; a view not shown yet is shown only when ``show``.
+        Returns whether the cell shows the view."""
+        with self._lock:
+            self._ended = True
+        if self._timer is not None:
+            self._timer.cancel()
+        self._stop.set()
+        if self._poller is not None:
+            self._poller.join(timeout=2)
+        self.summary = final
+        if self.handle is None:
+            if not show:
+                return False
+            from IPython.display import display
+
+            if self.show_widget:
+                from dreamer_lab.notebook.step_widget import StepView
+
+                self.widget = StepView(summary=final, progress=progress)
+            display(StepOutput(final, self.widget))
+            return True
+        if self.widget is not None:
+            self.widget.summary = final
+            if progress is not None:
+                self.widget.progress = progress
+        self.handle.update(StepOutput(final, self.widget))
+        return True
 
 
 #: Set while :func:`run_with_view` runs (in this thread), so nothing inside shows a second view.
@@ -112,31 +201,40 @@ _VIEWING = threading.local()
 
 
 def view_plain_run(obj: Any, run: Callable[[], Any]) -> Any:
-    """``run()`` of trainer ``obj``: under the live view when a plain notebook cell calls it
-    (lent to trainers as :func:`dreamer_lab.core.hooks.run_viewed`); else just ``run()``.
+    """``run()`` of step or trainer ``obj`` under its live view when a plain notebook cell
+    runs it (lent as :func:`dreamer_lab.core.hooks.run_viewed`); else just ``run()``.
 
-    The view ends in the final one, so the cell's own display of ``obj`` (a cell ending in
-    ``trainer.train(...)``) is skipped once rather than shown twice."""
+    A trainer's view shows at once, a step's after :data:`STEP_VIEW_DELAY` seconds. A view
+    that was shown ends in the final one, so the cell's own display of ``obj`` (a cell
+    ending in ``trainer.train(...)`` or ``Prompt(...)``) is skipped once rather than shown
+    twice. An interrupt ends the cell in one line (:class:`StepInterrupted`)."""
     __tracebackhide__ = True
     ip = _running_shell()
     if ip is None or getattr(_VIEWING, "on", False):
         return run()
+    from dreamer_lab.notebook.catalog import is_step_class
+
     magics = ip.magics_manager.registry.get("DreamMagics")
     out: list[Any] = []
-    run_with_view(
+    _, shown = _viewed(
         lambda: (out.append(run()), obj)[1],
         obj.name,
         type(obj).__name__,
         quiet=False,
         show_widget=bool(getattr(magics, "show_widget", True)),
+        delay=STEP_VIEW_DELAY if is_step_class(type(obj)) else 0.0,
     )
-    _skip_cell_display(ip, obj)
+    if shown:
+        _skip_cell_display(ip, obj)
     return out[0]
 
 
 def _running_shell() -> Any:
-    """The IPython shell running a cell now with ``%load_ext dreamer_lab`` loaded, else None
-    (scripts, tests and the CLI: no shell, or no cell running)."""
+    """The IPython shell running a cell now, in this process's main thread, with
+    ``%load_ext dreamer_lab`` loaded; else None (scripts, tests and the CLI: no shell or no
+    cell running; a worker thread; a forked child running a background step)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
     try:
         from IPython import get_ipython
 
@@ -146,6 +244,8 @@ def _running_shell() -> Any:
     if ip is None or getattr(ip.displayhook, "exec_result", None) is None:
         return None
     if "dreamer_lab" not in getattr(ip.extension_manager, "loaded", ()):
+        return None
+    if getattr(ip, "_dreamer_lab_pid", os.getpid()) != os.getpid():
         return None
     return ip
 

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from dreamer_lab.core.context import library_versions, notebook_context
 from dreamer_lab.core.fingerprint import combine, hash_value, is_user_module
+from dreamer_lab.core.hooks import run_viewed
 from dreamer_lab.core.memo import Computed, get_or_compute
 from dreamer_lab.core.secrets import is_secret_name, redact, scrub_text
 from dreamer_lab.core.store import Entry
@@ -319,7 +320,7 @@ class Step(StepTestHook, StepOperations, StepRuntime, Publishing, StepExtras):
             self._start_background()
             return
         with log_level_scope(self.log_level):
-            self._run_and_store()
+            run_viewed(self, self._run_and_store)  # a notebook cell's live view (core.hooks)
 
     def _run_and_store(self) -> None:
         ws = self.workspace
