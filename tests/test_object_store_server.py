@@ -51,6 +51,9 @@ def test_sidebar_routes_read_a_workspace_in_a_bucket(tmp_path, monkeypatch):
             assert set(names) == {"questions", "doubled"}
             edge = {"source": src.fingerprint, "target": doubled.fingerprint}
             assert lineage["edges"] == [edge]
+            # Once opened on this machine, the sidebar's workspace list offers it.
+            status, listed = _get(base, "workspaces")
+            assert status == 200 and url in listed["workspaces"]
             status, step = _get(base, f"steps/{doubled.fingerprint}", workspace=url)
             assert status == 200, step
             assert [r["q2"] for r in step["sample"]["rows"]] == ["a?a?", "b?b?"]

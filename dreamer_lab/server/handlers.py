@@ -92,7 +92,7 @@ class WorkspacesHandler(_Base):
                     root, near, max_depth=2, allow_hidden=self.allow_hidden
                 )
             return {
-                "workspaces": list(dict.fromkeys(local + listed)),
+                "workspaces": list(dict.fromkeys(local + listed + remote.known_urls())),
                 "near": local,
                 "default_name": DEFAULT_WORKSPACE,
             }

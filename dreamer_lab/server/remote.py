@@ -56,6 +56,22 @@ def _workspace(url: str) -> Any:
         return ws
 
 
+def known_urls() -> list[str]:
+    """Object-storage workspaces opened on this machine (their caches under the default
+    cache root name them), for the sidebar's workspace list."""
+    from dreamer_lab.core.remote_workspace import URL_FILE, default_cache_root
+
+    found = set()
+    try:
+        for f in default_cache_root().glob(f"*/{URL_FILE}"):
+            url = f.read_text().strip()
+            if is_url(url) and url.split("://", 1)[0].lower() in SCHEMES:
+                found.add(url)
+    except OSError:
+        return []
+    return sorted(found)
+
+
 def cache_folder(url: str) -> Path:
     """The local read cache of ``url``, its lineage synced from the bucket."""
     return _workspace(url).path

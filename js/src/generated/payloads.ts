@@ -213,7 +213,7 @@ export interface StepSample {
  */
 export interface Workspaces {
   /**
-   * Workspace folders relative to the server root ('' is the root itself): those under ?near= first, then every one found from the root, breadth first, without duplicates.
+   * Workspace folders relative to the server root ('' is the root itself): those under ?near= first, then every one found from the root, breadth first, without duplicates; then the object-storage workspaces (URLs such as s3://bucket/prefix) opened on this machine.
    */
   workspaces: string[];
   /**
