@@ -111,3 +111,15 @@ def test_a_cache_folder_belongs_to_one_url(tmp_path):
         pass
     with pytest.raises(WorkspaceError, match="belongs to file://"):
         DataDreamer(f"file://{tmp_path}/two", cache_dir=tmp_path / "cache").start()
+
+
+def test_dreamer_lab_workspace_may_name_a_url(tmp_path, monkeypatch):
+    from dreamer_lab.core.workspace import current_workspace
+    from dreamer_lab.steps import DataSource
+
+    monkeypatch.setenv("DREAMER_LAB_WORKSPACE", f"file://{tmp_path}/bucket")
+    monkeypatch.setenv("DREAMER_LAB_REMOTE_CACHE", str(tmp_path / "caches"))
+    step = DataSource("numbers", {"x": [1, 2]})  # no DataDreamer block: the default workspace
+    ws = current_workspace()
+    assert ws.url == f"file://{tmp_path}/bucket" and ws.path.parent == tmp_path / "caches"
+    assert (tmp_path / "bucket" / "steps" / step.fingerprint / "record.json").is_file()
