@@ -401,3 +401,30 @@ def test_killed_generation_resumes_on_another_machine(tmp_path, s3, url, monkeyp
         if p.is_file() and any(s.encode() in p.read_bytes() for s in secrets)
     ]
     assert leaked == []
+
+
+def test_unreachable_bucket_mid_session_computes_locally_with_warnings(tmp_path, monkeypatch):
+    from dreamer_lab import DataDreamer
+    from dreamer_lab.errors import ObjectStoreWarning
+    from dreamer_lab.steps import DataSource
+
+    own = S3Server().start()  # this test stops its server midway
+    try:
+        for k, v in own.env.items():
+            monkeypatch.setenv(k, v)
+        url = own.bucket("going-away") + "/ws"
+        dd = DataDreamer(url, cache_dir=tmp_path / "cache").start()
+        try:
+            own.stop()
+            t0 = time.monotonic()
+            with pytest.warns(ObjectStoreWarning, match="committed in the local cache"):
+                step = DataSource("numbers", {"x": [1, 2, 3]})
+            assert not step.cache_hit and step.output["x"].to_list() == [1, 2, 3]
+            # One connection failure, then the store is skipped for a while, not retried.
+            assert time.monotonic() - t0 < 60
+            again = DataSource("numbers", {"x": [1, 2, 3]})
+            assert again.cache_hit  # from the local cache while the bucket is away
+        finally:
+            dd.stop()
+    finally:
+        own.stop()

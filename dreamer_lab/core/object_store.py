@@ -20,6 +20,7 @@ import errno
 import os
 import re
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ import xxhash
 from dreamer_lab.core.secrets import is_secret_name, register_secret, scrub_text
 from dreamer_lab.errors import ObjectStoreError
 
+DOWN_SECONDS = 30.0  # after a connection failure, operations fail fast for this long
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _CONDITIONAL_S3 = ("s3", "s3a")
 _LOCAL = ("file", "local")
@@ -120,6 +122,8 @@ class ObjectStore:
         self.local = self.scheme in _LOCAL
         self.native_conditional = self.s3 or self.local or self.scheme == "memory"
         self._cas = threading.Lock()
+        self._down_until = 0.0
+        self._down_reason = ""
 
     def __repr__(self) -> str:
         return f"ObjectStore({self.url!r})"
@@ -131,7 +135,24 @@ class ObjectStore:
         """The URL of ``key``, for messages."""
         return f"{self.url}/{key}"
 
+    def _up(self) -> None:
+        """Fail fast while the store is known to be unreachable (each failed connection
+        costs the client's retries, seconds; a workflow keeps working from its cache)."""
+        if time.monotonic() < self._down_until:
+            raise ObjectStoreError(
+                f"{self.url} is unreachable ({self._down_reason}); not retried for "
+                f"{self._down_until - time.monotonic():.0f} s more."
+            )
+
     def _fail(self, what: str, key: str, e: BaseException) -> ObjectStoreError:
+        names = " ".join(c.__name__ for c in type(e).__mro__)
+        if (
+            isinstance(e, ConnectionError | TimeoutError)
+            or "Connect" in names
+            or "Timeout" in names
+        ):
+            self._down_until = time.monotonic() + DOWN_SECONDS
+            self._down_reason = f"{type(e).__name__} at {time.strftime('%H:%M:%S')}"
         return ObjectStoreError(
             f"Object store {what} failed for {self.where(key)}: {type(e).__name__}: "
             f"{scrub_text(str(e))}. Check that the bucket exists, the credentials (environment, "
@@ -142,21 +163,23 @@ class ObjectStore:
     # -- reads ---------------------------------------------------------------------------
     def get(self, key: str) -> bytes | None:
         """The object's bytes, or None when there is none."""
+        self._up()
         try:
             return self.fs.cat_file(self.path(key))
         except FileNotFoundError:
             return None
-        except OSError as e:
+        except Exception as e:  # noqa: BLE001 - any failure of the store library
             raise self._fail("read", key, e) from None
 
     def get_many(self, keys: list[str]) -> dict[str, bytes]:
         """The objects among ``keys`` that exist (fetched concurrently where fsspec can)."""
+        self._up()
         if not keys:
             return {}
         paths = [self.path(k) for k in keys]
         try:
             got = self.fs.cat(paths, on_error="omit")
-        except OSError as e:
+        except Exception as e:  # noqa: BLE001 - any failure of the store library
             raise self._fail("read", keys[0], e) from None
         if not isinstance(got, dict):  # a single path comes back as bytes
             got = {paths[0]: got}
@@ -170,13 +193,14 @@ class ObjectStore:
 
     def get_versioned(self, key: str) -> tuple[bytes, str] | None:
         """``(bytes, version)``: the version is what :meth:`replace_if` compares."""
+        self._up()
         if self.s3:
             try:
                 self.fs.invalidate_cache(self.path(key))
                 etag = self.fs.info(self.path(key))["ETag"]
             except FileNotFoundError:
                 return None
-            except OSError as e:
+            except Exception as e:  # noqa: BLE001 - any failure of the store library
                 raise self._fail("read", key, e) from None
             data = self.get(key)
             return None if data is None else (data, etag)
@@ -184,21 +208,23 @@ class ObjectStore:
         return None if data is None else (data, xxhash.xxh3_128(data).hexdigest())
 
     def exists(self, key: str) -> bool:
+        self._up()
         try:
             self.fs.invalidate_cache(self.path(key))
             return bool(self.fs.exists(self.path(key)))
-        except OSError as e:
+        except Exception as e:  # noqa: BLE001 - any failure of the store library
             raise self._fail("lookup", key, e) from None
 
     def list(self, prefix: str) -> list[str]:
         """Keys of the objects directly under ``prefix`` (a folder), sorted."""
+        self._up()
         p = self.path(prefix)
         try:
             self.fs.invalidate_cache(p)
             names = self.fs.ls(p, detail=True)
         except FileNotFoundError:
             return []
-        except OSError as e:
+        except Exception as e:  # noqa: BLE001 - any failure of the store library
             raise self._fail("list", prefix, e) from None
         out = []
         for info in names:
@@ -212,12 +238,13 @@ class ObjectStore:
 
     def glob(self, pattern: str) -> list[str]:
         """Keys matching ``pattern`` (``*`` within one segment)."""
+        self._up()
         try:
             self.fs.invalidate_cache(self.root)
             found = self.fs.glob(self.path(pattern))
         except FileNotFoundError:
             return []
-        except OSError as e:
+        except Exception as e:  # noqa: BLE001 - any failure of the store library
             raise self._fail("list", pattern, e) from None
         root = self.root.lstrip("/")
         out = []
@@ -228,11 +255,12 @@ class ObjectStore:
         return sorted(out)
 
     def get_file(self, key: str, local: Path) -> None:
+        self._up()
         try:
             self.fs.get_file(self.path(key), str(local))
         except FileNotFoundError:
             raise
-        except OSError as e:
+        except Exception as e:  # noqa: BLE001 - any failure of the store library
             raise self._fail("download", key, e) from None
 
     def get_files(self, pairs: list[tuple[str, Path]]) -> None:
@@ -240,12 +268,13 @@ class ObjectStore:
 
         Raises FileNotFoundError naming the first key that is missing.
         """
+        self._up()
         if not self.local and len(pairs) > 1:
             try:
                 self.fs.get([self.path(k) for k, _ in pairs], [str(p) for _, p in pairs])
             except FileNotFoundError:
                 pass  # find out which one below
-            except OSError as e:
+            except Exception as e:  # noqa: BLE001 - any failure of the store library
                 raise self._fail("download", pairs[0][0], e) from None
             else:
                 return
@@ -257,18 +286,20 @@ class ObjectStore:
 
     def put_files(self, pairs: list[tuple[Path, str]]) -> None:
         """Upload ``(local path, key)`` pairs, concurrently where fsspec can."""
+        self._up()
         if self.local or len(pairs) < 2:
             for local, key in pairs:
                 self.put_file(local, key)
             return
         try:
             self.fs.put([str(p) for p, _ in pairs], [self.path(k) for _, k in pairs])
-        except OSError as e:
+        except Exception as e:  # noqa: BLE001 - any failure of the store library
             raise self._fail("upload", pairs[0][1], e) from None
 
     # -- writes --------------------------------------------------------------------------
     def put(self, key: str, data: bytes) -> None:
         """Write (or overwrite) an object. On a local path the write is atomic."""
+        self._up()
         try:
             if self.local:
                 dst = Path(self.path(key))
@@ -278,20 +309,22 @@ class ObjectStore:
                 os.replace(tmp, dst)
                 return
             self.fs.pipe_file(self.path(key), data)
-        except OSError as e:
+        except Exception as e:  # noqa: BLE001 - any failure of the store library
             raise self._fail("write", key, e) from None
 
     def put_file(self, local: Path, key: str) -> None:
+        self._up()
         try:
             if self.local:
                 self.put(key, Path(local).read_bytes())
                 return
             self.fs.put_file(str(local), self.path(key))
-        except OSError as e:
+        except Exception as e:  # noqa: BLE001 - any failure of the store library
             raise self._fail("upload", key, e) from None
 
     def put_new(self, key: str, data: bytes) -> str | None:
         """Create the object only if there is none: its version, or None if one exists."""
+        self._up()
         p = self.path(key)
         try:
             if self.s3:
@@ -327,11 +360,12 @@ class ObjectStore:
                         return None
                     self.fs.pipe_file(p, data)
             return xxhash.xxh3_128(data).hexdigest()
-        except OSError as e:
+        except Exception as e:  # noqa: BLE001 - any failure of the store library
             raise self._fail("write", key, e) from None
 
     def replace_if(self, key: str, data: bytes, version: str) -> str | None:
         """Overwrite the object only if it is still at ``version``: the new version, or None."""
+        self._up()
         p = self.path(key)
         try:
             if self.s3:
@@ -358,19 +392,20 @@ class ObjectStore:
                     return None
                 self.put(key, data)
             return xxhash.xxh3_128(data).hexdigest()
-        except OSError as e:
+        except Exception as e:  # noqa: BLE001 - any failure of the store library
             raise self._fail("write", key, e) from None
 
     def delete(self, key: str) -> None:
+        self._up()
         try:
             self.fs.rm_file(self.path(key))
         except FileNotFoundError:
             pass
-        except OSError as e:
+        except Exception as e:  # noqa: BLE001 - any failure of the store library
             if getattr(e, "errno", None) != errno.ENOENT:
                 raise self._fail("delete", key, e) from None
 
     def delete_prefix(self, prefix: str) -> None:
         """Remove every object under ``prefix`` (best effort)."""
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(Exception):
             self.fs.rm(self.path(prefix), recursive=True)

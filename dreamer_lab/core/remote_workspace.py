@@ -107,6 +107,7 @@ class MirroredStore(StepStore):
         self.ws = ws
         self.area = area
         self.remote = ws.remote
+        self._committing = threading.local()  # commit() publishes itself, after its load
 
     def _key(self, fp: str, rel: str = RECORD) -> str:
         return f"{self.area}/{fp}/{rel}"
@@ -134,7 +135,11 @@ class MirroredStore(StepStore):
         """
         entry = super().load(fingerprint, check_data=check_data)
         if entry is not None:
-            if self._published(fingerprint).exists() or self._publish_quietly(fingerprint):
+            if (
+                getattr(self._committing, "fp", None) == fingerprint
+                or self._published(fingerprint).exists()
+                or self._publish_quietly(fingerprint)
+            ):
                 return entry
             # Another machine committed this fingerprint first (our upload was cut off).
             super().discard(fingerprint)
@@ -246,7 +251,11 @@ class MirroredStore(StepStore):
     # -- writes --------------------------------------------------------------------------
     def commit(self, fingerprint, write, record, objects=None) -> Entry:  # noqa: ANN001
         """Commit in the local cache, then publish to the bucket (record.json last)."""
-        entry = super().commit(fingerprint, write, record, objects)
+        self._committing.fp = fingerprint
+        try:
+            entry = super().commit(fingerprint, write, record, objects)
+        finally:
+            self._committing.fp = None
         try:
             won = self.publish(fingerprint)
         except ObjectStoreError as e:
@@ -314,8 +323,17 @@ class RemoteLock:
 
     def __enter__(self) -> RemoteLock:
         self.local.acquire()
+        self.leased = False
         try:
             self.lease.acquire()
+            self.leased = True
+        except ObjectStoreError as e:  # the bucket is unreachable: compute, commit locally
+            warnings.warn(
+                f"{e} Computing without the lease (another machine may compute the same "
+                "step); the result is committed locally and uploaded on a later load.",
+                ObjectStoreWarning,
+                stacklevel=2,
+            )
         except BaseException:
             self.local.release()
             raise
@@ -323,7 +341,8 @@ class RemoteLock:
 
     def __exit__(self, *exc: Any) -> None:
         try:
-            self.lease.release()
+            if self.leased:
+                self.lease.release()
         finally:
             self.local.release()
 
