@@ -102,6 +102,9 @@ class ObjectStore:
         self.url = normalize_url(url)
         options = dict(storage_options or {})
         register_credentials(options)
+        # fsspec reuses a filesystem per constructor arguments: one built for another endpoint
+        # or credentials taken from the environment earlier in this process would be reused.
+        options.setdefault("skip_instance_cache", True)
         self.scheme = _URL.match(self.url).group(1).lower()  # type: ignore[union-attr]
         try:
             from fsspec.core import url_to_fs
