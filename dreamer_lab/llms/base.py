@@ -385,6 +385,11 @@ class LLM(Loadable):
             )
         return missing
 
+    def _prompt_length(self, prompt: str) -> int:
+        """What batches of similar length compare: the rendered prompt's characters
+        (backends with a tokenizer count its tokens, what padding is made of)."""
+        return len(self._full_prompt(prompt))
+
     def _generate_scheduled(
         self,
         todo: list[tuple[str, str, Any]],
@@ -394,7 +399,7 @@ class LLM(Loadable):
     ) -> None:
         """Generate ``todo`` in the order and batches ``options`` schedule."""
         if self.sorts_prompts_by_length:  # longest first in each buffer
-            todo = options.schedule(todo, lambda it: -len(self._full_prompt(it[1])))
+            todo = options.schedule(todo, lambda it: -self._prompt_length(it[1]))
         executor = session_executor()  # DataDreamer(executor="ray"): batches on actors
         with options.scope(StepInputError):
             if executor is not None and executor.handles(self):

@@ -5,13 +5,19 @@ schema with ``xgrammar``.
 A mixin of ``HFTransformers`` (it uses the model's ``model``, ``tokenizer``,
 ``_full_prompt`` and ``get_max_context_length``); import the class from
 :mod:`dreamer_lab.llms.hf_transformers`.
+
+Each rendered prompt of a run is tokenized once: the context-length check tokenizes the
+prompts in batches and keeps their token ids (up to :data:`TOKEN_MEMO_BUDGET` tokens), the
+batch order (longest first, by tokens) and the batches themselves use them, and the
+memo is emptied when the run's generation ends (or the next run starts).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from dreamer_lab.core.fingerprint import hash_value
@@ -20,9 +26,97 @@ from dreamer_lab.errors import StepInputError
 from dreamer_lab.llms.base import truncate_at_stop
 from dreamer_lab.llms.structured import normalize_response_format
 
+#: Token ids kept between a run's length check and its batches (beyond: tokenized again).
+TOKEN_MEMO_BUDGET = 250_000
+_CHECK_CHUNK = 1024  # prompts tokenized in one tokenizer call by the length check
+
 
 class HFGeneration:
     """Batched generation with a local transformers model (mixed into ``HFTransformers``)."""
+
+    # One run's prompts: prompt -> rendered text, rendered text -> token ids (no special
+    # tokens added). Empty read-only mappings until a run fills them.
+    _rendered: Mapping[str, str] = MappingProxyType({})
+    _token_memo: Mapping[str, list[int]] = MappingProxyType({})
+    _token_memo_size: int = 0
+
+    # -- tokens, once per prompt and run -------------------------------------------------
+    def _forget_tokens(self) -> None:
+        for name in ("_rendered", "_token_memo", "_token_memo_size"):
+            self.__dict__.pop(name, None)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)  # a replica (Ray executor) starts without the memo
+        for name in ("_rendered", "_token_memo", "_token_memo_size"):
+            state.pop(name, None)
+        return state
+
+    def _check_prompts(self, prompts: list[Any], max_new_tokens: int | None) -> None:
+        self._forget_tokens()  # a new run (a concurrent run of this model tokenizes again)
+        if all(isinstance(p, str) for p in prompts):
+            self._remember_tokens(list(dict.fromkeys(prompts)))
+        super()._check_prompts(prompts, max_new_tokens)
+
+    def _generate_scheduled(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            super()._generate_scheduled(*args, **kwargs)
+        finally:
+            self._forget_tokens()
+
+    def _remember_tokens(self, prompts: list[str]) -> None:
+        """Render and tokenize ``prompts`` in batches into the run's memo, while it holds
+        less than :data:`TOKEN_MEMO_BUDGET` tokens (the rest are handled one by one)."""
+        tok = self.tokenizer
+        rendered: dict[str, str] = {}
+        memo: dict[str, list[int]] = {}
+        size = 0
+        for start in range(0, len(prompts), _CHECK_CHUNK):
+            if size >= TOKEN_MEMO_BUDGET:
+                break
+            chunk = prompts[start : start + _CHECK_CHUNK]
+            texts = [self._full_prompt(p) for p in chunk]
+            ids = tok(texts, add_special_tokens=False)["input_ids"]
+            for prompt, text, row in zip(chunk, texts, ids, strict=True):
+                rendered[prompt] = text
+                memo[text] = row
+                size += len(row)
+        self._rendered, self._token_memo, self._token_memo_size = rendered, memo, size
+
+    def count_tokens(self, value: str) -> int:
+        """Tokens of ``value`` (no special tokens added): the run's memo, else the tokenizer."""
+        ids = self._token_memo.get(value)
+        if ids is None:
+            ids = self.tokenizer(value, add_special_tokens=False)["input_ids"]
+        return len(ids)
+
+    def _prompt_length(self, prompt: str) -> int:
+        return self.count_tokens(self._full_prompt(prompt))
+
+    def _encode_batch(self, texts: list[str], device: Any) -> dict[str, Any]:
+        """``input_ids`` and ``attention_mask`` of a batch, padded on the tokenizer's side:
+        from the run's memo when it holds every prompt of a chat-templated batch (what the
+        tokenizer would return), else from the tokenizer."""
+        import torch
+
+        tok = self.tokenizer
+        known = [self._token_memo.get(t) for t in texts]
+        templated = self._uses_template()  # chat templates carry their special tokens
+        if (
+            not templated
+            or any(ids is None for ids in known)
+            or "token_type_ids" in tok.model_input_names
+        ):
+            enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=not templated)
+            return {k: v.to(device) for k, v in enc.items()}
+        width = max(len(ids) for ids in known)
+        input_ids = torch.full((len(texts), width), tok.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(texts), width), dtype=torch.long)
+        left = tok.padding_side == "left"
+        for i, ids in enumerate(known):
+            cols = slice(width - len(ids), width) if left else slice(0, len(ids))
+            input_ids[i, cols] = torch.tensor(ids, dtype=torch.long)
+            mask[i, cols] = 1
+        return {"input_ids": input_ids.to(device), "attention_mask": mask.to(device)}
 
     # -- generation ---------------------------------------------------------------------------
     def _validate_params(self, params: dict[str, Any]) -> None:
@@ -138,14 +232,7 @@ class HFGeneration:
 
         model, tok = self.model, self.tokenizer
         texts = [self._full_prompt(p) for p in prompts]
-        enc = tok(
-            texts,
-            return_tensors="pt",
-            padding=True,
-            add_special_tokens=not self._uses_template(),
-        )
-        device = next(model.parameters()).device
-        enc = {k: v.to(device) for k, v in enc.items()}
+        enc = self._encode_batch(texts, next(model.parameters()).device)
         n = params["n"]
         sample = params["temperature"] > 0 and params["top_p"] > 0
         if "do_sample" in params:

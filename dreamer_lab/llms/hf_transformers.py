@@ -275,6 +275,9 @@ class HFTransformers(HFGeneration, ConstrainedOutput, LLM):
 
     # -- prompts and tokens ----------------------------------------------------------------------
     def _full_prompt(self, prompt: str) -> str:
+        known = self._rendered.get(prompt)  # rendered once per run (see hf_generation)
+        if known is not None:
+            return known
         template = self._chat_template()
         if template is None:
             return str(prompt)
@@ -291,9 +294,6 @@ class HFTransformers(HFGeneration, ConstrainedOutput, LLM):
 
     def _uses_template(self) -> bool:
         return self._chat_template() is not None
-
-    def count_tokens(self, value: str) -> int:
-        return len(self.tokenizer(value, add_special_tokens=False)["input_ids"])
 
     def get_max_context_length(self, max_new_tokens: int) -> int | None:
         limit = self.max_context_length
