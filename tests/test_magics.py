@@ -184,6 +184,7 @@ def test_bad_input_gives_one_line_with_the_fix_and_loses_nothing(ip, workspace, 
             def setup(self):
                 self.register_input("text")
                 self.register_arg("template")
+                self.register_output("out")
 
             def run(self):
                 return {"out": list(self.inputs["text"])}
@@ -191,6 +192,7 @@ def test_bad_input_gives_one_line_with_the_fix_and_loses_nothing(ip, workspace, 
         class Echo(Step):
             def setup(self):
                 self.register_input("prompts")
+                self.register_output("generations")
 
             def run(self):
                 return {"generations": list(self.inputs["prompts"])}

@@ -136,3 +136,46 @@ def test_interrupting_a_prompt_keeps_finished_rows_and_ends_in_one_line(kernel, 
         assert len(repeated) <= CONCURRENCY, repeated
         answers = execute(kc, "print(json.dumps(out.output['generations'].to_list()))")
         assert json.loads(answers["stream"]) == [f"echo: question {i}" for i in range(ROWS)]
+
+
+SMOLLM2_SETUP = """\
+%load_ext dreamer_lab
+import json
+from dreamer_lab.llms import HFTransformers
+from dreamer_lab.steps import DataSource, Prompt
+llm = HFTransformers("smollm2")
+q = DataSource("questions", {"q": [f"Name a colour, number {i}." for i in range(8)]})
+"""
+SMOLLM2_CELL = (
+    'out = Prompt("colours", inputs={"prompts": q.output["q"]}, '
+    'args={"llm": llm, "max_new_tokens": 24, "batch_size": 1})'
+)
+
+
+@pytest.mark.slow
+def test_interrupting_smollm2_generation_keeps_the_finished_rows(kernel):
+    """The same with the embedded SmolLM2 generating in the kernel's own thread."""
+    km, kc = kernel
+    assert execute(kc, SMOLLM2_SETUP)["reply"]["status"] == "ok"
+    interrupted: list[bool] = []
+
+    def interrupt_once_it_shows_an_eta(got: dict) -> None:
+        if not interrupted and any(st.get("eta") for st in got["states"]):
+            interrupted.append(True)
+            km.interrupt_kernel()
+
+    first = execute(kc, SMOLLM2_CELL, on_message=interrupt_once_it_shows_an_eta, timeout=600)
+    assert interrupted, first
+    assert first["reply"]["status"] == "error"
+    (error,) = first["errors"]
+    text = ANSI.sub("", "\n".join(error["traceback"]))
+    assert error["ename"] == "StepInterrupted" and len(text.splitlines()) == 1, text
+    assert [s["status"] for _, s in first["views"]][-1] == "interrupted"
+    done = max(st["progress"] for st in first["states"] if st.get("progress") is not None)
+    assert 0 < done < 1
+
+    second = execute(kc, SMOLLM2_CELL, timeout=600)
+    assert second["reply"]["status"] == "ok", second
+    counts = json.loads(execute(kc, "print(json.dumps(llm.last_usage.to_dict()))")["stream"])
+    # The rows generated before the interrupt were request-cache hits, not generated again.
+    assert counts["cached"] >= round(done * 8) >= 2 and counts["cached"] + counts["requests"] == 8

@@ -20,10 +20,10 @@ class Slow(Step):
         self.register_output("x")
 
     def run(self):
-        for i in range(8):
+        for i in range(12):  # 3.6 s: the view shows at 1 s, then progress and time left
             time.sleep(0.3)
-            self.progress = (i + 1) / 8
-        return {"x": list(range(8))}
+            self.progress = (i + 1) / 12
+        return {"x": list(range(12))}
 """
 
 
@@ -68,7 +68,7 @@ def test_a_long_plain_step_shows_one_live_view_that_ends_in_the_final_view(shell
     live = [s for s in states if s["summary"].get("status") == "running"]
     assert any(0 < (s["progress"] or 0) < 1 and s["eta"] is not None for s in live), live
     assert states[-1]["summary"]["status"] == "computed" and states[-1]["progress"] == 1.0
-    assert states[-1]["summary"]["rows"] == 8
+    assert states[-1]["summary"]["rows"] == 12
     # The same cell again loads from cache at once: no view, as before.
     assert views(ok(ip, 's = Slow("slow one")')) == []
     assert ip.user_ns["s"].cache_hit
@@ -156,7 +156,9 @@ def test_a_step_inside_a_dream_cell_or_a_running_step_shows_no_second_view(shell
     ok(
         ip,
         """
-        class Outer(Step):
+        from dreamer_lab.steps import SuperStep
+
+        class Outer(SuperStep):
             def setup(self):
                 self.register_output("x")
 

@@ -219,7 +219,9 @@ class DreamMagics(CommandsMixin, Magics):
             self._apply_template(cls, opts, values, positional, body, label)
             build = functools.partial(self._build_step, cls, opts, values, label)
         build = functools.partial(self._within_budget, build, values)
-        result = self._run_with_view(build, label, cls.__name__, quiet=parsed.flags.quiet)
+        result = self._run_with_view(
+            build, label, cls.__name__, quiet=parsed.flags.quiet, trainer=opts.trainer
+        )
         self.ns[parsed.target] = result
 
     def _llm_options(self, parsed: StepLine, opts: Options) -> frozenset[str]:
@@ -369,11 +371,15 @@ class DreamMagics(CommandsMixin, Magics):
         trainer.train(**train)
         return trainer
 
-    def _run_with_view(self, build: Any, label: str, kind: str, *, quiet: bool) -> Any:
+    def _run_with_view(
+        self, build: Any, label: str, kind: str, *, quiet: bool, trainer: bool = False
+    ) -> Any:
         __tracebackhide__ = True
         from dreamer_lab.notebook.running import run_with_view
 
-        return run_with_view(build, label, kind, quiet=quiet, show_widget=self.show_widget)
+        return run_with_view(
+            build, label, kind, quiet=quiet, show_widget=self.show_widget, trainer=trainer
+        )
 
 
 def _keep_hint(opts: Options, columns: list[str], attributes: Any) -> str:

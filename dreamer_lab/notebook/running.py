@@ -35,6 +35,10 @@ INTERRUPTED = (
     "interrupted: the requests that finished are kept in the request cache; run the cell "
     "again to resume from them."
 )
+TRAINER_INTERRUPTED = (
+    "interrupted: run the cell again to continue training (from its last saved checkpoint, "
+    "if one was saved)."
+)
 
 
 def run_with_view(
@@ -45,11 +49,14 @@ def run_with_view(
     quiet: bool,
     show_widget: bool,
     delay: float = 0.0,
+    trainer: bool = False,
 ) -> Any:
     """``build()`` under a live step view (none when ``quiet``; shown after ``delay``
     seconds, or at the end if it printed something, when ``delay`` > 0)."""
     __tracebackhide__ = True
-    return _viewed(build, label, kind, quiet=quiet, show_widget=show_widget, delay=delay)[0]
+    return _viewed(
+        build, label, kind, quiet=quiet, show_widget=show_widget, delay=delay, trainer=trainer
+    )[0]
 
 
 def _viewed(
@@ -60,6 +67,7 @@ def _viewed(
     quiet: bool,
     show_widget: bool,
     delay: float,
+    trainer: bool = False,
 ) -> tuple[Any, bool]:
     """``(build(), whether a view was shown)``."""
     __tracebackhide__ = True
@@ -74,13 +82,19 @@ def _viewed(
         view = LiveView(summary, ws, label, t0, show_widget=show_widget)
     _VIEWING.on = True  # a step or trainer run inside ``build`` shows no second view
     try:
-        return _run_in_view(build, label, view, t0, delay)
+        done = TRAINER_INTERRUPTED if trainer else INTERRUPTED
+        return _run_in_view(build, label, view, t0, delay, done)
     finally:
         _VIEWING.on = False
 
 
 def _run_in_view(
-    build: Callable[[], Any], label: str, view: LiveView | None, t0: float, delay: float
+    build: Callable[[], Any],
+    label: str,
+    view: LiveView | None,
+    t0: float,
+    delay: float,
+    interrupted_text: str,
 ) -> tuple[Any, bool]:
     __tracebackhide__ = True
     from dreamer_lab.notebook import quiet as quiet_mod
@@ -106,7 +120,7 @@ def _run_in_view(
                 show=bool(lines),
             )
         if isinstance(e, KeyboardInterrupt):
-            raise StepInterrupted(f"{label!r} was {INTERRUPTED}") from None
+            raise StepInterrupted(f"{label!r} was {interrupted_text}") from None
         raise
     shown = False
     if view is not None:
@@ -212,7 +226,7 @@ def view_plain_run(obj: Any, run: Callable[[], Any]) -> Any:
     ip = _running_shell()
     if ip is None or getattr(_VIEWING, "on", False):
         return run()
-    from dreamer_lab.notebook.catalog import is_step_class
+    from dreamer_lab.notebook.catalog import is_step_class, is_trainer_class
 
     magics = ip.magics_manager.registry.get("DreamMagics")
     out: list[Any] = []
@@ -223,6 +237,7 @@ def view_plain_run(obj: Any, run: Callable[[], Any]) -> Any:
         quiet=False,
         show_widget=bool(getattr(magics, "show_widget", True)),
         delay=STEP_VIEW_DELAY if is_step_class(type(obj)) else 0.0,
+        trainer=is_trainer_class(type(obj)),
     )
     if shown:
         _skip_cell_display(ip, obj)
