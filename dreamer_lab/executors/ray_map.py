@@ -128,7 +128,7 @@ def run_sharded(
     results: list[Any] = [None] * len(bounds)
     bar = tqdm(
         total=ds.num_rows,
-        desc=f"{op} {where} on Ray",
+        desc=f"{where} on Ray",
         disable=not progress or not datasets.is_progress_bar_enabled(),
         leave=False,
     )
