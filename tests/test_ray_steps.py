@@ -221,3 +221,17 @@ def test_progress_in_the_sidebar_counts_every_replica(cluster, tmp_path, monkeyp
     assert all(p * n <= done + 2 for p, done in seen)
     # More than any one replica generated: the progress counts every replica's rows.
     assert max(values) * n > max(shares.values())
+
+
+def test_an_executor_object_opens_the_session(tmp_path):
+    from dreamer_lab.executors import RayExecutor, current_executor
+
+    executor = RayExecutor(address="auto", replicas=3, map_min_rows=0)
+    with DataDreamer(tmp_path, executor=executor) as dd:
+        assert dd.executor is executor and current_executor() is executor
+        assert "map_min_rows=0" in repr(executor)
+    assert current_executor() is None
+    with pytest.raises(ValueError, match=r"pass them to RayExecutor\(\.\.\.\) instead"):
+        DataDreamer(tmp_path, executor=executor, replicas=2)
+    with pytest.raises(ValueError, match="map_min_rows must be a number of rows"):
+        RayExecutor(map_min_rows=True)
