@@ -48,4 +48,12 @@ def test_quickstart_runs_on_an_s3_workspace_and_a_second_machine_gets_hits(tmp_p
         for fp in one["expected_fingerprints"].values():
             assert any(k.startswith(f"team/{a}/{fp}/record.json") for a in ("steps", "models")
                        for k in keys), fp  # fmt: skip
-        assert not [k for k, v in keys.items() if s3.secret_key.encode() in v]
+        # The credentials (environment only) are in no object, report, card, notebook or cache.
+        secrets = [s3.secret_key.encode(), s3.access_key.encode()]
+        assert not [k for k, v in keys.items() if any(x in v for x in secrets)]
+        on_disk = [
+            p
+            for p in tmp_path.rglob("*")
+            if p.is_file() and any(x in p.read_bytes() for x in secrets)
+        ]
+        assert on_disk == []
