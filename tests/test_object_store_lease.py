@@ -123,3 +123,27 @@ def test_dreamer_lab_workspace_may_name_a_url(tmp_path, monkeypatch):
     ws = current_workspace()
     assert ws.url == f"file://{tmp_path}/bucket" and ws.path.parent == tmp_path / "caches"
     assert (tmp_path / "bucket" / "steps" / step.fingerprint / "record.json").is_file()
+
+
+def test_force_replaces_the_entry_in_the_bucket(tmp_path):
+    from dreamer_lab import DataDreamer
+    from dreamer_lab.steps import DataSource
+
+    url = f"file://{tmp_path}/bucket"
+    with DataDreamer(url, cache_dir=tmp_path / "a"):
+        first = DataSource("numbers", {"x": [1, 2, 3]})
+    record = tmp_path / "bucket" / "steps" / first.fingerprint / "record.json"
+    old = record.read_bytes()
+    with DataDreamer(url, cache_dir=tmp_path / "b"):
+        again = DataSource("numbers", {"x": [1, 2, 3]}, force=True)
+        assert not again.cache_hit
+    assert record.read_bytes() != old  # the new commit, not the first one
+    aside = list((tmp_path / "bucket" / "quarantine" / "steps").glob(f"{first.fingerprint}.*"))
+    assert len(aside) == 1 and (aside[0] / "record.json").read_bytes() == old
+    assert "force=True" in (aside[0] / "QUARANTINE_REASON.txt").read_text()
+    # A new machine gets the new commit. (A cache that holds the old one keeps serving it:
+    # caches are not re-checked on a hit, as entries are otherwise immutable.)
+    with DataDreamer(url, cache_dir=tmp_path / "c"):
+        assert DataSource("numbers", {"x": [1, 2, 3]}).cache_hit
+    cached = tmp_path / "c" / "steps" / first.fingerprint / "record.json"
+    assert cached.read_bytes() == record.read_bytes()
