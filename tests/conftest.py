@@ -19,6 +19,15 @@ def _signing_key(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("DREAMER_LAB_SIGNING_KEY_FILE", str(key_dir / "signing.key"))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _remote_cache(tmp_path_factory):
+    """Object-storage workspaces cache under the session's temp folder, never ~/.cache (and
+    servers started by module fixtures, created after this, list only those)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DREAMER_LAB_REMOTE_CACHE", str(tmp_path_factory.mktemp("remote_cache")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _no_session_left_open():
     """A test that leaves a DataDreamer session open must not send the next tests' steps
