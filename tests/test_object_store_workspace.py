@@ -95,11 +95,12 @@ def s3():
 
 
 @pytest.fixture
-def url(s3, request, monkeypatch):
+def url(s3, request, monkeypatch, tmp_path):
     """A fresh prefix in the shared bucket, and this process set up to reach it."""
     for k, v in s3.env.items():
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("DREAMER_LAB_WORKSPACE", raising=False)
+    monkeypatch.setenv("DREAMER_LAB_REMOTE_CACHE", str(tmp_path / "default_caches"))
     return f"{s3.bucket(BUCKET)}/{request.node.name}"
 
 
