@@ -1,15 +1,20 @@
-"""The Ray executor's throughput: ``python bench/bench_ray.py [--address ADDR]``.
+"""The Ray executor's throughput: ``python bench/bench_ray.py [--address ADDR] [--reps N]``.
 
 Starts a local Ray node (``ray start --head --block``, 2 CPUs; or uses ``--address``) and
-prints one table, every arm in the same run:
+prints one table. Every arm runs ``--reps`` times, the arms interleaved (rotated each
+repetition), and each cell is min / median:
 
 * generation with a tiny local model (tests/tiny_models.py): in-process, on 1 and 2 Ray
-  replicas through ``DataDreamer(executor="ray")`` (warm actors, ``force=True``), and a plain
-  Ray map of the same batches on 2 actors (no cache, no commits);
+  replicas through the executor (``force=True``; actors started and the model loaded
+  before the timing, stopped after it), and a plain Ray map of the same batches on 2
+  actors (no cache, no commits);
 * the driver's commit ceiling: the same with a backend whose generation is free
-  (``ray_echo.EchoLLM``), plus the request cache's raw ``put_many`` rate.
+  (``ray_echo.EchoLLM``), plus the request cache's raw ``put_many`` rate;
+* ``step.map`` over ``--map-rows`` stored rows, a cheap and a costly function, in-process
+  and as Ray tasks (``map_min_rows=0``), each into a fresh workspace (map + commit).
 
-Rows/s are rows committed to the request cache per second (the plain map: rows returned).
+Rows/s are rows committed per second (the plain map: rows returned), from the min and the
+median time.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import argparse
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -71,28 +77,36 @@ def timed(fn: Any) -> float:
     return time.perf_counter() - start
 
 
-def via_executor(address: str, make: Any, prompts: list[str], gen: dict, replicas: int) -> float:
-    """Seconds for ``prompts`` on warm replicas through ``DataDreamer(executor="ray")``."""
-    from dreamer_lab import DataDreamer
-
-    session = {"executor": "ray", "ray_address": address, "replicas": replicas}
-    with tempfile.TemporaryDirectory() as ws, DataDreamer(ws, **session):
-        llm = make()
-        llm.run(prompts[: gen["batch_size"]], **gen)  # actors up, model loaded
-        return timed(lambda: llm.run(prompts, **gen, force=True))
+def in_process_arm(make: Any, prompts: list[str], gen: dict) -> Any:
+    """Seconds for ``prompts`` in this process (model loaded once, before any timing)."""
+    llm = make()
+    llm.run(prompts[: gen["batch_size"]], **gen, force=True)  # loaded and warm
+    return lambda: timed(lambda: llm.run(prompts, **gen, force=True))
 
 
-def in_process(make: Any, prompts: list[str], gen: dict) -> float:
-    from dreamer_lab import DataDreamer
+def executor_arm(address: str, make: Any, prompts: list[str], gen: dict, replicas: int) -> Any:
+    """Seconds for ``prompts`` on ``replicas`` warm actors through the executor. The actors
+    start (and load the model) before the timing and stop after it, so arms never compete
+    for the cluster's CPUs."""
+    from dreamer_lab.core.run_options import executor_scope
+    from dreamer_lab.executors import RayExecutor
 
-    with tempfile.TemporaryDirectory() as ws, DataDreamer(ws):
-        llm = make()
-        llm.run(prompts[: gen["batch_size"]], **gen)  # model loaded and warm, as on Ray
-        return timed(lambda: llm.run(prompts, **gen, force=True))
+    def run() -> float:
+        executor = RayExecutor(address=address, replicas=replicas)
+        try:
+            llm = make()
+            with executor_scope(executor):
+                llm.run(prompts[: gen["batch_size"]], **gen, force=True)  # actors up
+                return timed(lambda: llm.run(prompts, **gen, force=True))
+        finally:
+            executor.close()
+
+    return run
 
 
-def plain_map(make: Any, prompts: list[str], gen: dict, replicas: int) -> float:
-    """Seconds for the same batches on ``replicas`` plain actors: submit all, get all."""
+def plain_map_arm(make: Any, prompts: list[str], gen: dict, replicas: int) -> Any:
+    """Seconds for the same batches on ``replicas`` plain actors: submit all, get all (no
+    cache, no commits); actors started before the timing and stopped after it."""
     import ray
 
     from dreamer_lab.executors.portable import to_bytes
@@ -103,36 +117,66 @@ def plain_map(make: Any, prompts: list[str], gen: dict, replicas: int) -> float:
     size = gen["batch_size"]
     items = [(str(i), p, [None, None]) for i, p in enumerate(prompts)]
     batches = [items[i : i + size] for i in range(0, len(items), size)]
-    cls = ray.remote(ReplicaActor).options(num_cpus=1)
-    actors = [cls.remote(to_bytes(llm)) for _ in range(replicas)]
-    ray.get([a.ready.remote() for a in actors])
 
-    def run() -> None:
-        refs = [
-            actors[i % replicas].generate.remote(b, params, size, True)
-            for i, b in enumerate(batches)
-        ]
-        assert sum(len(v) for v in ray.get(refs)) == len(items)
+    def run() -> float:
+        cls = ray.remote(ReplicaActor).options(num_cpus=1)
+        actors = [cls.remote(to_bytes(llm)) for _ in range(replicas)]
+        try:
+            ray.get([a.ready.remote() for a in actors])
 
-    try:
-        return timed(run)
-    finally:
-        for a in actors:
-            ray.kill(a)
+            def send() -> None:
+                refs = [
+                    actors[i % replicas].generate.remote(b, params, size, True)
+                    for i, b in enumerate(batches)
+                ]
+                assert sum(len(v) for v in ray.get(refs)) == len(items)
+
+            return timed(send)
+        finally:
+            for a in actors:
+                ray.kill(a)
+
+    return run
 
 
-def raw_commits(n: int, size: int) -> float:
+def raw_commits(n: int, size: int) -> None:
     from dreamer_lab.core.request_cache import RequestCache
 
     with tempfile.TemporaryDirectory() as folder:
         cache = RequestCache(Path(folder) / "c.sqlite")
-        rows = [
-            {f"k{i}": {"g": [f"answer {i}"], "u": {}} for i in range(s, s + size)}
-            for s in range(0, n, size)
-        ]
-        seconds = timed(lambda: [cache.put_many(r) for r in rows])
+        for s in range(0, n, size):
+            cache.put_many({f"k{i}": {"g": [f"answer {i}"], "u": {}} for i in range(s, s + size)})
         cache.close()
-        return seconds
+
+
+def cheap(row: dict) -> dict:
+    return {"words": len(row["text"].split())}
+
+
+def costly(row: dict) -> dict:  # pure Python; its cost per row is measured and printed
+    h = 0
+    for _ in range(10):
+        for c in row["text"]:
+            h = (h * 31 + ord(c)) % 1_000_003
+    return {"h": h}
+
+
+def map_arm(address: str, rows: int, fn: Any, on_ray: bool) -> Any:
+    """``step.map(fn)`` over ``rows`` stored rows into a fresh workspace (timed: the map
+    step only, commit included)."""
+    from dreamer_lab import DataDreamer
+    from dreamer_lab.executors import RayExecutor
+    from dreamer_lab.steps import DataSource
+
+    texts = [f"row {i} " * (1 + i % 7) for i in range(rows)]
+
+    def run() -> float:
+        executor = RayExecutor(address=address, map_min_rows=0) if on_ray else None
+        with tempfile.TemporaryDirectory() as ws, DataDreamer(ws, executor=executor):
+            source = DataSource("rows", {"text": texts})
+            return timed(lambda: source.map(fn, auto_progress=False))
+
+    return run
 
 
 def main() -> None:
@@ -140,6 +184,8 @@ def main() -> None:
     ap.add_argument("--address", help="an existing cluster (default: start a local node)")
     ap.add_argument("--gen-rows", type=int, default=96)
     ap.add_argument("--echo-rows", type=int, default=20000)
+    ap.add_argument("--map-rows", type=int, default=200_000)
+    ap.add_argument("--reps", type=int, default=3)
     args = ap.parse_args()
     os.environ.update(RAY_ENV)
     tmp = Path(tempfile.mkdtemp(prefix="rb", dir="/tmp"))
@@ -148,43 +194,59 @@ def main() -> None:
     from ray_echo import EchoLLM
     from tiny_models import build_tiny_llama
 
+    from dreamer_lab import DataDreamer
     from dreamer_lab.llms import HFTransformers
 
     ray.init(address=address, log_to_driver=False)
+    times: dict[tuple[str, str, int], list[float]] = {}
     try:
         model = str(build_tiny_llama(tmp / "tiny"))
         gen = {"max_new_tokens": 16, "temperature": 0, "batch_size": 8, "verbose": False}
         prompts = [f"the {i} of a" + " and the" * (i % 5) for i in range(args.gen_rows)]
         echo = {"batch_size": 200, "verbose": False}
         words = [f"row {i} " * 4 for i in range(args.echo_rows)]
-        table: list[tuple[str, str, int, float]] = []
-
-        def arms(work: str, make: Any, rows: list[str], kw: dict) -> None:
-            table.append((work, "in-process", len(rows), in_process(make, rows, kw)))
-            for r in (1, 2):
-                table.append(
-                    (
-                        work,
-                        f"ray executor, {r} replica(s)",
-                        len(rows),
-                        via_executor(address, make, rows, kw, r),
+        arms: dict[tuple[str, str, int], Any] = {}
+        with DataDreamer(tmp / "ws"):
+            for work, make, rows, kw in (
+                (
+                    "tiny-llama generation (16 new tokens, batch 8)",
+                    lambda: HFTransformers(model),
+                    prompts,
+                    gen,
+                ),
+                ("free generation (echo, batch 200)", EchoLLM, words, echo),
+            ):
+                n = len(rows)
+                arms[(work, "in-process", n)] = in_process_arm(make, rows, kw)
+                for r in (1, 2):
+                    arms[(work, f"ray executor, {r} replica(s)", n)] = executor_arm(
+                        address, make, rows, kw, r
                     )
-                )
-            table.append((work, "plain Ray map, 2 actors", len(rows), plain_map(make, rows, kw, 2)))
-
-        arms("tiny-llama generation", lambda: HFTransformers(model), prompts, gen)
-        arms("free generation (echo)", EchoLLM, words, echo)
-        table.append(
-            ("request cache put_many", "driver only", len(words), raw_commits(len(words), 200))
-        )
+                arms[(work, "plain Ray map, 2 actors", n)] = plain_map_arm(make, rows, kw, 2)
+            arms[("request cache put_many (batches of 200)", "driver only", len(words))] = lambda: (
+                timed(lambda: raw_commits(len(words), 200))
+            )
+            texts = [{"text": f"row {i} " * (1 + i % 7)} for i in range(2000)]
+            for name, fn in (("cheap", cheap), ("costly", costly)):
+                per_row = timed(lambda fn=fn: [fn(t) for t in texts]) / len(texts)
+                name = f"{name} function ({per_row * 1e6:.0f} us/row alone)"
+                for on_ray, arm in ((False, "in-process"), (True, "Ray tasks, 2 CPUs")):
+                    key = (f"step.map, {name}", arm, args.map_rows)
+                    arms[key] = map_arm(address, args.map_rows, fn, on_ray)
+            keys = list(arms)  # each returns its seconds
+            for rep in range(args.reps):  # interleaved: each repetition starts one arm later
+                for key in keys[rep % len(keys) :] + keys[: rep % len(keys)]:
+                    times.setdefault(key, []).append(arms[key]())
+                print(f"repetition {rep + 1} of {args.reps} done", file=sys.stderr)
     finally:
         ray.shutdown()
         if proc is not None:
             stop_head(proc)
-    print("| work | arm | rows | seconds | rows/s |")
+    print("| work | arm | rows | seconds (min / median) | rows/s (best / median) |")
     print("|---|---|---:|---:|---:|")
-    for work, arm, n, s in table:
-        print(f"| {work} | {arm} | {n} | {s:.2f} | {n / s:,.0f} |")
+    for (work, arm, n), ts in times.items():
+        lo, mid = min(ts), statistics.median(ts)
+        print(f"| {work} | {arm} | {n:,} | {lo:.2f} / {mid:.2f} | {n / lo:,.0f} / {n / mid:,.0f} |")
 
 
 if __name__ == "__main__":
