@@ -42,10 +42,12 @@ from bench_scaling_common import (  # noqa: E402
     REPO,
     markdown,
     med,
+    plain_y,
     pyplot,
     save,
     slopes,
     ticks,
+    waited,
 )
 
 TESTS = REPO / "tests"
@@ -74,7 +76,9 @@ def serve(latency: float, backlog: int, key: str) -> None:
     http_test_server._Server.request_queue_size = backlog
     srv = FakeOpenAIServer(latency=latency, idle_timeout=300, api_key=key).start()
     print(f"PORT {srv.port}", flush=True)
-    srv._stopped.wait()
+    for _ in sys.stdin:  # each line asks how many generation requests arrived so far
+        print(f"COUNT {srv.requests}", flush=True)
+    srv.stop()  # stdin closed: the bench is over
 
 
 # -- one client run, in its own process ------------------------------------------------------
@@ -83,43 +87,108 @@ def client(arm: str, url: str, n: int, conc: int) -> dict[str, Any]:
     prompts = [f"{arm} c{conc} prompt {i} {time.time_ns()}" for i in range(n)]
     import openai  # noqa: F401 - imported before any timing, for both arms
 
-    cpu0 = cpu_self()
+    cpu0, w0 = cpu_self(), waited()
     if arm == "plain":
-        from plain_clients import plain_chat_seconds
-
-        seconds = plain_chat_seconds(url, key, prompts, conc)
+        seconds = plain_default_seconds(url, key, prompts, conc)
     else:
         from dreamer_lab import DataDreamer
         from dreamer_lab.llms import OpenAI
 
         with tempfile.TemporaryDirectory() as d, DataDreamer(d):
             llm = OpenAI("gpt-4o-mini", base_url=url, api_key=key, max_concurrency=conc)
-            cpu0 = cpu_self()
+            cpu0, w0 = cpu_self(), waited()
             t = time.perf_counter()
             out = llm.run(prompts, max_new_tokens=16, verbose=False)
             seconds = time.perf_counter() - t
             assert len(out) == n
-    return {"seconds": seconds, "cpu": cpu_self() - cpu0}
+    return {"seconds": seconds, "cpu": cpu_self() - cpu0, "waited": waited() - w0}
 
 
-def run_client(arm: str, url: str, n: int, conc: int, server_pid: int) -> dict[str, Any]:
-    srv0 = cpu_of(server_pid)
+def plain_default_seconds(base_url: str, key: str, prompts: list[str], conc: int) -> float:
+    """``openai.AsyncOpenAI`` as a script makes it (the library's defaults: 2 retries, a
+    5 s connect timeout, its own connection pool) under an ``asyncio.Semaphore``."""
+    import asyncio
+
+    import openai
+
+    async def go() -> None:
+        client = openai.AsyncOpenAI(base_url=base_url, api_key=key)
+        sem = asyncio.Semaphore(conc)
+
+        async def one(prompt: str) -> None:
+            async with sem:
+                await client.chat.completions.create(
+                    model="gpt-4o-mini",
+                    messages=[{"role": "user", "content": prompt}],
+                    max_tokens=16,
+                )
+
+        await asyncio.gather(*(one(p) for p in prompts))
+        await client.close()
+
+    t = time.perf_counter()
+    asyncio.run(go())
+    return time.perf_counter() - t
+
+
+def listen_overflows() -> int:
+    """The kernel's count of connections dropped because a listen backlog was full
+    (TcpExt ListenOverflows, all sockets of the machine)."""
+    with open("/proc/net/netstat") as f:
+        lines = [ln.split() for ln in f if ln.startswith("TcpExt:")]
+    return int(dict(zip(lines[0], lines[1], strict=True))["ListenOverflows"])
+
+
+class Server:
+    """The server process: its URL, pid, and how many requests it has received."""
+
+    def __init__(self, latency: float, backlog: int, key: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve", str(latency), str(backlog), key],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,  # reset connections are printed there
+            text=True,
+        )
+        self.url = f"http://127.0.0.1:{int(self.proc.stdout.readline().split()[1])}/v1"
+        self.pid = self.proc.pid
+
+    def received(self) -> int:
+        self.proc.stdin.write("count\n")
+        self.proc.stdin.flush()
+        return int(self.proc.stdout.readline().split()[1])
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def run_client(arm: str, server: Server, n: int, conc: int) -> dict[str, Any]:
+    srv0, got0, drops0 = cpu_of(server.pid), server.received(), listen_overflows()
     proc = subprocess.run(
-        [sys.executable, __file__, "--client", arm, url, str(n), str(conc)],
+        [sys.executable, __file__, "--client", arm, server.url, str(n), str(conc)],
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": str(REPO)},
         timeout=900,
     )
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("CLIENT ")), None)
+    extra = {"sent": server.received() - got0, "overflows": listen_overflows() - drops0}
     if proc.returncode or line is None:
-        raise RuntimeError(f"{arm} at concurrency {conc} failed:\n{proc.stderr[-3000:]}")
-    res = json.loads(line.removeprefix("CLIENT "))
-    res["server_cpu"] = cpu_of(server_pid) - srv0
+        error = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "no result"
+        print(f"  c={conc:<4} {arm:<5} FAILED: {error}", file=sys.stderr)
+        return {"failed": error[:200], **extra}
+    res = json.loads(line.removeprefix("CLIENT ")) | extra
+    res["server_cpu"] = cpu_of(server.pid) - srv0
     res["rps"] = n / res["seconds"]
     print(
         f"  c={conc:<4} {arm:<5} {n:5d} requests {res['rps']:7.1f} req/s  client CPU "
-        f"{res['cpu'] / res['seconds']:.0%}  server CPU {res['server_cpu'] / res['seconds']:.0%}",
+        f"{res['cpu'] / res['seconds']:.0%} (waited for a core {res['waited'] / res['seconds']:.0%})"
+        f"  server CPU {res['server_cpu'] / res['seconds']:.0%}  sent {res['sent']}"
+        f"  listen overflows {res['overflows']}",
         file=sys.stderr,
     )
     return res
@@ -135,60 +204,72 @@ def measure(latency: float, backlog: int, reps: int, levels: list[int]) -> dict[
 
     key = fake_key("bench")
     os.environ["BENCH_API_KEY"] = key
-    server = subprocess.Popen(
-        [sys.executable, __file__, "--serve", str(latency), str(backlog), key],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    server = Server(latency, backlog, key)
     results: dict[int, dict[str, list[dict]]] = {c: {a: [] for a in ARMS} for c in levels}
     try:
-        url = f"http://127.0.0.1:{int(server.stdout.readline().split()[1])}/v1"
-        run_client("plain", url, 8, 4, server.pid)  # warm the server up (threads, imports)
+        run_client("plain", server, 8, 4)  # warm the server up (threads, imports)
         for rep in range(reps):
             for conc in levels:
                 order = ARMS if (rep + conc.bit_length()) % 2 == 0 else ARMS[::-1]
                 for arm in order:
-                    results[conc][arm].append(
-                        run_client(arm, url, requests_for(conc), conc, server.pid)
-                    )
+                    results[conc][arm].append(run_client(arm, server, requests_for(conc), conc))
     finally:
-        server.terminate()
-        server.wait(10)
+        server.close()
     return results
+
+
+def ok(runs: list[dict]) -> list[dict]:
+    return [r for r in runs if "failed" not in r]
 
 
 def report(results: dict[int, dict], latency: float, backlog: int) -> str:
     levels = sorted(results)
 
+    def rps(c: int, arm: str) -> list[float]:
+        return [r["rps"] for r in ok(results[c][arm])]
+
     def best(c: int, arm: str) -> float:
-        return max(r["rps"] for r in results[c][arm])
+        return max(rps(c, arm), default=float("nan"))
 
-    def per_req_ms(c: int, arm: str, key: str) -> float:
-        runs = results[c][arm]
-        n = requests_for(c)
-        return 1000 * med([r[key] for r in runs]) / n
+    def share(c: int, arm: str, key: str) -> str:
+        runs = ok(results[c][arm])
+        return f"{med([r[key] / r['seconds'] for r in runs]):.0%}" if runs else "–"
 
-    def load(c: int, arm: str, key: str) -> str:
-        return f"{med([r[key] / r['seconds'] for r in results[c][arm]]):.0%}"
+    def cpu_ms(c: int, arm: str) -> str:
+        runs = ok(results[c][arm])
+        return f"{1000 * med([r['cpu'] for r in runs]) / requests_for(c):.1f}" if runs else "–"
+
+    def cell(c: int, arm: str) -> str:
+        values = rps(c, arm)
+        failed = [r["failed"] for r in results[c][arm] if "failed" in r]
+        text = f"{max(values):,.1f} / {med(values):,.1f}" if values else ""
+        if failed:
+            text += f" ({len(failed)} of {len(results[c][arm])} runs failed: {failed[0][:60]})"
+        return text.strip()
+
+    def extra_sent(c: int, arm: str) -> str:
+        return str(max(r["sent"] - requests_for(c) for r in results[c][arm]))
 
     s_ours = slopes(levels, [best(c, "ours") for c in levels])
     s_plain = slopes(levels, [best(c, "plain") for c in levels])
     rows = []
     for i, c in enumerate(levels):
-        ours = [r["rps"] for r in results[c]["ours"]]
-        plain = [r["rps"] for r in results[c]["plain"]]
+        ratio = med(rps(c, "ours")) / med(rps(c, "plain")) if rps(c, "plain") else float("nan")
         rows.append(
             [
                 c,
                 requests_for(c),
                 f"{c / latency:,.0f}",
-                f"{max(ours):,.1f} / {med(ours):,.1f}",
-                f"{max(plain):,.1f} / {med(plain):,.1f}",
-                f"{med(ours) / med(plain):.2f}",
+                cell(c, "ours"),
+                cell(c, "plain"),
+                f"{ratio:.2f}",
                 f"{s_ours[i]} / {s_plain[i]}",
-                f"{per_req_ms(c, 'ours', 'cpu'):.2f} / {per_req_ms(c, 'plain', 'cpu'):.2f}",
-                f"{load(c, 'ours', 'cpu')} / {load(c, 'plain', 'cpu')}",
-                f"{load(c, 'ours', 'server_cpu')} / {load(c, 'plain', 'server_cpu')}",
+                f"{cpu_ms(c, 'ours')} / {cpu_ms(c, 'plain')}",
+                f"{share(c, 'ours', 'cpu')} / {share(c, 'plain', 'cpu')}",
+                f"{share(c, 'ours', 'waited')} / {share(c, 'plain', 'waited')}",
+                f"{share(c, 'ours', 'server_cpu')} / {share(c, 'plain', 'server_cpu')}",
+                f"{extra_sent(c, 'ours')} / {extra_sent(c, 'plain')}",
+                max(r["overflows"] for a in ARMS for r in results[c][a]),
             ]
         )
     reps = len(results[levels[0]]["ours"])
@@ -207,8 +288,11 @@ def report(results: dict[int, dict], latency: float, backlog: int) -> str:
                 "ours ÷ plain (median)",
                 "slope: ours / plain",
                 "client CPU ms per request: ours / plain",
-                "client CPU load: ours / plain",
-                "server CPU load: during ours / plain",
+                "client CPU, % of the wall time: ours / plain",
+                "client waited for a core: ours / plain",
+                "server CPU: during ours / plain",
+                "requests sent again (retries): ours / plain",
+                "listen overflows",
             ],
             rows,
         )
@@ -227,24 +311,26 @@ def plot(results: dict[int, dict], latency: float, backlog: int, out_dir: Path) 
         ("ours", OURS, "o-", "dreamer_lab OpenAI"),
         ("plain", PLAIN, "s-", "plain AsyncOpenAI + semaphore"),
     ):
-        rps = [med([r["rps"] for r in results[c][arm]]) for c in levels]
+        rps = [med([r["rps"] for r in ok(results[c][arm])]) for c in levels]
         a.plot(levels, rps, style, color=colour, label=label)
     a.set(xscale="log", yscale="log", xlabel="concurrency", ylabel="requests/s (median)")
     ticks(a, levels)
+    plain_y(a)
     a.set_title(f"Throughput ({latency * 1000:.0f} ms latency, listen backlog {backlog})")
     a.legend(fontsize=8)
     for arm, key, colour, style, label in (
         ("ours", "cpu", OURS, "o-", "client process: dreamer_lab"),
         ("plain", "cpu", PLAIN, "s-", "client process: plain"),
-        ("ours", "server_cpu", OURS, "o--", "server, while dreamer_lab ran"),
-        ("plain", "server_cpu", PLAIN, "s--", "server, while plain ran"),
+        ("ours", "waited", OURS, "o--", "dreamer_lab client waiting for a core"),
+        ("plain", "waited", PLAIN, "s--", "plain client waiting for a core"),
+        ("plain", "server_cpu", "0.35", "x:", "server (while plain ran)"),
     ):
-        load = [100 * med([r[key] / r["seconds"] for r in results[c][arm]]) for c in levels]
+        load = [100 * med([r[key] / r["seconds"] for r in ok(results[c][arm])]) for c in levels]
         b.plot(levels, load, style, color=colour, label=label)
     b.axhline(100, color="0.55", linestyle=":", linewidth=1, label="one core")
-    b.set(xscale="log", xlabel="concurrency", ylabel="CPU, % of one core (median)")
+    b.set(xscale="log", xlabel="concurrency", ylabel="% of the wall time (median)")
     ticks(b, levels)
-    b.set_title("What saturates")
+    b.set_title("Client and server: running vs waiting for a CPU")
     b.legend(fontsize=8)
     save(fig, "scaling_api.png", out_dir)
     plt.close(fig)
@@ -259,6 +345,7 @@ def main() -> None:
     ap.add_argument("--plot-dir", type=Path, default=IMAGES)
     ap.add_argument("--no-plot", action="store_true")
     ap.add_argument("--json", type=Path, help="also write the raw measurements here")
+    ap.add_argument("--replot", type=Path, help="report and plot a --json file, measure nothing")
     ap.add_argument("--serve", nargs=3, help=argparse.SUPPRESS)
     ap.add_argument("--client", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -270,8 +357,11 @@ def main() -> None:
         print("CLIENT " + json.dumps(client(arm, url, int(n), int(conc))), flush=True)
         return
     levels = [2**i for i in range(args.max_conc.bit_length()) if 2**i <= args.max_conc]
-    results = measure(args.latency, args.backlog, args.reps, levels)
-    if args.json:
+    if args.replot:  # the table and the plot again from a --json file, measuring nothing
+        results = {int(k): v for k, v in json.loads(args.replot.read_text()).items()}
+    else:
+        results = measure(args.latency, args.backlog, args.reps, levels)
+    if args.json and not args.replot:
         args.json.write_text(json.dumps({str(k): v for k, v in results.items()}, indent=1))
     print(report(results, args.latency, args.backlog))
     if not args.no_plot:

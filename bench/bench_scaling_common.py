@@ -7,6 +7,7 @@ benches still print their tables and say that no plot was written.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import statistics
 from collections.abc import Sequence
@@ -36,6 +37,25 @@ def slopes(xs: Sequence[float], ys: Sequence[float]) -> list[str]:
         s = slope(xs[i - 1], ys[i - 1], xs[i], ys[i])
         out.append("–" if math.isnan(s) else f"{s:.2f}")
     return out
+
+
+def waited() -> float:
+    """Seconds this process's threads have spent runnable but waiting for a CPU (the kernel's
+    run-queue delay, ``/proc/self/task/*/schedstat``): how starved of cores a measurement
+    was. Threads that already ended are not counted."""
+    total = 0
+    for task in Path("/proc/self/task").iterdir():
+        with contextlib.suppress(OSError, IndexError, ValueError):  # a thread that just ended
+            total += int((task / "schedstat").read_text().split()[1])
+    return total / 1e9
+
+
+def load_note(start: float) -> str:
+    """The 1-minute load average at the start and the end of the measurements (other
+    processes on the machine compete for its cores)."""
+    import os
+
+    return f"Load average (1 min) at the start / end: {start:.1f} / {os.getloadavg()[0]:.1f}."
 
 
 def markdown(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -110,6 +130,15 @@ def ticks(ax, xs: Sequence[float]) -> None:
 
     ax.set_xticks(list(xs), [short(x) for x in xs])
     ax.xaxis.set_minor_locator(NullLocator())
+
+
+def plain_y(ax) -> None:
+    """Log-scale y tick labels as plain numbers (1,000 rather than 10^3)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
 
 
 def save(fig, name: str, out_dir: Path) -> Path:

@@ -46,14 +46,18 @@ from bench_scaling_common import (  # noqa: E402
     PLAIN,
     REPO,
     linear_guide,
+    load_note,
     markdown,
     med,
     pair,
+    plain_y,
     pyplot,
     save,
     seconds,
+    short,
     slopes,
     ticks,
+    waited,
 )
 
 ARMS = ("ours", "plain")
@@ -84,9 +88,10 @@ def child(arm: str, phase: str, ws: str, n: int) -> dict[str, Any]:
     cols = columns(n)
     out |= {"build": time.perf_counter() - t, "input_mb": rss_mb()}
     run = rows_ours if arm == "ours" else rows_plain
-    t = time.perf_counter()
+    w, t = waited(), time.perf_counter()
     assert run(Path(ws), cols) == n
     out["cell"] = time.perf_counter() - t
+    out["cell_waited"] = waited() - w  # runnable, but no core free
     out["peak_mb"] = peak_mb()  # before the floor below, which is not the cell's work
     if arm == "ours" and phase == "hit":
         out["floor"] = floor_seconds(cols)
@@ -278,9 +283,12 @@ def plot(results: dict[int, dict[str, list[float]]], out_dir: Path) -> None:
            label="dreamer_lab, whole process")  # fmt: skip
     a.plot(sizes, curve("plain hit wall"), "s--", color=PLAIN, alpha=0.45,
            label="plain, whole process")  # fmt: skip
-    linear_guide(a, sizes, sizes[-1], ours[-1], "slope 1 (linear)")
+    # Slope 1 through the largest size measured with all repetitions (1M by default).
+    k = max(i for i, n in enumerate(sizes) if n <= 1_000_000 or i == 0)
+    linear_guide(a, sizes, sizes[k], ours[k], f"slope 1 (linear) through {short(sizes[k])}")
     a.set(xscale="log", yscale="log", xlabel="rows", ylabel="seconds (min)")
     ticks(a, sizes)
+    plain_y(a)
     a.set_title("Cache hit time (new process)")
     a.legend(fontsize=8)
     b.plot(
@@ -292,6 +300,7 @@ def plot(results: dict[int, dict[str, list[float]]], out_dir: Path) -> None:
     b.plot(sizes, curve("plain hit peak"), "s--", color=PLAIN, label="plain cache hit")
     b.set(xscale="log", yscale="log", xlabel="rows", ylabel="peak RSS (MB)")
     ticks(b, sizes)
+    plain_y(b)
     b.set_title("Peak memory (RSS)")
     b.legend(fontsize=8)
     save(fig, "scaling_rows.png", out_dir)
@@ -306,6 +315,7 @@ def main() -> None:
     ap.add_argument("--plot-dir", type=Path, default=IMAGES)
     ap.add_argument("--no-plot", action="store_true")
     ap.add_argument("--json", type=Path, help="also write the raw measurements here")
+    ap.add_argument("--replot", type=Path, help="report and plot a --json file, measure nothing")
     ap.add_argument("--child", nargs=4, metavar=("ARM", "PHASE", "WS", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -316,13 +326,19 @@ def main() -> None:
         print("CHILD " + json.dumps(child(arm, phase, ws, int(n))), flush=True)
         return
     sizes = [int(s) for s in args.sizes.split(",")]
-    with tempfile.TemporaryDirectory(prefix="bench_scaling_rows_") as d:
-        results = measure(sizes, args.reps, args.big_reps, Path(d))
+    load0 = os.getloadavg()[0]
+    if args.replot:  # the tables and the plot again from a --json file, measuring nothing
+        results = {int(k): v for k, v in json.loads(args.replot.read_text()).items()}
+    else:
+        with tempfile.TemporaryDirectory(prefix="bench_scaling_rows_") as d:
+            results = measure(sizes, args.reps, args.big_reps, Path(d))
     if not results:
         sys.exit("no size fitted")
-    if args.json:
+    if args.json and not args.replot:
         args.json.write_text(json.dumps({str(k): v for k, v in results.items()}, indent=1))
     print(report(results))
+    if not args.replot:
+        print(load_note(load0) + "\n")
     if not args.no_plot:
         plot(results, args.plot_dir)
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import shutil
 import sqlite3
 import sys
@@ -43,8 +44,10 @@ from bench_scaling_common import (  # noqa: E402
     OURS,
     REPO,
     linear_guide,
+    load_note,
     markdown,
     med,
+    plain_y,
     pyplot,
     save,
     slopes,
@@ -245,6 +248,7 @@ def plot(res: dict, sizes: list[int], out_dir: Path) -> None:
     linear_guide(ax, sizes, sizes[-1], http[-1], f"slope 1 through the {sizes[-1]}-step route")
     ax.set(xscale="log", yscale="log", xlabel="steps in the workspace", ylabel="ms (min)")
     ticks(ax, sizes)
+    plain_y(ax)
     ax.set_title("Lineage sidebar: route and render time")
     ax.legend(fontsize=8)
     save(fig, "scaling_sidebar.png", out_dir)
@@ -260,12 +264,23 @@ def main() -> None:
     ap.add_argument("--plot-dir", type=Path, default=IMAGES)
     ap.add_argument("--no-plot", action="store_true")
     ap.add_argument("--json", type=Path, help="also write the raw measurements here")
+    ap.add_argument("--replot", type=Path, help="report and plot a --json file, measure nothing")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    res = measure(sizes, args.repeat, args.browser, args.browser_repeat)
-    if args.json:
+    load0 = os.getloadavg()[0]
+    if args.replot:  # the table and the plot again from a --json file, measuring nothing
+        res = json.loads(args.replot.read_text())
+        for key, value in res.items():  # JSON made the sizes strings
+            if isinstance(value, dict):
+                res[key] = {int(k): v for k, v in value.items()}
+        sizes = sorted(res["info"])
+    else:
+        res = measure(sizes, args.repeat, args.browser, args.browser_repeat)
+    if args.json and not args.replot:
         args.json.write_text(json.dumps(res, indent=1))
     print(report(res, sizes))
+    if not args.replot:
+        print(load_note(load0) + "\n")
     if not args.no_plot:
         plot(res, sizes, args.plot_dir)
 
