@@ -16,6 +16,7 @@ NOTEBOOK = ROOT / "notebooks" / "quickstart.ipynb"
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # two whole quickstart runs: 7.5 and 9.5 min on the loaded 2-core box
 def test_quickstart_runs_on_an_s3_workspace_and_a_second_machine_gets_hits(tmp_path, monkeypatch):
     from dreamer_lab.core.remote_workspace import RemoteWorkspace
     from dreamer_lab.runner import run_notebook
