@@ -42,7 +42,9 @@ class DataDreamer:
     ``executor="ray"`` runs LLM generation on a Ray cluster (``ray_address``: ``None`` for a
     local one, ``"auto"``, ``"ray://host:10001"``), ``replicas`` actors per model with
     ``resources_per_replica`` each (e.g. ``{"num_gpus": 1}``); this process keeps the
-    request cache and the store. See docs/scaling.md.
+    request cache and the store. ``map_min_rows=N`` also runs ``map``/``filter`` of stored
+    steps with at least N rows as Ray tasks (default: in this process). ``executor`` may
+    be an executor object (``RayExecutor(...)``). See docs/scaling.md.
 
     An object-storage URL (``"s3://bucket/prefix"``, ``gs://``, ``az://``, ``file://``)
     keeps the entries, records and request caches in the bucket, shared by every machine
@@ -63,6 +65,7 @@ class DataDreamer:
         ray_address: str | None = None,
         replicas: int | None = None,
         resources_per_replica: dict[str, Any] | None = None,
+        map_min_rows: int | None = None,
         cache_dir: str | os.PathLike | None = None,
         storage_options: dict[str, Any] | None = None,
         lease_ttl: float | None = None,
@@ -72,7 +75,8 @@ class DataDreamer:
             raise TypeError(
                 f"DataDreamer() got unexpected keyword argument(s) {sorted(kwargs)}; it takes "
                 "output_folder_path, verbose, log_level, trust, executor, ray_address, "
-                "replicas, resources_per_replica, cache_dir, storage_options and lease_ttl."
+                "replicas, resources_per_replica, map_min_rows, cache_dir, storage_options and "
+                "lease_ttl."
             )
         from dreamer_lab.executors import make_executor
 
@@ -81,6 +85,7 @@ class DataDreamer:
             address=ray_address,
             replicas=replicas,
             resources_per_replica=resources_per_replica,
+            map_min_rows=map_min_rows,
         )
         if verbose is not None and not isinstance(verbose, bool):
             raise TypeError(f"DataDreamer(): verbose must be True, False or None, not {verbose!r}.")

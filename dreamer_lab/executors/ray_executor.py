@@ -9,8 +9,9 @@ to the request cache as soon as it arrives (``ray.wait``). Killing the driver or
 therefore loses at most the batches in flight: a batch whose actor dies is sent again to a
 live (or restarted) actor, and a rerun sends only what is not cached.
 
-``map``/``filter`` of a stored step with at least ``map_min_rows`` rows run as Ray tasks over
-shards of the rows (:mod:`dreamer_lab.executors.ray_map`); the step commits the result.
+With ``map_min_rows`` set, ``map``/``filter`` of a stored step with at least that many rows run
+as Ray tasks over shards of the rows (:mod:`dreamer_lab.executors.ray_map`); the step commits
+the result.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ Item = tuple[str, str, Any]  # (request key, prompt, row seed)
 _RESOURCE_KEYS = {"num_cpus", "num_gpus", "memory", "resources", "accelerator_type"}
 _MAX_ATTEMPTS = 3  # a batch whose actor died this often is not sent again
 _MAX_PROBES = 60  # a dead actor is asked this often (1 s apart) whether Ray restarted it
-MAP_MIN_ROWS = 100_000  # default: map/filter over at least this many rows run on the cluster
 
 
 class ReplicaActor:
@@ -104,8 +104,9 @@ class RayExecutor:
         ready_timeout: seconds to wait for the replicas to be placed and load the model.
         map_min_rows: ``map``/``filter`` of a stored step with at least this many rows run
             as Ray tasks (1 CPU each) over shards of the rows; smaller ones run in this
-            process. ``0``: every map/filter; ``None``: none. Settable later
-            (``dd.executor.map_min_rows = 0``).
+            process. ``0``: every map/filter; ``None`` (the default): none, as the function
+            then runs on other machines, where the driver's files and state are not.
+            Settable later (``dd.executor.map_min_rows = 100_000``).
     """
 
     def __init__(
@@ -117,7 +118,7 @@ class RayExecutor:
         max_in_flight: int = 2,
         init_kwargs: dict[str, Any] | None = None,
         ready_timeout: float = 600,
-        map_min_rows: int | None = MAP_MIN_ROWS,
+        map_min_rows: int | None = None,
     ):
         _check_options(address, replicas, resources_per_replica, max_restarts, max_in_flight)
         self.map_min_rows = map_min_rows  # checked by the property
