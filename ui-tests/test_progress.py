@@ -1,12 +1,14 @@
 """A step running (in the background or in the busy kernel) shows in the sidebar as running, its progress bar grows,
-and it turns fresh (with its rows) when it finishes, without any manual refresh."""
+and it turns fresh (with its rows) when it finishes, without any manual refresh. A long step
+built by plain Python in a cell shows the live step view in the cell (progress and time left;
+captured in both themes and checked with axe-core), which ends in the computed view."""
 
 from __future__ import annotations
 
 import re
 
 import pytest
-from conftest import ARTIFACTS, put_notebook
+from conftest import ARTIFACTS, axe_violations, publish, put_notebook, set_theme
 from playwright.sync_api import expect
 
 # About 6 s of work in a background process: the cell returns at once, the kernel goes idle,
@@ -31,8 +33,9 @@ with DataDreamer("./dreamer_workspace"):
     slow = Countdown("countdown", args={"n": 20}, background=True)
 print("FP", slow.fingerprint)"""
 # The same step in the foreground: the cell (and the kernel) stay busy while it runs.
-FOREGROUND = """with DataDreamer("./dreamer_workspace"):
-    fg = Countdown("foreground", args={"n": 15})
+FOREGROUND = """%load_ext dreamer_lab
+with DataDreamer("./dreamer_workspace"):
+    fg = Countdown("foreground", args={"n": 40})
 print("FG done")"""
 TIMEOUT = 120_000
 
@@ -87,7 +90,29 @@ def test_foreground_step_shows_running_while_the_cell_executes(lab, page):
     running.wait_for(timeout=10_000)
     # Still executing: the sidebar found the step by polling the busy kernel's workspace.
     assert page.locator(".jp-OutputArea-output:has-text('FG done')").count() == 0
+    # The cell shows the step's live view: running, its progress and the time left.
+    view = page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".dreamer-lab-view")
+    view.locator(".dlv-badge:text-is('running')").wait_for(timeout=10_000)
+    view.locator(".dlv-meta:has-text('about')").wait_for(timeout=10_000)  # 'about 9 s left'
+    assert "foreground" in view.inner_text()
+    view.evaluate("e => e.setAttribute('data-dl-axe', 'running')")  # axe takes CSS selectors
+    ARTIFACTS.mkdir(exist_ok=True)
+    view.scroll_into_view_if_needed()
+    view.screenshot(path=str(ARTIFACTS / "step-view-running-light.png"))
+    publish("step-view-running-light.png")
+    assert axe_violations(page, '[data-dl-axe="running"]') == []
+    set_theme(page, "JupyterLab Dark", light=False)
+    try:
+        view.locator(".dlv-badge:text-is('running')").wait_for(timeout=1_000)
+        view.screenshot(path=str(ARTIFACTS / "step-view-running-dark.png"))
+        publish("step-view-running-dark.png")
+        assert axe_violations(page, '[data-dl-axe="running"]') == []
+    finally:
+        set_theme(page, "JupyterLab Light", light=True)
     page.wait_for_selector(".jp-OutputArea-output:has-text('FG done')", timeout=TIMEOUT)
     page.locator(
-        '#dreamer-lab-lineage g.dl-node[aria-label="foreground, Countdown, computed, 15 rows"]'
+        '#dreamer-lab-lineage g.dl-node[aria-label="foreground, Countdown, computed, 40 rows"]'
     ).wait_for(timeout=10_000)
+    # The same view, now done: computed with its rows (one view, updated in place).
+    view.locator(".dlv-badge:text-is('computed')").wait_for(timeout=10_000)
+    assert page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".dreamer-lab-view").count() == 1

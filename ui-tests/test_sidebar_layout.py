@@ -1,5 +1,6 @@
 """The sidebar at JupyterLab's default width (250 px) and wide, in the light and dark themes:
-a one-row toolbar, the graph centred at a readable size, split names that stay
+a one-row toolbar, the graph centred at a readable size in an area as tall as the graph
+(the details pane gets the rest), split names that stay
 distinguishable, sample rows readable, the card as Markdown, re-fit on resize, no serious
 axe-core violations; the screenshots are the README's (docs/images/)."""
 
@@ -88,6 +89,8 @@ def geometry(page) -> dict:
         const g = root.querySelector('.dl-graph').getBoundingClientRect();
         const boxes = [...root.querySelectorAll('g.dl-node')].map(e => e.getBoundingClientRect());
         const left = Math.min(...boxes.map(b => b.left)), right = Math.max(...boxes.map(b => b.right));
+        const top = Math.min(...boxes.map(b => b.top)), bottom = Math.max(...boxes.map(b => b.bottom));
+        const d = root.querySelector('.dl-details').getBoundingClientRect();
         const fonts = [...root.querySelectorAll('g.dl-node text')].map(
             t => t.getCTM().a * parseFloat(getComputedStyle(t).fontSize));
         const labels = Object.fromEntries([...root.querySelectorAll('g.dl-node')].map(
@@ -97,6 +100,8 @@ def geometry(page) -> dict:
             rows: new Set(tops).size,
             overflow: items.some(r => r.right > bar.right + 1 || r.bottom > bar.bottom + 1),
             gap: [left - g.left, g.right - right],
+            vgap: [top - g.top, g.bottom - bottom],
+            details: {top: d.top, height: d.height, graphBottom: g.bottom},
             minFont: Math.min(...fonts),
             labels,
         };
@@ -117,6 +122,11 @@ def test_narrow_sidebar_is_readable(splits):
     assert m["rows"] == 1 and not m["overflow"], m  # one toolbar row, nothing cut off
     assert m["minFont"] >= 9.9, m  # Fit keeps text readable
     assert min(m["gap"]) >= 0 and abs(m["gap"][0] - m["gap"][1]) <= 2, m  # centred, inside
+    # The graph area is as tall as the graph: no empty band above the details pane, which
+    # starts right under it and gets the rest of the panel.
+    assert min(m["vgap"]) >= 0 and max(m["vgap"]) <= 40, m
+    assert abs(m["details"]["top"] - m["details"]["graphBottom"]) <= 2, m
+    assert m["details"]["height"] >= 400, m
     train, test = m["labels"]["synthetic reviews / train"], m["labels"]["synthetic reviews / test"]
     assert train != test and train.endswith("train") and test.endswith("test"), m["labels"]
     # The full name is in the node's tooltip.
@@ -172,6 +182,7 @@ def test_wide_sidebar_refits_on_resize(splits):
     page.wait_for_timeout(300)
     m = geometry(page)
     assert abs(m["gap"][0] - m["gap"][1]) <= 2, m  # centred again, by the ResizeObserver
+    assert min(m["vgap"]) >= 0 and max(m["vgap"]) <= 40, m  # the graph area follows the graph
     assert m["minFont"] >= 9.9 and m["rows"] == 1, m
     # Wide: full-size nodes, and the sample rows as a table.
     assert page.locator(f"{NODES} .dl-node-box").first.get_attribute("width") == "170"

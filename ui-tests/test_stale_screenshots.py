@@ -1,5 +1,6 @@
 """Re-running a source with new data marks its older run and everything downstream stale in the
-sidebar; the page is captured in both themes (the README's screenshots, docs/images/)."""
+sidebar; the page is captured in both themes (the README's screenshots, docs/images/), with
+``%load_ext dreamer_lab`` as a notebook would have it (no library progress bars in cells)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import shutil
 import pytest
 from conftest import ARTIFACTS, publish, put_notebook, set_theme
 
-PIPELINE = """from dreamer_lab import DataDreamer
+PIPELINE = """%load_ext dreamer_lab
+from dreamer_lab import DataDreamer
 from dreamer_lab.steps import DataSource
 
 def pipeline(topics):
@@ -44,6 +46,8 @@ def test_newer_run_makes_old_run_and_descendants_stale(lab, page):
     page.locator('.lm-Menu-itemLabel:text-is("Run All Cells")').click()
     page.wait_for_selector(".jp-OutputArea-output:has-text('black holes')", timeout=TIMEOUT)
     page.wait_for_function(f"document.querySelectorAll('{NODES}').length === 6", timeout=30_000)
+    # With the extension loaded, the cells show no library progress bars.
+    assert page.locator(".jp-OutputArea-output:has-text('Flattening the indices')").count() == 0
 
     labels = sorted(n.get_attribute("aria-label") for n in page.locator(NODES).all())
     assert labels == [

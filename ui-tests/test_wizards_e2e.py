@@ -108,7 +108,8 @@ def test_generation_wizard_inserts_and_runs_its_cell(wizards):
     view = new_cell.locator(".dreamer-lab-view")
     # The view shows the step running (the server answers in 1.5 s), then done.
     view.locator(".dlv-badge:text-is('running')").wait_for(timeout=TIMEOUT)
-    shoot(page, view, "step-view-running-light")
+    ARTIFACTS.mkdir(exist_ok=True)  # the docs' running views come from test_progress.py
+    view.screenshot(path=str(ARTIFACTS / "step-view-running-e2e.png"))
     view.locator(".dlv-badge:text-is('computed')").wait_for(timeout=TIMEOUT)
     assert "4 rows" in view.inner_text()
 

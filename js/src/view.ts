@@ -28,6 +28,9 @@ const MIN_FONT_PX = 10;
 const META_FONT_PX = 11;
 const MIN_READABLE_K = MIN_FONT_PX / META_FONT_PX;
 const FIT_MARGIN = 12;
+/** The graph area's least height (px), and its largest share of the panel below the legend. */
+const GRAPH_MIN_H = 96;
+const GRAPH_MAX_SHARE = 0.6;
 /** Below this graph width (px) nodes are compact: two siblings fit at 250 px. */
 const COMPACT_BELOW = 360;
 /** Characters that fit on a node, per node width (12 px bold names, 11 px meta). */
@@ -58,6 +61,7 @@ export class LineageSidebar extends Panel {
   private _message = el('div', 'dl-message');
   private _graph = el('div', 'dl-graph');
   private _details = el('div', 'dl-details');
+  private _body = new Widget();
   private _svg = svg('svg', { class: 'dl-svg', role: 'group' }) as SVGSVGElement;
   private _root = svg('g') as SVGGElement;
   private _placed: ILayout | null = null;
@@ -109,19 +113,20 @@ export class LineageSidebar extends Panel {
     this._details.setAttribute('aria-live', 'polite');
     this._details.setAttribute('aria-label', 'Step details');
     this._details.setAttribute('role', 'region');
-    const body = new Widget();
+    const body = this._body;
     body.addClass('dl-body');
     body.node.append(this._legend, this._message, this._graph, this._details);
     this.addWidget(body);
     // Re-fit when the panel is resized (sidebar dragged, window resized), unless the
-    // user zoomed or panned since the last fit.
-    this._resize = new ResizeObserver(entries => {
-      const r = entries[entries.length - 1]?.contentRect;
-      if (!r || (r.width === this._size.w && r.height === this._size.h)) {
+    // user zoomed or panned since the last fit. The graph area's height follows the
+    // graph (see _sizeGraph), so the panel's own size is what is watched.
+    this._resize = new ResizeObserver(() => {
+      const r = body.node.getBoundingClientRect();
+      if (!r.width || (r.width === this._size.w && r.height === this._size.h)) {
         return;
       }
       this._size = { w: r.width, h: r.height };
-      const compact = r.width < COMPACT_BELOW;
+      const compact = this._graph.clientWidth < COMPACT_BELOW;
       if (compact !== this._compact) {
         this._compact = compact;
         this._placedKey = '';
@@ -129,9 +134,11 @@ export class LineageSidebar extends Panel {
       }
       if (this._autoFit) {
         this.fit();
+      } else {
+        this._sizeGraph();
       }
     });
-    this._resize.observe(this._graph);
+    this._resize.observe(body.node);
     this.model.changed.connect(() => this.render());
     this.render();
   }
@@ -176,6 +183,8 @@ export class LineageSidebar extends Panel {
       if (this._autoFit || first) {
         this._autoFit = true;
         this.fit();
+      } else {
+        this._sizeGraph();
       }
     }
     if (this._selected && !lineage.nodes.some(n => n.fingerprint === this._selected)) {
@@ -414,12 +423,38 @@ export class LineageSidebar extends Panel {
    */
   fit(): void {
     const layout = this._placed;
+    this._sizeGraph();
     const r = this._graph.getBoundingClientRect();
     this._view = layout?.nodes.length
       ? fitView(layout.width, layout.height, r.width, r.height, FIT_MARGIN, MIN_READABLE_K)
       : { k: 1, x: 0, y: 0 };
     this._autoFit = true;
     this._apply();
+  }
+
+  /**
+   * Give the graph area the height of the graph at the width-fitted scale (at least
+   * GRAPH_MIN_H, at most GRAPH_MAX_SHARE of the panel): a small workflow leaves no empty
+   * band above the details, a large one still leaves the details room.
+   */
+  private _sizeGraph(): void {
+    const w = this._graph.clientWidth;
+    const room =
+      this._body.node.clientHeight - this._legend.offsetHeight - this._message.offsetHeight;
+    if (!w || room <= 0) {
+      return;
+    }
+    const layout = this._placed;
+    let want = GRAPH_MIN_H;
+    if (layout?.nodes.length) {
+      const k = Math.max(MIN_READABLE_K, Math.min(1, (w - 2 * FIT_MARGIN) / layout.width));
+      want = layout.height * k + 2 * FIT_MARGIN;
+    }
+    const most = Math.max(GRAPH_MIN_H, room * GRAPH_MAX_SHARE);
+    const h = `${Math.ceil(Math.min(most, Math.max(GRAPH_MIN_H, want)))}px`;
+    if (this._graph.style.height !== h) {
+      this._graph.style.height = h;
+    }
   }
 
   private _bindPanZoom(): void {

@@ -125,6 +125,7 @@ function progressBar(model, s) {
   const pct = Math.round(progress * 100);
   const bar = el("div", "dlv-progress");
   bar.setAttribute("role", "progressbar");
+  bar.setAttribute("aria-label", `Progress of ${s.name || "the step"}`);
   bar.setAttribute("aria-valuemin", "0");
   bar.setAttribute("aria-valuemax", "100");
   bar.setAttribute("aria-valuenow", String(pct));
