@@ -90,13 +90,19 @@ def test_map_and_filter_on_ray_equal_the_in_process_run(cluster, tmp_path):  # n
         assert _outputs(again) == expected
 
 
-def test_small_data_stays_in_process_until_asked(cluster, tmp_path):  # noqa: F811
-    with DataDreamer(tmp_path, executor="ray", ray_address=cluster) as dd:
-        assert dd.executor.map_min_rows == 100_000  # the default: large data only
+def test_map_runs_on_ray_only_when_asked(cluster, tmp_path):  # noqa: F811
+    with DataDreamer(tmp_path / "a", executor="ray", ray_address=cluster) as dd:
+        assert dd.executor.map_min_rows is None  # the default: every map/filter here
         DataSource("rows", ROWS).map(lambda row: {"y": row["x"] + 1})
         assert dd.executor.last_operation is None
         with pytest.raises(ValueError, match="map_min_rows must be a number of rows"):
             dd.executor.map_min_rows = -1
+    with DataDreamer(tmp_path / "b", executor="ray", ray_address=cluster, map_min_rows=601) as dd:
+        DataSource("rows", ROWS).map(lambda row: {"y": row["x"] + 2})  # 600 rows: here
+        assert dd.executor.last_operation is None
+        dd.executor.map_min_rows = 600
+        DataSource("rows", ROWS).map(lambda row: {"y": row["x"] + 3})
+        assert dd.executor.last_operation["rows"] == 600
 
 
 def test_an_unpicklable_function_is_refused_with_the_fix(cluster, tmp_path):  # noqa: F811
