@@ -144,11 +144,11 @@ import json
 from dreamer_lab.llms import HFTransformers
 from dreamer_lab.steps import DataSource, Prompt
 llm = HFTransformers("smollm2")
-q = DataSource("questions", {"q": [f"Name a colour, number {i}." for i in range(8)]})
+q = DataSource("questions", {"q": [f"Name a colour, number {i}." for i in range(6)]})
 """
 SMOLLM2_CELL = (
     'out = Prompt("colours", inputs={"prompts": q.output["q"]}, '
-    'args={"llm": llm, "max_new_tokens": 24, "batch_size": 1})'
+    'args={"llm": llm, "max_new_tokens": 12, "batch_size": 1})'
 )
 
 
@@ -178,4 +178,4 @@ def test_interrupting_smollm2_generation_keeps_the_finished_rows(kernel):
     assert second["reply"]["status"] == "ok", second
     counts = json.loads(execute(kc, "print(json.dumps(llm.last_usage.to_dict()))")["stream"])
     # The rows generated before the interrupt were request-cache hits, not generated again.
-    assert counts["cached"] >= round(done * 8) >= 2 and counts["cached"] + counts["requests"] == 8
+    assert counts["cached"] >= round(done * 6) >= 2 and counts["cached"] + counts["requests"] == 6
