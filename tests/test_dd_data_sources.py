@@ -144,3 +144,19 @@ def test_a_folder_of_splits_without_split_is_file_not_found(workspace, tmp_path)
     # Still this project's input errors (a ValueError) for code that catches those.
     with pytest.raises(StepInputError):
         HFDatasetDataSource("dict", str(folder))
+
+
+def test_a_streamed_hub_dataset_is_a_lazy_output(workspace, tmp_path):
+    from dreamer_lab.steps import HFHubDataSource
+
+    repo = tmp_path / "hub_repo"  # a dataset folder as on the Hub: data files, no script
+    repo.mkdir()
+    (repo / "train.csv").write_text("text,label\nhi,1\nbye,0\n")
+    streamed = HFHubDataSource("hub", str(repo), split="train", streaming=True)
+    assert isinstance(streamed.output, OutputIterableDataset)
+    assert streamed.output.column_names == ["text", "label"]
+    assert list(streamed.output["text"]) == ["hi", "bye"]
+    stored = HFHubDataSource("hub", str(repo), split="train")
+    assert isinstance(stored.output, OutputDataset)
+    assert stored.fingerprint != streamed.fingerprint  # a stored entry never answers a stream
+    assert streamed.save().output["label"].to_list() == [1, 0]

@@ -371,7 +371,10 @@ class HFHubDataSource(Step):
     def _fingerprint_extra(self) -> dict[str, str]:
         # A local folder counts by its content, not by where it lives.
         hub = dict(self._hub, path=None) if self._local_digest else self._hub
-        return {"hub": hash_value(hub), "local": str(self._local_digest)}
+        extra = {"hub": hash_value(hub), "local": str(self._local_digest)}
+        if self._streaming:  # only then: stored sources keep their earlier fingerprints
+            extra["streaming"] = "1"  # a stored entry is never served for a streamed source
+        return extra
 
     def run(self) -> Any:
         from datasets import load_dataset
@@ -392,4 +395,15 @@ class HFHubDataSource(Step):
             ds = _pick_split(ds, self._hub.get("split"), self._where())
         if self._local_digest is None:  # a Hub repository id: the cards' `datasets` metadata
             self.register_data_card(DataCardType.DATASET_NAME, self._hub["path"])
+        if self._streaming:  # an IterableDataset: a lazy output, as in DataDreamer
+            from dreamer_lab.steps.lazy import LazyRows, unwarned
+
+            self._stream_names = _first_row_names(ds, self._where())
+            split = (ds.info.splits or {}).get(str(ds.split)) if ds.split else None
+            total = getattr(split, "num_examples", None) or None
+            return unwarned(LazyRows(ds, total_num_rows=total, auto_progress=False))
         return ds
+
+    def _output_names(self) -> list[str] | None:
+        """Streamed (``streaming=True``), the columns of the first row."""
+        return getattr(self, "_stream_names", None) or super()._output_names()
