@@ -22,9 +22,9 @@ def test_functions_run_at_the_same_time_and_results_keep_their_order():
 
         return call
 
-    started = time.monotonic()
+    # The barrier is the check that all three ran at once (one after another, the first would
+    # wait alone and break it); the delays make them finish out of order.
     assert concurrent(work(1, 0.3), work(2, 0.0), work(3, 0.1)) == [1, 2, 3]
-    assert time.monotonic() - started < 0.3 + 0.25  # not 0.4 s one after another
     assert concurrent() == []
 
 
