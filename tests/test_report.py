@@ -232,3 +232,10 @@ def test_parameter_values_are_defaults_overridden_by_injected_ones():
     assert out["values"]["rows"] == 12 and out["values"]["model"] == "smollm2"
     assert out["values"]["labels"] == ["a", "b"] and "x" not in out["values"]
     assert key not in str(out["values"])
+    # The Markdown report shows them as a table, then the two cells as code.
+    from dreamer_lab.report.markdown import _parameters_lines
+
+    text = "\n".join(_parameters_lines(out))
+    assert "| `rows` | 12 |" in text and "| `labels` | \\['a', 'b'\\] |" in text
+    assert "Injected parameters:" in text and "```python\nrows = 12" in text
+    assert key not in text and '"values"' not in text

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from dreamer_lab.cards.escape import md_block, md_code_inline, md_inline
+from dreamer_lab.cards.param_table import param_table
+
+
+def _parameters_lines(params: dict[str, Any]) -> list[str]:
+    """The values in effect as a table (as in the HTML report), then the parameter cells."""
+    lines = param_table(params.get("values") or {}) or ["No parameters cell."]
+    for title, key in (("Parameters cell", "cells"), ("Injected parameters", "injected")):
+        for source in params.get(key) or []:
+            lines += ["", f"{title}:", "", md_block(source, "python")]
+    return lines
 
 
 def _user_markdown(text: str) -> str:
@@ -27,7 +36,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         "### Parameters",
         "",
-        md_block(json.dumps(run["parameters"], indent=2, sort_keys=True, default=str), "json"),
+        *_parameters_lines(run["parameters"]),
         "",
         "### Timings",
         "",
