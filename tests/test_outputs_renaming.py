@@ -8,29 +8,10 @@ unrenamed step's stored result."""
 from __future__ import annotations
 
 import pytest
-from openai_server import API_KEY, FakeOpenAIServer
+from openai_fixtures import llm, server, source  # noqa: F401 - shared fixtures
 
 
-@pytest.fixture
-def server():
-    with FakeOpenAIServer(idle_timeout=60) as srv:
-        yield srv
-
-
-@pytest.fixture
-def llm(server):
-    from dreamer_lab.llms import OpenAI
-
-    return OpenAI("gpt-4o-mini", base_url=server.base_url, api_key=API_KEY, backoff_base=0.01)
-
-
-def source(**columns):
-    from dreamer_lab.steps import DataSource
-
-    return DataSource("data", columns)
-
-
-def test_prompt_step_renames_a_subset_of_its_outputs(workspace, server, llm):
+def test_prompt_step_renames_a_subset_of_its_outputs(workspace, server, llm):  # noqa: F811
     from dreamer_lab.steps import ProcessWithPrompt
 
     src = source(text=["a", "b"])
@@ -45,7 +26,7 @@ def test_prompt_step_renames_a_subset_of_its_outputs(workspace, server, llm):
     assert again.cache_hit and again.output.column_names == renamed.output.column_names
 
 
-def test_unknown_output_is_datadreamers_value_error_before_any_request(workspace, server, llm):
+def test_unknown_output_is_datadreamers_value_error_before_any_request(workspace, server, llm):  # noqa: F811
     from dreamer_lab.errors import StepInputError
     from dreamer_lab.steps import ProcessWithPrompt
 
@@ -86,7 +67,7 @@ def test_custom_step_renames_outputs(workspace):
         Lengths("len", inputs={"texts": src.output["text"]}, outputs={"length": "n"})
 
 
-def test_filter_and_rank_rename_any_column_of_their_input_step(workspace, server, llm):
+def test_filter_and_rank_rename_any_column_of_their_input_step(workspace, server, llm):  # noqa: F811
     from dreamer_lab.steps import FilterWithPrompt, RankWithPrompt
 
     server.responder = lambda prompt, i: "yes 5" if "keep" in prompt else "no 1"

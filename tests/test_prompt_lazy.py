@@ -7,29 +7,10 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from openai_server import API_KEY, FakeOpenAIServer
+from openai_fixtures import llm, server, source  # noqa: F401 - shared fixtures
 
 
-@pytest.fixture
-def server():
-    with FakeOpenAIServer(idle_timeout=60) as srv:
-        yield srv
-
-
-@pytest.fixture
-def llm(server):
-    from dreamer_lab.llms import OpenAI
-
-    return OpenAI("gpt-4o-mini", base_url=server.base_url, api_key=API_KEY, backoff_base=0.01)
-
-
-def source(**columns):
-    from dreamer_lab.steps import DataSource
-
-    return DataSource("data", columns)
-
-
-def test_lazy_prompt_streams_caches_and_saves(workspace, server, llm):
+def test_lazy_prompt_streams_caches_and_saves(workspace, server, llm):  # noqa: F811
     from dreamer_lab.datasets import OutputDataset, OutputIterableDataset
     from dreamer_lab.steps import Prompt
 
@@ -51,7 +32,7 @@ def test_lazy_prompt_streams_caches_and_saves(workspace, server, llm):
     assert server.requests == sent
 
 
-def test_lazy_bad_argument_refused_before_any_request(workspace, server, llm):
+def test_lazy_bad_argument_refused_before_any_request(workspace, server, llm):  # noqa: F811
     from dreamer_lab.errors import StepInputError
     from dreamer_lab.steps import ProcessWithPrompt, Prompt
 
@@ -71,7 +52,7 @@ def test_lazy_bad_argument_refused_before_any_request(workspace, server, llm):
     assert server.requests == 0
 
 
-def test_lazy_filter_judge_and_rank_match_eager(workspace, server, llm):
+def test_lazy_filter_judge_and_rank_match_eager(workspace, server, llm):  # noqa: F811
     from dreamer_lab.datasets import OutputDataset, OutputIterableDataset
     from dreamer_lab.steps import FilterWithPrompt, JudgePairsWithPrompt, RankWithPrompt
 
@@ -132,7 +113,7 @@ def test_lazy_help_text_says_it_streams():
         assert "'lazy': 'Stream the output" in getattr(steps, name).help, name
 
 
-def test_lazy_retrieval_steps_retrieve_and_generate_as_rows_are_read(workspace, server, llm):
+def test_lazy_retrieval_steps_retrieve_and_generate_as_rows_are_read(workspace, server, llm):  # noqa: F811
     from dreamer_lab.datasets import OutputIterableDataset
     from dreamer_lab.embedders import SentenceTransformersEmbedder
     from dreamer_lab.retrievers import EmbeddingRetriever
