@@ -11,7 +11,8 @@ repetition), and each cell is min / median:
 * the driver's commit ceiling: the same with a backend whose generation is free
   (``ray_echo.EchoLLM``), plus the request cache's raw ``put_many`` rate;
 * ``step.map`` over ``--map-rows`` stored rows, a cheap and a costly function, in-process
-  and as Ray tasks (``map_min_rows=0``), each into a fresh workspace (map + commit).
+  and as Ray tasks (``map_min_rows=0``; workers warmed by a small map first), each into a
+  fresh workspace (map + commit).
 
 Rows/s are rows committed per second (the plain map: rows returned), from the min and the
 median time.
@@ -77,11 +78,23 @@ def timed(fn: Any) -> float:
     return time.perf_counter() - start
 
 
-def in_process_arm(make: Any, prompts: list[str], gen: dict) -> Any:
-    """Seconds for ``prompts`` in this process (model loaded once, before any timing)."""
+def in_process_arm(make: Any, prompts: list[str], gen: dict, threads: int | None = None) -> Any:
+    """Seconds for ``prompts`` in this process (model loaded once, before any timing);
+    ``threads``: torch's intra-op threads during the run (a 1-CPU Ray actor gets 1)."""
     llm = make()
     llm.run(prompts[: gen["batch_size"]], **gen, force=True)  # loaded and warm
-    return lambda: timed(lambda: llm.run(prompts, **gen, force=True))
+
+    def run() -> float:
+        import torch
+
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads or before)
+        try:
+            return timed(lambda: llm.run(prompts, **gen, force=True))
+        finally:
+            torch.set_num_threads(before)
+
+    return run
 
 
 def executor_arm(address: str, make: Any, prompts: list[str], gen: dict, replicas: int) -> Any:
@@ -174,6 +187,9 @@ def map_arm(address: str, rows: int, fn: Any, on_ray: bool) -> Any:
         executor = RayExecutor(address=address, map_min_rows=0) if on_ray else None
         with tempfile.TemporaryDirectory() as ws, DataDreamer(ws, executor=executor):
             source = DataSource("rows", {"text": texts})
+            # Workers up and datasets imported, as actors are warm in the generation arms
+            # (a cold start costs seconds: worker processes, imports).
+            DataSource("warm", {"text": texts[:1000]}).map(fn, auto_progress=False)
             return timed(lambda: source.map(fn, auto_progress=False))
 
     return run
@@ -218,6 +234,10 @@ def main() -> None:
             ):
                 n = len(rows)
                 arms[(work, "in-process", n)] = in_process_arm(make, rows, kw)
+                if make is not EchoLLM:  # torch's threads matter only for a real model
+                    arms[(work, "in-process, torch 1 thread", n)] = in_process_arm(
+                        make, rows, kw, threads=1
+                    )
                 for r in (1, 2):
                     arms[(work, f"ray executor, {r} replica(s)", n)] = executor_arm(
                         address, make, rows, kw, r
