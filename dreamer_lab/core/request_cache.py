@@ -47,7 +47,7 @@ class RequestCache:
         self._local = threading.local()
         self.hits = 0
         self.misses = 0
-        # An object-storage workspace shares the cache (core/remote_workspace.RequestMirror).
+        # An object-storage workspace shares the cache (core/remote_requests.RequestMirror).
         self.mirror: Any = None
         with self._db():
             pass

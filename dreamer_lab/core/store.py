@@ -401,6 +401,25 @@ class StepStore:
         d.mkdir()
         return d
 
+    def install(self, tmp: Path, fingerprint: str, files: dict[str, Any], doing: str) -> None:
+        """Rename a complete entry folder ``tmp`` (record.json written) into the store, synced.
+
+        A half-written folder in its place is quarantined first ("incomplete entry found
+        while <doing>"); when another process put the entry there first, theirs is kept.
+        """
+        fsync_tree(tmp)
+        self.root.mkdir(parents=True, exist_ok=True)
+        dst = self.path(fingerprint)
+        if dst.exists() and not self.exists(fingerprint):
+            self.quarantine(fingerprint, f"incomplete entry found while {doing}")
+        try:
+            os.rename(tmp, dst)
+            _carry_digests(tmp, dst, files)
+        except OSError:
+            # Another process committed the same fingerprint first: keep theirs.
+            shutil.rmtree(tmp, ignore_errors=True)
+        fsync_dir(self.root)
+
     def commit(
         self,
         fingerprint: str,
@@ -422,18 +441,7 @@ class StepStore:
             files = list_files(tmp)
             record = dict(record, fingerprint=fingerprint, files=files)
             (tmp / RECORD).write_bytes(dump_record(record))
-            fsync_tree(tmp)
-            self.root.mkdir(parents=True, exist_ok=True)
-            dst = self.path(fingerprint)
-            if dst.exists() and not self.exists(fingerprint):
-                self.quarantine(fingerprint, "incomplete entry found while committing")
-            try:
-                os.rename(tmp, dst)
-                _carry_digests(tmp, dst, files)
-            except OSError:
-                # Another process committed the same fingerprint first: keep theirs.
-                shutil.rmtree(tmp, ignore_errors=True)
-            fsync_dir(self.root)
+            self.install(tmp, fingerprint, files, "committing")
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
