@@ -106,23 +106,21 @@ def test_kill_9_while_writing_leaves_no_partial_entry(tmp_path):
     assert leftovers == [], f"tmp/ was not cleaned: {leftovers}"
 
 
-def test_import_is_fast_and_light():
+def test_import_is_light():
+    # What the import costs is measured in bench/ (the README's `import` row), not here: a
+    # wall-clock bound fails on a loaded machine. What it pulls in is exact.
     code = textwrap.dedent(
         """
-        import sys, time
-        t = time.perf_counter()
+        import sys
         import dreamer_lab
         from dreamer_lab import DataDreamer
         import dreamer_lab.steps
-        elapsed = time.perf_counter() - t
-        heavy = [m for m in ("torch", "transformers", "datasets", "openai") if m in sys.modules]
-        print(elapsed, heavy)
+        print([m for m in ("torch", "transformers", "datasets", "openai") if m in sys.modules])
         """
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    elapsed, heavy = out.stdout.split(" ", 1)
-    assert heavy.strip() == "[]", f"import dreamer_lab pulled in {heavy}"
-    assert float(elapsed) < 0.5, f"import took {elapsed}s"
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]", f"import dreamer_lab pulled in {out.stdout}"
 
 
 OPEN_SCRIPT = textwrap.dedent(
