@@ -21,8 +21,8 @@ def llm(server):
     return OpenAI("gpt-4o-mini", base_url=server.base_url, api_key=API_KEY, backoff_base=0.01)
 
 
-def source(**columns):
-    """A ``DataSource`` named "data" with these columns."""
+def source(name="data", **columns):
+    """A ``DataSource`` with these columns (named "data" unless named)."""
     from dreamer_lab.steps import DataSource
 
-    return DataSource("data", columns)
+    return DataSource(name, columns)

@@ -4,21 +4,8 @@ replies make prompts and generations checkable) and the tiny local model."""
 from __future__ import annotations
 
 import pytest
-from openai_server import API_KEY, FakeOpenAIServer
+from openai_fixtures import llm, server, source  # noqa: F401 - shared fixtures
 from tiny_models import build_tiny_llama
-
-
-@pytest.fixture
-def server():
-    with FakeOpenAIServer(idle_timeout=60) as srv:
-        yield srv
-
-
-@pytest.fixture
-def llm(server):
-    from dreamer_lab.llms import OpenAI
-
-    return OpenAI("gpt-4o-mini", base_url=server.base_url, api_key=API_KEY, backoff_base=0.01)
 
 
 @pytest.fixture(scope="module")
@@ -26,13 +13,7 @@ def tiny_llama(tmp_path_factory):
     return build_tiny_llama(tmp_path_factory.mktemp("tiny") / "model")
 
 
-def source(**columns):
-    from dreamer_lab.steps import DataSource
-
-    return DataSource("data", columns)
-
-
-def test_prompt_outputs_and_step_cache(workspace, server, llm):
+def test_prompt_outputs_and_step_cache(workspace, server, llm):  # noqa: F811
     from dreamer_lab.steps import Prompt
 
     src = source(q=["one", "two", "three"])
@@ -48,7 +29,7 @@ def test_prompt_outputs_and_step_cache(workspace, server, llm):
     assert again.cache_hit and server.requests == 3
 
 
-def test_changed_step_reruns_only_changed_rows(workspace, server, llm):
+def test_changed_step_reruns_only_changed_rows(workspace, server, llm):  # noqa: F811
     from dreamer_lab.steps import Prompt
 
     rows = [f"row {i}" for i in range(10)]
@@ -60,7 +41,7 @@ def test_changed_step_reruns_only_changed_rows(workspace, server, llm):
     assert step.output["generations"][3] == "echo: changed 3"
 
 
-def test_generation_kwargs_are_forwarded_and_fingerprinted(workspace, server, llm):
+def test_generation_kwargs_are_forwarded_and_fingerprinted(workspace, server, llm):  # noqa: F811
     from dreamer_lab.errors import StepInputError
     from dreamer_lab.steps import Prompt
 
@@ -79,7 +60,7 @@ def test_generation_kwargs_are_forwarded_and_fingerprinted(workspace, server, ll
         Prompt("p", inputs={"prompts": src.output["q"]}, args={"llm": llm, "max_tokens": 5})
 
 
-def test_template_variable_without_column_fails_before_any_call(workspace, server, llm):
+def test_template_variable_without_column_fails_before_any_call(workspace, server, llm):  # noqa: F811
     from dreamer_lab.errors import StepInputError
     from dreamer_lab.steps import ProcessWithPrompt, Prompt
 
@@ -100,7 +81,7 @@ def test_template_variable_without_column_fails_before_any_call(workspace, serve
     assert server.requests == 0
 
 
-def test_process_with_prompt_labels_and_column_placeholders(workspace, server, llm):
+def test_process_with_prompt_labels_and_column_placeholders(workspace, server, llm):  # noqa: F811
     from dreamer_lab.steps import ProcessWithPrompt
 
     src = source(text=["the cat sat", "a dog ran"], lang=["French", "German"])
@@ -116,7 +97,7 @@ def test_process_with_prompt_labels_and_column_placeholders(workspace, server, l
     assert "Translate into {lang}. Keep {{braces}}." in step.record["card"]["Prompt"]
 
 
-def test_data_from_prompt_sends_n_distinct_requests(workspace, server, llm):
+def test_data_from_prompt_sends_n_distinct_requests(workspace, server, llm):  # noqa: F811
     from dreamer_lab.steps import DataFromPrompt
 
     step = DataFromPrompt("gen", args={"llm": llm, "instruction": "Write a tweet.", "n": 5})
@@ -129,7 +110,7 @@ def test_data_from_prompt_sends_n_distinct_requests(workspace, server, llm):
     assert more.output.num_rows == 7 and server.requests == 7  # first 5 from the cache
 
 
-def test_data_from_attributed_prompt(workspace, server, llm):
+def test_data_from_attributed_prompt(workspace, server, llm):  # noqa: F811
     from dreamer_lab.errors import StepInputError
     from dreamer_lab.steps import DataFromAttributedPrompt
 
@@ -165,7 +146,7 @@ def test_data_from_attributed_prompt(workspace, server, llm):
         )
 
 
-def test_filter_with_prompt_keeps_all_columns(workspace, server, llm):
+def test_filter_with_prompt_keeps_all_columns(workspace, server, llm):  # noqa: F811
     from dreamer_lab.steps import FilterWithPrompt
 
     server.responder = lambda prompt, i: "Yes." if "keep" in prompt else "No."
@@ -185,7 +166,7 @@ def test_filter_with_prompt_keeps_all_columns(workspace, server, llm):
     assert custom.output["id"].to_list() == [2]
 
 
-def test_rank_with_prompt_sorts_and_thresholds(workspace, server, llm):
+def test_rank_with_prompt_sorts_and_thresholds(workspace, server, llm):  # noqa: F811
     from dreamer_lab.steps import RankWithPrompt
 
     scores = {"alpha": "Score: 3", "beta": "I give it 9.5", "gamma": "7", "delta": "none"}
@@ -206,7 +187,7 @@ def test_rank_with_prompt_sorts_and_thresholds(workspace, server, llm):
     assert kept.output["n"].to_list() == [2, 3]
 
 
-def test_few_shot_prompt(workspace, server, llm):
+def test_few_shot_prompt(workspace, server, llm):  # noqa: F811
     from dreamer_lab.steps import FewShotPrompt
 
     ex = source(i=["2+2", "3+3", "4+4"], o=["4", "6", "8"])
@@ -226,7 +207,7 @@ def test_few_shot_prompt(workspace, server, llm):
     assert step.output["inputs"].to_list() == ["5+5", "6+6"]
 
 
-def test_judge_pairs_randomizes_order_and_maps_back(workspace, server, llm):
+def test_judge_pairs_randomizes_order_and_maps_back(workspace, server, llm):  # noqa: F811
     from dreamer_lab.steps import JudgeGenerationPairsWithPrompt, JudgePairsWithPrompt
 
     # The judge always prefers the text "good": check that swaps are undone.
@@ -267,7 +248,7 @@ def test_judge_pairs_randomizes_order_and_maps_back(workspace, server, llm):
     assert "prompts" not in pairs.output.column_names
 
 
-def test_dry_run_renders_and_estimates_cost_without_calls(workspace, server, llm):
+def test_dry_run_renders_and_estimates_cost_without_calls(workspace, server, llm):  # noqa: F811
     from dreamer_lab.steps import ProcessWithPrompt, dry_run
 
     src = source(text=[f"document number {i} " * 20 for i in range(50)])

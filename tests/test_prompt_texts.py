@@ -9,35 +9,15 @@ DataDreamer 0.46's step definitions (labels, separators, default instructions).
 
 from __future__ import annotations
 
-import pytest
-from openai_server import API_KEY, FakeOpenAIServer
+from openai_fixtures import llm, server, source  # noqa: F401 - shared fixtures
 
 
-@pytest.fixture
-def server():
-    with FakeOpenAIServer(idle_timeout=60) as srv:
-        yield srv
-
-
-@pytest.fixture
-def llm(server):
-    from dreamer_lab.llms import OpenAI
-
-    return OpenAI("gpt-4o-mini", base_url=server.base_url, api_key=API_KEY, backoff_base=0.01)
-
-
-def source(name="data", **columns):
-    from dreamer_lab.steps import DataSource
-
-    return DataSource(name, columns)
-
-
-def sent(server) -> list[str]:
+def sent(server) -> list[str]:  # noqa: F811
     """The user messages the server received (requests run concurrently: sorted)."""
     return sorted(b["messages"][-1]["content"] for b in server.bodies)
 
 
-def test_prompt_sends_the_prompts_as_they_are(workspace, server, llm):
+def test_prompt_sends_the_prompts_as_they_are(workspace, server, llm):  # noqa: F811
     from dreamer_lab.steps import Prompt
 
     step = Prompt(
@@ -50,7 +30,7 @@ def test_prompt_sends_the_prompts_as_they_are(workspace, server, llm):
     assert step.output.column_names == ["prompts", "generations"]
 
 
-def test_process_with_prompt(workspace, server, llm):
+def test_process_with_prompt(workspace, server, llm):  # noqa: F811
     from dreamer_lab.steps import ProcessWithPrompt
 
     src = source(text=["the cat sat"])
@@ -73,7 +53,7 @@ def test_process_with_prompt(workspace, server, llm):
     assert server.bodies[-1]["messages"][-1]["content"] == "the cat sat\nTask: Shorten."
 
 
-def test_filter_with_prompt_prompt_and_default_yes_test(workspace, server, llm):
+def test_filter_with_prompt_prompt_and_default_yes_test(workspace, server, llm):  # noqa: F811
     from dreamer_lab.steps import FilterWithPrompt
 
     replies = {"a": "Yes!", "b": "no", "c": "YES, it is", "d": "Yesterday", "e": "yes"}
@@ -87,7 +67,7 @@ def test_filter_with_prompt_prompt_and_default_yes_test(workspace, server, llm):
     assert step.output["n"].to_list() == [1, 3, 5]  # "Yesterday" is not a yes
 
 
-def test_rank_with_prompt_scores_as_datadreamer_parses_them(workspace, server, llm):
+def test_rank_with_prompt_scores_as_datadreamer_parses_them(workspace, server, llm):  # noqa: F811
     from dreamer_lab.steps import RankWithPrompt
 
     replies = {"a": "Score: 7/10", "b": "I'd say 8.5 overall", "c": "4.", "d": "no idea", "e": "-3"}
@@ -103,7 +83,7 @@ def test_rank_with_prompt_scores_as_datadreamer_parses_them(workspace, server, l
     assert step.output["scores"].to_list() == [8.5, 7, 4.0, 3, None]
 
 
-def test_few_shot_prompt(workspace, server, llm):
+def test_few_shot_prompt(workspace, server, llm):  # noqa: F811
     from dreamer_lab.steps import FewShotPrompt
 
     ex = source("ex", i=["2+2", "3+3"], o=["4", "6"])
@@ -120,7 +100,7 @@ def test_few_shot_prompt(workspace, server, llm):
     assert step.output.column_names == ["inputs", "prompts", "generations"]
 
 
-def test_data_from_prompt_and_attributed_prompt(workspace, server, llm):
+def test_data_from_prompt_and_attributed_prompt(workspace, server, llm):  # noqa: F811
     from dreamer_lab.steps import DataFromAttributedPrompt, DataFromPrompt
 
     step = DataFromPrompt("d", args={"llm": llm, "instruction": "Write {x} {{y}}.", "n": 2})
@@ -140,7 +120,7 @@ def test_data_from_prompt_and_attributed_prompt(workspace, server, llm):
     assert attr.output.column_names == ["attributes", "prompts", "generations"]
 
 
-def test_judge_pairs_with_prompt_default_texts(workspace, server, llm):
+def test_judge_pairs_with_prompt_default_texts(workspace, server, llm):  # noqa: F811
     from dreamer_lab.steps import JudgePairsWithPrompt
 
     server.responder = lambda prompt, i: "Input A"
@@ -164,7 +144,7 @@ def test_judge_pairs_with_prompt_default_texts(workspace, server, llm):
     assert step.output["judgements"].to_list() == ["Input A"]
 
 
-def test_judge_generation_pairs_with_prompt_default_texts(workspace, server, llm):
+def test_judge_generation_pairs_with_prompt_default_texts(workspace, server, llm):  # noqa: F811
     from dreamer_lab.steps import JudgeGenerationPairsWithPrompt
 
     server.responder = lambda prompt, i: "Response B is better"
@@ -189,7 +169,7 @@ def test_judge_generation_pairs_with_prompt_default_texts(workspace, server, llm
     assert step.output["judgements"].to_list() == ["Response B"]
 
 
-def test_rag_prompt_and_few_shot_with_retrieval(workspace, server, llm):
+def test_rag_prompt_and_few_shot_with_retrieval(workspace, server, llm):  # noqa: F811
     from dreamer_lab.embedders import SentenceTransformersEmbedder
     from dreamer_lab.retrievers import EmbeddingRetriever
     from dreamer_lab.steps import FewShotPromptWithRetrieval, RAGPrompt
