@@ -15,7 +15,16 @@ Workloads:
 * ``api URL N CONC``: N chat completions at most CONC in flight against a local
   OpenAI-compatible server.
 * ``train WS MODEL``: SFT + LoRA (r=8, q/v) on 64 rows, validation on 16, one epoch,
-  batch 8, evaluation and a checkpoint at the epoch end, the best model loaded at the end.
+  batch 8, evaluation and a checkpoint at the epoch end, the best model loaded at the end;
+  the time inside transformers' ``Trainer.train`` (the loop every arm shares) apart.
+* ``gen WS MODEL REPS``: 48 prompts of mixed length (36 to ~170 tokens), batch 8, greedy,
+  24 new tokens, with the model loaded and warmed up. ``ours`` times ``HFTransformers.run``
+  (request-cache lookups, misses and per-batch commits included: each repetition has its
+  own seed, so its keys are new) and plain ``model.generate`` on the same model object,
+  interleaved in one process (the order alternates each repetition) so that load hits
+  both alike, each also less its time inside ``model.generate`` (what the arm adds),
+  and checks that both wrote the same texts; ``dd`` times DataDreamer's ``run()`` REPS
+  times (``force=True``).
 """
 
 from __future__ import annotations
@@ -255,11 +264,24 @@ def for_transformers4(model: str, folder: Path) -> str:
 
 def train(arm: str, ws: str, model: str) -> dict[str, Any]:
     import torch  # imports are not the training's cost; the whole process is timed too
-    import transformers  # noqa: F401
+    import transformers
     import trl  # noqa: F401
 
     if arm == "dd":
         model = for_transformers4(model, Path(ws).parent / "dd-model")
+    # The training loop every arm shares (transformers' Trainer.train, callbacks included)
+    # is timed apart: what each arm adds around it is the rest.
+    loop = {"seconds": 0.0}
+    real = transformers.Trainer.train
+
+    def timed(self: Any, *args: Any, **kwargs: Any) -> Any:
+        t = time.perf_counter()
+        try:
+            return real(self, *args, **kwargs)
+        finally:
+            loop["seconds"] += time.perf_counter() - t
+
+    transformers.Trainer.train = timed  # type: ignore[method-assign]
     torch.manual_seed(0)
     use = resource.getrusage(resource.RUSAGE_SELF)
     cpu0 = use.ru_utime + use.ru_stime
@@ -268,12 +290,141 @@ def train(arm: str, ws: str, model: str) -> dict[str, Any]:
         train_plain(Path(ws), model)
     else:
         train_lab(arm, Path(ws), model)
+    seconds = time.perf_counter() - t
     use = resource.getrusage(resource.RUSAGE_SELF)
     return {
-        "seconds": time.perf_counter() - t,
+        "seconds": seconds,
+        "loop_seconds": loop["seconds"],
+        "outside_seconds": seconds - loop["seconds"],
         "cpu_seconds": use.ru_utime + use.ru_stime - cpu0,
         "peak_mb": peak_mb(),
     }
+
+
+# -- gen --------------------------------------------------------------------------------
+TOPICS = ["the sea", "a city", "winter", "a cat", "music", "trees", "the moon", "bread"]
+FACTS = [
+    "The harbour was quiet before dawn, and the fishing boats rocked against the pier.",
+    "Old maps of the region show a river where there is now a long straight road.",
+    "In the spring the market sells radishes, early lettuce and bunches of wild garlic.",
+    "The library keeps its oldest books in a cold room that visitors cannot enter.",
+    "Every evening a bell rings twice from the tower on the hill above the town.",
+    "A narrow staircase leads from the square down to the stones along the water.",
+]
+GEN_PROMPTS, GEN_BATCH, GEN_NEW_TOKENS = 48, 8, 24
+
+
+def gen_prompts(n: int = GEN_PROMPTS) -> list[str]:
+    """``n`` prompts from a bare question to 8 sentences of context (36 to ~170 tokens
+    with the chat template), lengths interleaved."""
+    out = []
+    for i in range(n):
+        k = (i * 5) % 9  # 0..8 sentences of context, in a mixed order
+        context = " ".join(FACTS[(i + j) % len(FACTS)] for j in range(k))
+        ask = f"Write one sentence about {TOPICS[i % len(TOPICS)]}."
+        out.append(f"{context}\n\n{ask}" if context else ask)
+    return out
+
+
+def plain_generate(model: Any, tok: Any, prompts: list[str], batch: int, new: int) -> list[str]:
+    """What a script does with plain transformers: the chat template, one tokenization,
+    batches of similar token length (longest first), ``generate``, decode, order restored."""
+    import torch
+
+    texts = [
+        tok.apply_chat_template(
+            [{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True
+        )
+        for p in prompts
+    ]
+    ids = tok(texts, add_special_tokens=False)["input_ids"]
+    order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
+    out: list[str] = [""] * len(prompts)
+    for s in range(0, len(order), batch):
+        idx = order[s : s + batch]
+        enc = tok.pad({"input_ids": [ids[i] for i in idx]}, return_tensors="pt")
+        with torch.inference_mode():
+            seqs = model.generate(
+                **enc, max_new_tokens=new, do_sample=False, pad_token_id=tok.pad_token_id
+            )
+        for i, row in zip(idx, seqs[:, enc["input_ids"].shape[1] :], strict=True):
+            out[i] = tok.decode(row, skip_special_tokens=True).strip()
+    return out
+
+
+def gen(arm: str, ws: str, model: str, reps: str) -> dict[str, Any]:
+    import os
+
+    import torch
+
+    prompts, n = gen_prompts(), int(reps)
+    threads = os.environ.get("BENCH_TORCH_THREADS")  # e.g. 1 on a shared, loaded machine
+    if threads:
+        torch.set_num_threads(int(threads))
+    if arm == "dd":
+        return gen_dd(ws, model, prompts, n)
+    from dreamer_lab import DataDreamer
+    from dreamer_lab.llms import HFTransformers
+
+    times: dict[str, list[float]] = {
+        f"{a}{k}": [] for a in ("ours", "plain") for k in ("", "_outside", "_cpu")
+    }
+    with DataDreamer(ws):
+        llm = HFTransformers(model)
+        kw = {"max_new_tokens": GEN_NEW_TOKENS, "temperature": 0, "batch_size": GEN_BATCH}
+
+        def ours(rep: int) -> list[str]:
+            return llm.run(prompts, seed=rep, verbose=False, **kw)
+
+        def plain(rep: int) -> list[str]:
+            return plain_generate(llm.model, llm.tokenizer, prompts, GEN_BATCH, GEN_NEW_TOKENS)
+
+        # Warm-up (model load, first-call allocations) on a few prompts, not timed.
+        llm.run(prompts[:GEN_BATCH], seed=-1, verbose=False, **kw)
+        plain_generate(llm.model, llm.tokenizer, prompts[:GEN_BATCH], GEN_BATCH, 4)
+        # Time inside model.generate too: the rest of each run is what the arm adds.
+        net, real, inside = llm.model, llm.model.generate, [0.0]
+
+        def generate(*args: Any, **kwargs: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return real(*args, **kwargs)
+            finally:
+                inside[0] += time.perf_counter() - t
+
+        net.generate = generate
+        texts = {}
+        for rep in range(n):
+            order = ("ours", "plain") if rep % 2 == 0 else ("plain", "ours")
+            for name in order:
+                inside[0] = 0.0
+                t, cpu = time.perf_counter(), time.process_time()
+                texts[name] = (ours if name == "ours" else plain)(rep)
+                times[name].append(time.perf_counter() - t)
+                times[f"{name}_cpu"].append(time.process_time() - cpu)
+                times[f"{name}_outside"].append(times[name][-1] - inside[0])
+        if texts["ours"] != texts["plain"]:
+            diff = [i for i, (a, b) in enumerate(zip(*texts.values(), strict=True)) if a != b]
+            raise AssertionError(f"ours and plain generate differ at prompts {diff[:5]}")
+    return {**times, "threads": torch.get_num_threads(), "peak_mb": peak_mb()}
+
+
+def gen_dd(ws: str, model: str, prompts: list[str], n: int) -> dict[str, Any]:
+    import torch
+    from datadreamer import DataDreamer
+    from datadreamer.llms import HFTransformers
+
+    times = []
+    model = for_transformers4(model, Path(ws).parent / "dd-model")
+    with DataDreamer(ws, verbose=False):
+        llm = HFTransformers(model, device="cpu", dtype=torch.float32)
+        kw = {"max_new_tokens": GEN_NEW_TOKENS, "top_p": 0.0, "batch_size": GEN_BATCH}
+        llm.run(prompts[:GEN_BATCH], force=True, **kw)  # warm-up, not timed
+        for _ in range(n):
+            t = time.perf_counter()
+            llm.run(prompts, force=True, **kw)
+            times.append(time.perf_counter() - t)
+    return {"dd": times, "peak_mb": peak_mb()}
 
 
 if __name__ == "__main__":
@@ -283,5 +434,7 @@ if __name__ == "__main__":
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     logging.disable(logging.WARNING)
-    result = {"rows": rows, "api": api, "train": train}[sys.argv[2]](sys.argv[1], *sys.argv[3:])
+    result = {"rows": rows, "api": api, "train": train, "gen": gen}[sys.argv[2]](
+        sys.argv[1], *sys.argv[3:]
+    )
     print("ARM-RESULT " + json.dumps(result))

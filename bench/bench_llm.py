@@ -6,15 +6,16 @@
    ideal ``concurrency / latency`` is printed for reference). Both arms: a warmed-up
    server, a fresh client, the same number of distinct prompts; ours also renders the
    prompts, writes every answer to the request cache and counts cost.
-2. Local generation tokens/s through ``HFTransformers.run`` against plain
-   ``model.generate`` on the same prompts and batch size (embedded SmolLM2 model).
+2. Local generation through ``HFTransformers.run`` against plain ``model.generate`` with
+   token-length-sorted batches on the same 48 mixed-length prompts, batch size and model
+   object (embedded SmolLM2), interleaved pairs, min / median (``arms.gen``).
 3. Structured output on SmolLM2: share of generations that are valid JSON for the schema,
    and tokens/s, with ``response_format`` (xgrammar-constrained decoding) against the
    same prompts without it (the schema only described in the prompt).
 4. Request-cache overhead per row: ``LLM.run`` on a backend that returns instantly
    (misses, then hits) against calling that backend directly.
 
-Run: ``python bench/bench_llm.py [--latency 0.2] [--skip-hf]``
+Run: ``python bench/bench_llm.py [--latency 0.2] [--skip-hf] [--gen-reps 5]``
 """
 
 from __future__ import annotations
@@ -88,63 +89,37 @@ def bench_api(latency: float) -> None:
         server.wait()
 
 
-def bench_hf(batch_size: int, max_new_tokens: int, repeats: int = 2) -> None:
+def bench_hf(reps: int) -> None:
+    """``HFTransformers.run`` against plain ``model.generate`` (token-length-sorted batches)
+    on the same model object, interleaved in this process: ``arms.gen`` (also the
+    generation row of ``compare.py``)."""
+    import statistics
+
     import torch
 
-    from dreamer_lab import DataDreamer
-    from dreamer_lab.llms import HFTransformers
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from arms import GEN_BATCH, GEN_NEW_TOKENS, GEN_PROMPTS, gen
+
+    from dreamer_lab.llms.embedded import embedded_model_path
 
     print(
-        f"\n## Local generation (SmolLM2-135M, batch {batch_size}, {max_new_tokens} new tokens,"
-        f" greedy, {torch.get_num_threads()} threads)"
+        f"\n## Local generation (SmolLM2-135M, {GEN_PROMPTS} mixed-length prompts, batch "
+        f"{GEN_BATCH}, {GEN_NEW_TOKENS} new tokens, greedy, {torch.get_num_threads()} threads; "
+        f"{reps} interleaved pairs)"
     )
-    topics = ["the sea", "a city", "winter", "a cat", "music", "trees", "the moon", "bread"]
-    prompts = [f"Write one sentence about {t}." for t in topics][:batch_size]
-    with tempfile.TemporaryDirectory() as d, DataDreamer(d):
-        llm = HFTransformers("smollm2")
-        model, tok = llm.model, llm.tokenizer
-        texts = [llm._full_prompt(p) for p in prompts]
-        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-        model.generate(**enc, max_new_tokens=4, do_sample=False)  # warm-up
-
-        def plain() -> tuple[int, float]:
-            t0 = time.perf_counter()
-            with torch.inference_mode():
-                out = model.generate(
-                    **enc,
-                    max_new_tokens=max_new_tokens,
-                    do_sample=False,
-                    pad_token_id=tok.pad_token_id,
-                )
-            dt = time.perf_counter() - t0
-            new = out[:, enc["input_ids"].shape[1] :]
-            return int(sum((row != tok.pad_token_id).sum() for row in new)), dt
-
-        def ours() -> tuple[int, float]:
-            t0 = time.perf_counter()
-            llm.run(
-                prompts,
-                max_new_tokens=max_new_tokens,
-                temperature=0,
-                batch_size=batch_size,
-                force=True,
-                verbose=False,
-            )
-            return llm.last_usage.completion_tokens, time.perf_counter() - t0
-
-        # Alternate the two (the machine is shared) and keep each one's best time.
-        runs = [(plain(), ours()) for _ in range(repeats)]
-        plain_tokens, plain_dt = min((r[0] for r in runs), key=lambda x: x[1])
-        ours_tokens, ours_dt = min((r[1] for r in runs), key=lambda x: x[1])
-    print(f"{'method':>22} {'tokens':>7} {'seconds':>8} {'tokens/s':>9}")
+    with tempfile.TemporaryDirectory() as d:
+        res = gen("ours", str(Path(d) / "ws"), str(embedded_model_path()), str(reps))
+    ours, plain = res["ours"], res["plain"]
+    ratios = [a / b for a, b in zip(ours, plain, strict=True)]
+    print(f"{'method':>36} {'min s':>8} {'median s':>9}")
+    for label, vals in (
+        ("model.generate (plain, sorted)", plain),
+        ("HFTransformers.run (cache, commits)", ours),
+    ):
+        print(f"{label:>36} {min(vals):>8.2f} {statistics.median(vals):>9.2f}")
     print(
-        f"{'model.generate':>22} {plain_tokens:>7} {plain_dt:>8.2f} {plain_tokens / plain_dt:>9.1f}"
-    )
-    print(
-        f"{'HFTransformers.run':>22} {ours_tokens:>7} {ours_dt:>8.2f} {ours_tokens / ours_dt:>9.1f}"
-    )
-    print(
-        f"ratio (ours / plain tokens/s): {(ours_tokens / ours_dt) / (plain_tokens / plain_dt):.2f}"
+        f"ours / plain: {min(ours) / min(plain):.3f} (min / min), "
+        f"{statistics.median(ratios):.3f} (median of the pairs); same texts: yes"
     )
 
 
@@ -253,13 +228,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--latency", type=float, default=0.2)
     ap.add_argument("--batch-size", type=int, default=8)
-    ap.add_argument("--max-new-tokens", type=int, default=24)
+    ap.add_argument("--gen-reps", type=int, default=5)
     ap.add_argument("--cache-rows", type=int, default=5000)
     ap.add_argument("--skip-hf", action="store_true")
     args = ap.parse_args()
     bench_api(args.latency)
     if not args.skip_hf:
-        bench_hf(args.batch_size, args.max_new_tokens)
+        bench_hf(args.gen_reps)
         bench_structured(args.batch_size)
     bench_cache(args.cache_rows)
 

@@ -5,7 +5,7 @@ repetition so that load from other processes hits them alike; each cell is ``min
 of the repetitions. DataDreamer runs in its own venv (``bench/dd_venv.sh`` makes it; set
 ``DD_VENV`` to use another); without one its column says so.
 
-Run: ``python bench/compare.py [--reps 3] [--rows 1000000] [--skip train,api] [--out F]``.
+Run: ``python bench/compare.py [--reps 3] [--rows 1000000] [--skip train,api,gen] [--out F]``.
 """
 
 from __future__ import annotations
@@ -87,6 +87,8 @@ class Table:
         lo, med = min(vals), statistics.median(vals)
         if unit == "MB":
             text = f"{lo:,.0f} MB"
+        elif unit == "x":  # a ratio: min / median
+            text = f"{lo:.3f} / {med:.3f}"
         elif unit == "req/s":  # higher is better: best / median
             text = f"{max(vals):.0f} / {med:.0f} req/s"
         elif lo < 1:
@@ -174,14 +176,19 @@ def bench_train(table: Table, arms: list[str], reps: int, units: dict) -> None:
         "same trainer again in a new process, cache hit: `train()` (peft import, base-model digest)"
     )
     cpu = "same first `train()`, CPU seconds of the process (less sensitive to load)"
-    units.update({row: "s", cpu: "s", hit: "s"})
+    outside = (
+        "same first `train()`, outside the training loop all arms share "
+        "(`Trainer.train`): load, data, fingerprint, save, commit"
+    )
+    units.update({row: "s", cpu: "s", outside: "s", hit: "s"})
     with tempfile.TemporaryDirectory() as tmp:
         for rep in range(reps):
-            for arm in arms:
+            for arm in arms[rep % len(arms) :] + arms[: rep % len(arms)]:  # rotate who starts
                 ws = Path(tmp) / f"{arm}{rep}"
                 _, res = run_arm(arm, "train", str(ws), model)
                 table.add(row, arm, res["seconds"])
                 table.add(cpu, arm, res["cpu_seconds"])
+                table.add(outside, arm, res.get("outside_seconds"))
                 if arm != "plain":
                     _, res = run_arm(arm, "train", str(ws), model)
                     table.add(hit, arm, res["seconds"])
@@ -189,11 +196,58 @@ def bench_train(table: Table, arms: list[str], reps: int, units: dict) -> None:
     table.note(row, "plain", "(trl + peft, same eval/checkpoint/best-model settings)")
 
 
+def bench_gen(table: Table, arms: list[str], reps: int, units: dict) -> None:
+    """Ours and plain ``generate`` interleaved in one process (same model object, the
+    order alternating), ``2 * reps + 1`` pairs; the DataDreamer arm in its own venv's
+    process, as many runs."""
+    sys.path.insert(0, str(HERE))
+    from arms import GEN_BATCH, GEN_NEW_TOKENS, GEN_PROMPTS
+
+    from dreamer_lab.llms.embedded import embedded_model_path
+
+    model = str(embedded_model_path())
+    row = (
+        f"SmolLM2-135M, {GEN_PROMPTS} mixed-length prompts, batch {GEN_BATCH}, greedy, "
+        f"{GEN_NEW_TOKENS} new tokens: `run()` (model loaded; cache lookups + commits)"
+    )
+    ratio = "same: dreamer_lab time / plain `generate` time (pairs in one process)"
+    outside = (
+        "same, time outside `model.generate` (templates, tokens, padding, cache lookups "
+        "and commits, decoding)"
+    )
+    units.update({row: "s", ratio: "x", outside: "s"})
+    pairs = 2 * reps + 1  # repetitions inside one process each (the model loads once)
+    with tempfile.TemporaryDirectory() as tmp:
+        for arm in (a for a in arms if a != "plain"):
+            try:
+                _, res = run_arm(arm, "gen", str(Path(tmp) / arm), model, str(pairs))
+            except RuntimeError as e:
+                if arm == "ours":
+                    raise
+                print(e, file=sys.stderr)
+                table.note(row, arm, "(failed; see the log)")
+                continue
+            for name in ("ours", "plain", "dd"):
+                for v in res.get(name, []):
+                    table.add(row, name, v)
+            if arm == "ours":
+                for a, b in zip(res["ours"], res["plain"], strict=True):
+                    table.add(ratio, "ours", a / b)
+                for name in ("ours", "plain"):
+                    for v in res[f"{name}_outside"]:
+                        table.add(outside, name, v)
+    table.note(
+        row,
+        "plain",
+        "(`generate`, token-length-sorted batches; same process as dreamer_lab, interleaved)",
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--skip", default="", help="comma-separated: import,rows,api,train")
+    ap.add_argument("--skip", default="", help="comma-separated: import,rows,api,train,gen")
     ap.add_argument("--arms", default=",".join(ARMS), help="comma-separated: ours,dd,plain")
     ap.add_argument("--out", type=Path, default=HERE / "results.md")
     args = ap.parse_args()
@@ -213,6 +267,8 @@ def main() -> None:
         bench_api(table, arms, args.reps, units)
     if "train" not in skip:
         bench_train(table, arms, args.reps, units)
+    if "gen" not in skip:
+        bench_gen(table, arms, args.reps, units)
     load = os.getloadavg()
     text = (
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}, "
