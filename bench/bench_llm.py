@@ -8,7 +8,8 @@
    prompts, writes every answer to the request cache and counts cost.
 2. Local generation through ``HFTransformers.run`` against plain ``model.generate`` with
    token-length-sorted batches on the same 48 mixed-length prompts, batch size and model
-   object (embedded SmolLM2), interleaved pairs, min / median (``arms.gen``).
+   object (embedded SmolLM2), interleaved pairs, min / median (``arms.gen``); and what
+   ``run()`` adds around the model, with ``generate`` answering instantly in both arms.
 3. Structured output on SmolLM2: share of generations that are valid JSON for the schema,
    and tokens/s, with ``response_format`` (xgrammar-constrained decoding) against the
    same prompts without it (the schema only described in the prompt).
@@ -25,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from plain_clients import plain_chat_seconds  # noqa: E402
@@ -121,6 +123,57 @@ def bench_hf(reps: int) -> None:
         f"ours / plain: {min(ours) / min(plain):.3f} (min / min), "
         f"{statistics.median(ratios):.3f} (median of the pairs); same texts: yes"
     )
+
+
+def bench_hf_overhead(reps: int) -> None:
+    """What ``HFTransformers.run`` adds around the model (templates, tokens, order,
+    padding, request-cache keys, lookups and commits, decoding) against the plain script
+    around the same model, with ``model.generate`` answering instantly (the same fixed
+    tokens for both), interleaved, min / median of ``reps``."""
+    import statistics
+
+    import torch
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from arms import GEN_BATCH, GEN_NEW_TOKENS, GEN_PROMPTS, gen_prompts, plain_generate
+
+    from dreamer_lab import DataDreamer
+    from dreamer_lab.llms import HFTransformers
+
+    prompts = gen_prompts()
+    kw = {"max_new_tokens": GEN_NEW_TOKENS, "temperature": 0, "batch_size": GEN_BATCH}
+    with tempfile.TemporaryDirectory() as d, DataDreamer(d):
+        llm = HFTransformers("smollm2")
+        tok = llm.tokenizer
+        answer = tok("The sea is wide and calm today.", add_special_tokens=False)["input_ids"]
+        new = torch.tensor((answer + [tok.eos_token_id] * GEN_NEW_TOKENS)[:GEN_NEW_TOKENS])
+
+        def instant(input_ids: Any = None, **kwargs: Any) -> Any:
+            return torch.cat([input_ids, new.expand(input_ids.shape[0], -1)], dim=1)
+
+        llm.model.generate = instant
+        llm.run(prompts, seed=-1, verbose=False, **kw)  # warm-up
+        plain_generate(llm.model, tok, prompts, GEN_BATCH, GEN_NEW_TOKENS)
+        times: dict[str, list[float]] = {"ours": [], "plain": []}
+        for rep in range(reps):
+            for name in ("ours", "plain") if rep % 2 == 0 else ("plain", "ours"):
+                t0 = time.perf_counter()
+                if name == "ours":
+                    ours = llm.run(prompts, seed=rep, verbose=False, **kw)
+                else:
+                    plain = plain_generate(llm.model, tok, prompts, GEN_BATCH, GEN_NEW_TOKENS)
+                times[name].append(time.perf_counter() - t0)
+        assert ours == plain
+    print(
+        f"\n## Around the model: {GEN_PROMPTS} prompts, batch {GEN_BATCH}, generate() instant "
+        f"({reps} interleaved pairs; every run of ours misses the cache and commits 6 batches)"
+    )
+    for label, vals in (("plain script", times["plain"]), ("HFTransformers.run", times["ours"])):
+        print(
+            f"{label:>20} {min(vals) * 1000:>7.1f} ms min {statistics.median(vals) * 1000:>7.1f}"
+            " ms median"
+        )
+    print(f"ours - plain (min): {(min(times['ours']) - min(times['plain'])) * 1000:+.1f} ms")
 
 
 def bench_structured(batch_size: int, repeats: int = 3) -> None:
@@ -234,6 +287,7 @@ def main() -> None:
     args = ap.parse_args()
     bench_api(args.latency)
     if not args.skip_hf:
+        bench_hf_overhead(30)
         bench_hf(args.gen_reps)
         bench_structured(args.batch_size)
     bench_cache(args.cache_rows)
