@@ -331,7 +331,7 @@ def plot(results: dict[int, dict], latency: float, backlog: int, out_dir: Path) 
     b.set(xscale="log", xlabel="concurrency", ylabel="% of the wall time (median)")
     ticks(b, levels)
     b.set_title("Client and server: running vs waiting for a CPU")
-    b.legend(fontsize=8)
+    b.legend(fontsize=8, loc="upper left")
     save(fig, "scaling_api.png", out_dir)
     plt.close(fig)
 

@@ -20,8 +20,9 @@ The table says, for each curve, the log-log slope from the previous size: 1 is l
 a fixed cost. Plots go to ``docs/images/scaling_rows.png``.
 
 Run: ``python bench/bench_scaling_rows.py [--sizes 10000,100000,1000000,10000000]
-[--reps 3] [--big-reps 1]`` (10M rows: about 6 GB of RAM at the peak and 2 GB of disk; a
-size whose needs are not free is skipped with a message).
+[--reps 3] [--big-reps 1]`` (10M rows: a peak of ~3.3 GB RSS in one process on the
+development machine; a size is skipped, with a message, when ~800 bytes of RAM and ~300
+bytes of disk per row are not free).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -62,9 +64,15 @@ from bench_scaling_common import (  # noqa: E402
 
 ARMS = ("ours", "plain")
 SIZES = (10_000, 100_000, 1_000_000, 10_000_000)
-# Bytes a row needs at the peak (measured at 1M rows: ~0.6 KB of RSS, ~0.2 KB of disk for
-# the two stored tables), with room to spare; a size is skipped when they are not free.
+# Bytes a row may need at the peak (measured: ~330 B of RSS a row at 10M rows in the largest
+# process), with room to spare; a size is skipped when they are not free.
 RAM_PER_ROW, DISK_PER_ROW = 800, 300
+
+
+def cpu() -> float:
+    """CPU seconds (user + system) this process has used."""
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return use.ru_utime + use.ru_stime
 
 
 def rss_mb() -> float:
@@ -88,9 +96,10 @@ def child(arm: str, phase: str, ws: str, n: int) -> dict[str, Any]:
     cols = columns(n)
     out |= {"build": time.perf_counter() - t, "input_mb": rss_mb()}
     run = rows_ours if arm == "ours" else rows_plain
-    w, t = waited(), time.perf_counter()
+    w, c, t = waited(), cpu(), time.perf_counter()
     assert run(Path(ws), cols) == n
     out["cell"] = time.perf_counter() - t
+    out["cell_cpu"] = cpu() - c  # less sensitive than wall time to other processes' load
     out["cell_waited"] = waited() - w  # runnable, but no core free
     out["peak_mb"] = peak_mb()  # before the floor below, which is not the cell's work
     if arm == "ours" and phase == "hit":
@@ -134,14 +143,19 @@ def fits(n: int, tmp: Path) -> str | None:
 
 # -- the whole bench -----------------------------------------------------------------------
 def measure(sizes: list[int], reps: int, big_reps: int, tmp: Path) -> dict[int, dict]:
+    """Every size in every repetition (sizes above 1M only in the first ``big_reps``), the
+    arms in turn, so that load from other processes spreads over all of them."""
     results: dict[int, dict[str, list[float]]] = {}
     for n in sizes:
         why = fits(n, tmp)
         if why:
             print(f"{n:,} rows skipped: {why}")
-            continue
-        got: dict[str, list[float]] = {}
-        for rep in range(reps if n <= 1_000_000 else big_reps):
+        else:
+            results[n] = {}
+    for rep in range(max(reps, big_reps)):
+        for n, got in results.items():
+            if rep >= (reps if n <= 1_000_000 else big_reps):
+                continue
             order = ARMS if rep % 2 == 0 else ARMS[::-1]
             for arm in order:
                 ws = tmp / f"{arm}-{n}-{rep}"
@@ -154,6 +168,8 @@ def measure(sizes: list[int], reps: int, big_reps: int, tmp: Path) -> dict[int, 
                     ("first cell", first["cell"]),
                     ("first peak", first["peak_mb"]),
                     ("hit cell", hit["cell"]),
+                    ("hit waited", hit["cell_waited"]),
+                    ("hit cpu", hit["cell_cpu"]),
                     ("hit wall", hit["wall"]),
                     ("hit peak", hit["peak_mb"]),
                     ("input", hit["input_mb"]),
@@ -165,7 +181,6 @@ def measure(sizes: list[int], reps: int, big_reps: int, tmp: Path) -> dict[int, 
                     got.setdefault(f"{arm} {key}", []).append(value)
                 if "floor" in hit:
                     got.setdefault("floor", []).append(hit["floor"])
-        results[n] = got
     return results
 
 
@@ -194,6 +209,8 @@ def report(results: dict[int, dict[str, list[float]]]) -> str:
                 pair(lo(n, "build"), med(values(r[n], "build"))),
                 f"{seconds(lo(n, 'ours imports'))} / {seconds(lo(n, 'plain imports'))}",
                 f"{s_ours[i]} / {s_plain[i]} / {s_floor[i]}",
+                f"{seconds(lo(n, 'ours hit cpu'))} / {seconds(lo(n, 'plain hit cpu'))}",
+                waiting(r[n]),
             ]
         )
     mem_rows = []
@@ -234,6 +251,8 @@ def report(results: dict[int, dict[str, list[float]]]) -> str:
                 "building the input dict (in both)",
                 "imports before the cell: ours / plain",
                 "slope: ours / load / hash",
+                "CPU time of the hit: ours / plain load",
+                "ours cell: waiting for a core (median)",
             ],
             time_rows,
         )
@@ -255,6 +274,14 @@ def report(results: dict[int, dict[str, list[float]]]) -> str:
         )
         + "\n"
     )
+
+
+def waiting(got: dict[str, list[float]]) -> str:
+    """The median share of the cache-hit cell that was spent runnable without a core."""
+    if "ours hit waited" not in got:
+        return "–"
+    pairs = zip(got["ours hit waited"], got["ours hit cell"], strict=True)
+    return f"{med([w / c for w, c in pairs]):.0%}"
 
 
 def values(got: dict[str, list[float]], key: str) -> list[float]:

@@ -228,7 +228,7 @@ def plot(res: dict, sizes: list[int], out_dir: Path) -> None:
     plt = pyplot()
     if plt is None:
         return
-    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    fig, ax = plt.subplots(figsize=(10, 4.6))
 
     def curve(key: str) -> list[float]:
         return [min(res[key][n]) for n in sizes]
@@ -246,11 +246,14 @@ def plot(res: dict, sizes: list[int], out_dir: Path) -> None:
         ax.plot(sizes, curve("wall"), "D--", color=OTHER, alpha=0.6,
                 label="select → all drawn (Chromium)")  # fmt: skip
     linear_guide(ax, sizes, sizes[-1], http[-1], f"slope 1 through the {sizes[-1]}-step route")
+    if "render" in res and len(sizes) > 1:
+        render = curve("render")
+        linear_guide(ax, sizes, sizes[1], render[1], f"slope 1 through the {sizes[1]}-step render")
     ax.set(xscale="log", yscale="log", xlabel="steps in the workspace", ylabel="ms (min)")
     ticks(ax, sizes)
     plain_y(ax)
     ax.set_title("Lineage sidebar: route and render time")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     save(fig, "scaling_sidebar.png", out_dir)
     plt.close(fig)
 
