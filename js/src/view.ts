@@ -8,9 +8,10 @@ import { Panel, Widget } from '@lumino/widgets';
 
 import type { LineageNode } from './api';
 import { el, emptyDetails, stepContent, stepHeader } from './details';
-import { COMPACT_W, ILayout, IPlacedNode, layoutLineage, NODE_H, NODE_W } from './layout';
+import { COMPACT_W, ILayout, IPlacedNode, NODE_H, NODE_W } from './layout';
 import { LineageModel } from './model';
-import { distinctLabels, fitView, stateOf, statusClass } from './text';
+import { Placement } from './placement';
+import { fitView, stateOf, statusClass } from './text';
 import { lineageToolbar } from './toolbar';
 
 const SVG = 'http://www.w3.org/2000/svg';
@@ -33,8 +34,7 @@ const GRAPH_MIN_H = 96;
 const GRAPH_MAX_SHARE = 0.6;
 /** Below this graph width (px) nodes are compact: two siblings fit at 250 px. */
 const COMPACT_BELOW = 360;
-/** Characters that fit on a node, per node width (12 px bold names, 11 px meta). */
-const nameChars = (w: number) => Math.floor((w - 18) / 7.8);
+/** Characters of the meta line that fit on a node, per node width (11 px). */
 const metaChars = (w: number) => Math.floor((w - 18) / 6.7);
 
 function svg(tag: string, attrs: Record<string, string | number> = {}): SVGElement {
@@ -65,7 +65,10 @@ export class LineageSidebar extends Panel {
   private _svg = svg('svg', { class: 'dl-svg', role: 'group' }) as SVGSVGElement;
   private _root = svg('g') as SVGGElement;
   private _placed: ILayout | null = null;
-  private _placedKey = '';
+  /** Lays out again only when ids, edges, collapse or node width change. */
+  private _placement = new Placement();
+  /** Fingerprint -> the node's element, to update a node in place. */
+  private _nodeEl = new Map<string, SVGGElement>();
   private _collapsed = new Set<string>();
   private _selected: string | null = null;
   private _view = { k: 1, x: 0, y: 0 };
@@ -129,7 +132,6 @@ export class LineageSidebar extends Panel {
       const compact = this._graph.clientWidth < COMPACT_BELOW;
       if (compact !== this._compact) {
         this._compact = compact;
-        this._placedKey = '';
         this.render();
       }
       if (this._autoFit) {
@@ -143,7 +145,11 @@ export class LineageSidebar extends Panel {
     this.render();
   }
 
-  /** Draw the model (layout is recomputed only when nodes, statuses or edges change). */
+  /**
+   * Draw the model. The layout is recomputed only when nodes, edges, the collapsed set or
+   * the node width change; a poll that changes a step's progress, status or rows updates
+   * that node's SVG in place.
+   */
   render(): void {
     const t0 = performance.now();
     const m = this.model;
@@ -160,26 +166,23 @@ export class LineageSidebar extends Panel {
     this._renderLegend();
     if (!lineage) {
       this._root.replaceChildren();
+      this._nodeEl.clear();
       this._placed = null;
-      this._placedKey = '';
+      this._placement.reset();
       emptyDetails(this._details, false);
       return;
     }
-    const key = JSON.stringify([
-      lineage.nodes.map(n => [n.fingerprint, n.name, stateOf(n), n.rows, n.progress ?? null]),
-      lineage.edges,
-      [...this._collapsed],
-      this._compact
-    ]);
-    if (key !== this._placedKey) {
-      const first = !this._placed?.nodes.length;
-      this._placedKey = key;
-      this._placed = layoutLineage(
-        lineage,
-        this._collapsed,
-        this._compact ? COMPACT_W : NODE_W
-      );
-      this._draw(this._placed);
+    const first = !this._placed?.nodes.length;
+    const placed = this._placement.update(
+      lineage,
+      this._collapsed,
+      this._compact ? COMPACT_W : NODE_W
+    );
+    this._placed = placed.layout;
+    if (!placed.relaid) {
+      this._update(placed.layout, placed.labels, placed.changed);
+    } else {
+      this._draw(placed.layout, placed.labels);
       if (this._autoFit || first) {
         this._autoFit = true;
         this.fit();
@@ -211,7 +214,7 @@ export class LineageSidebar extends Panel {
     this._legend.hidden = !present.length;
   }
 
-  private _draw(layout: ILayout): void {
+  private _draw(layout: ILayout, labels: Map<string, string>): void {
     const edges = svg('g', { class: 'dl-edges' });
     for (const e of layout.edges) {
       const d = e.points.map((p, i) => `${i ? 'L' : 'M'} ${p.x} ${p.y}`).join(' ');
@@ -220,27 +223,50 @@ export class LineageSidebar extends Panel {
       path.dataset.target = e.target;
       edges.append(path);
     }
-    const labels = distinctLabels(
-      layout.nodes.map(p => p.node.name),
-      nameChars(layout.nodeW)
-    );
     const nodes = svg('g', { class: 'dl-nodes' });
     const ordered = [...layout.nodes].sort((a, b) => a.y - b.y || a.x - b.x);
+    this._nodeEl.clear();
     for (const p of ordered) {
-      nodes.append(this._drawNode(p, layout.nodeW, labels.get(p.node.name) ?? ''));
+      const g = this._drawNode(p, layout.nodeW, labels.get(p.node.name) ?? '');
+      this._nodeEl.set(p.node.fingerprint, g);
+      nodes.append(g);
     }
     this._root.replaceChildren(edges, nodes);
   }
 
-  private _drawNode(p: IPlacedNode, w: number, label: string): SVGElement {
-    const { node: n, x, y, hidden } = p;
+  /** Same layout: refill the changed nodes' elements (position, focus, listeners stay). */
+  private _update(layout: ILayout, labels: Map<string, string>, changed: string[]): void {
+    if (!changed.length) {
+      return;
+    }
+    const want = new Set(changed);
+    for (const p of layout.nodes) {
+      const g = want.has(p.node.fingerprint) ? this._nodeEl.get(p.node.fingerprint) : undefined;
+      if (g) {
+        this._fillNode(g, p, layout.nodeW, labels.get(p.node.name) ?? '');
+      }
+    }
+  }
+
+  private _drawNode(p: IPlacedNode, w: number, label: string): SVGGElement {
+    const { node: n, x, y } = p;
     const g = svg('g', {
-      class: `dl-node ${statusClass(stateOf(n))}`,
       transform: `translate(${x - w / 2}, ${y - NODE_H / 2})`,
       tabindex: 0,
       role: 'button'
-    });
-    g.dataset.fingerprint = n.fingerprint;
+    }) as SVGGElement;
+    const fp = n.fingerprint;
+    g.dataset.fingerprint = fp;
+    this._fillNode(g, p, w, label);
+    g.addEventListener('click', () => void this.select(fp, true));
+    g.addEventListener('keydown', ev => this._onNodeKey(ev as KeyboardEvent, fp));
+    return g;
+  }
+
+  /** The node's status class, accessible name and content (title, texts, progress bar). */
+  private _fillNode(g: SVGGElement, p: IPlacedNode, w: number, label: string): void {
+    const { node: n, hidden } = p;
+    g.setAttribute('class', `dl-node ${statusClass(stateOf(n))}`);
     g.setAttribute(
       'aria-label',
       `${n.name}, ${n.kind}, ${stateOf(n)}${n.rows !== null ? `, ${n.rows} rows` : ''}`
@@ -265,7 +291,7 @@ export class LineageSidebar extends Panel {
     const room = metaChars(w) - right.length - 1;
     meta.textContent =
       n.kind.length <= room ? n.kind : room >= 3 ? `${n.kind.slice(0, room - 1)}…` : '';
-    g.append(title, rect, name, meta, count);
+    g.replaceChildren(title, rect, name, meta, count);
     if (n.status === 'running') {
       const frac = Math.max(0, Math.min(1, n.progress ?? 0));
       g.append(svg('rect', { x: 0, y: NODE_H - 4, width: w, height: 4, class: 'dl-progress-bg' }));
@@ -273,9 +299,6 @@ export class LineageSidebar extends Panel {
         svg('rect', { x: 0, y: NODE_H - 4, width: w * frac, height: 4, class: 'dl-progress' })
       );
     }
-    g.addEventListener('click', () => void this.select(n.fingerprint, true));
-    g.addEventListener('keydown', ev => this._onNodeKey(ev as KeyboardEvent, n.fingerprint));
-    return g;
   }
 
   private _nodeEls(): SVGGElement[] {
