@@ -29,15 +29,24 @@ def _remote_cache(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def _no_session_left_open():
-    """A test that leaves a DataDreamer session open must not send the next tests' steps
-    into its workspace: the stack of open sessions is put back after each test."""
+def _no_session_left_open(request):
+    """A test that leaves a DataDreamer session open would send the next tests' steps into
+    its workspace: the stack of open sessions is put back, and the test fails, named."""
     from dreamer_lab.core import workspace as ws
 
     before = list(ws._stack)
     yield
     with ws._lock:
+        after = list(ws._stack)
         ws._stack[:] = before
+    if after != before:
+        opened = [w for w in after if not any(w is b for b in before)]
+        pytest.fail(
+            f"{request.node.nodeid} left the open DataDreamer sessions changed (opened and not "
+            f"closed: {opened}); close a session with `with DataDreamer(...):` or `.stop()` in "
+            "a `finally`.",
+            pytrace=False,
+        )
 
 
 @pytest.fixture
