@@ -284,6 +284,29 @@ def test_config_workspace_switches_the_workspace(ip, tmp_path):
         magics._session = None
 
 
+def test_unloading_the_extension_closes_the_session_config_opened(ip, tmp_path):
+    from dreamer_lab.core.workspace import active_workspace
+
+    before = active_workspace()
+    ok(ip, f"%dream config workspace={tmp_path / 'config_ws'}")
+    assert active_workspace().path == (tmp_path / "config_ws").resolve()
+    ip.run_line_magic("unload_ext", "dreamer_lab")
+    try:
+        assert active_workspace() is before  # not left open for whatever runs next
+    finally:
+        ip.run_line_magic("load_ext", "dreamer_lab")
+
+
+def test_config_shows_an_object_storage_workspace_by_its_url(ip, tmp_path, monkeypatch):
+    monkeypatch.setenv("DREAMER_LAB_REMOTE_CACHE", str(tmp_path / "cache"))
+    try:
+        text = texts(ok(ip, "%dream config workspace=memory://magics-test/team"))
+        assert "workspace: memory://magics-test/team (read cache " in text
+    finally:
+        ip.run_line_magic("unload_ext", "dreamer_lab")
+        ip.run_line_magic("load_ext", "dreamer_lab")
+
+
 def test_memoized_code_cell_skips_on_hit_and_restores_variables(ip, tmp_path):
     marker = tmp_path / "runs.txt"
     ip.user_ns["marker"] = str(marker)

@@ -126,6 +126,10 @@ def unload_ipython_extension(ipython: Any) -> None:
 
     quiet.unload()
     _unregister_views(ipython)
+    magics = ipython.magics_manager.registry.get("DreamMagics")
+    if magics is not None and getattr(magics, "_session", None) is not None:
+        magics._session.stop()  # the session `%dream config workspace=/executor=` opened
+        magics._session = None
     if getattr(ipython, "_dreamer_lab_exc", False):
         ipython.set_custom_exc((), None)
         ipython._dreamer_lab_exc = False

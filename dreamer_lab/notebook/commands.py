@@ -290,8 +290,9 @@ class CommandsMixin:
                     "executor, address, replicas."
                 )
         ws = current_workspace()
+        url = getattr(ws, "url", None)  # an object-storage workspace: its URL and read cache
         lines = [
-            f"workspace: {ws.path}",
+            f"workspace: {url} (read cache {ws.path})" if url else f"workspace: {ws.path}",
             f"llm: {self._default_llm_text()}",
             f"max_new_tokens: {self.max_new_tokens or 'none (up to the context length)'}",
             "budget: " + self._budget_text(),
