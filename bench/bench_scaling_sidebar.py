@@ -12,7 +12,10 @@ stale history, some failed steps). Measured, the sizes taking turns in every rep
 * with ``--browser`` (JupyterLab with the built extension, Debian Chromium through
   Playwright, as ``ui-tests/``): the panel's own render time (``data-render-ms``: dagre
   layout + SVG drawing) and the wall time from choosing the workspace in the panel's
-  selector to all nodes drawn (fetch + JSON + layout + drawing).
+  selector to all nodes drawn (fetch + JSON + layout + drawing); and a progress-only poll:
+  the newest step is served as running (Playwright rewrites the real route's answer), its
+  progress moves on every refresh, and the panel's render time of that poll is read once
+  the progress bar shows the new value (the layout stays; the node is updated in place).
 
 Plot: ``docs/images/scaling_sidebar.png``.
 
@@ -109,7 +112,7 @@ def time_panel(url: str, sizes: list[int], nodes: dict[int, int], repeat: int) -
 
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
-    out: dict[str, dict[int, list[float]]] = {"render": {}, "wall": {}}
+    out: dict[str, dict[int, list[float]]] = {"render": {}, "wall": {}, "progress": {}}
     chromium = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=flags)
@@ -133,7 +136,57 @@ def time_panel(url: str, sizes: list[int], nodes: dict[int, int], repeat: int) -
                 )
                 out["wall"].setdefault(n, []).append(ms_since(t0))
                 out["render"].setdefault(n, []).append(float(handle.json_value()))
+        for n in sizes:
+            out["progress"][n] = progress_polls(page, n, nodes[n], 2 * repeat)
         browser.close()
+    return out
+
+
+def progress_polls(page, n: int, count: int, polls: int) -> list[float]:
+    """``data-render-ms`` of ``polls`` refreshes of ``ws{n}`` in which only the newest step's
+    progress changes (it is served as running; ``running`` stays 0 so that the panel polls
+    only when the refresh button is pressed)."""
+    state = {"p": 0.0, "fp": ""}
+
+    def running(route) -> None:
+        resp = route.fetch()
+        data = resp.json()
+        last = data["nodes"][-1]
+        last.update(status="running", state="running", rows=None, progress=state["p"])
+        state["fp"] = last["fingerprint"]
+        route.fulfill(response=resp, json=data)
+
+    pattern = f"**/dreamer-lab/api/lineage?workspace=ws{n}*"
+    page.select_option("#dreamer-lab-lineage select", f"ws{n}")
+    page.wait_for_function(
+        "n => document.querySelector('#dreamer-lab-lineage').dataset.nodes === n",
+        arg=str(count),
+        timeout=300_000,
+    )
+    page.route(pattern, running)
+    refresh = page.locator("#dreamer-lab-lineage").get_by_role("button", name="Refresh the lineage")
+    out = []
+    try:
+        for i in range(polls + 1):  # the first poll turns the step running (warm-up)
+            state["p"] = (i + 1) / (polls + 2)
+            refresh.click()
+            while not state["fp"]:  # known once the route has answered
+                page.wait_for_timeout(10)
+            handle = page.wait_for_function(
+                "([fp, p]) => { const s = document.querySelector('#dreamer-lab-lineage');"
+                " const g = s.querySelector(`g.dl-node[data-fingerprint='${fp}']`);"
+                " const bar = g && g.querySelector('rect.dl-progress');"
+                " const bg = g && g.querySelector('rect.dl-progress-bg');"
+                " return bar && Math.abs(bar.getAttribute('width') / bg.getAttribute('width')"
+                " - p) < 1e-6 && s.dataset.renderMs; }",
+                arg=[state["fp"], state["p"]],
+                timeout=300_000,
+                polling=10,
+            )
+            if i:
+                out.append(float(handle.json_value()))
+    finally:
+        page.unroute(pattern)
     return out
 
 
@@ -200,6 +253,8 @@ def report(res: dict, sizes: list[int]) -> str:
         ]
         if browser:
             row += [cell(res["render"][n]), cell(res["wall"][n]), s_render[i]]
+            if res.get("progress"):
+                row.append(cell(res["progress"][n]))
         rows.append(row)
     headers = [
         "steps",
@@ -212,6 +267,8 @@ def report(res: dict, sizes: list[int]) -> str:
     ]
     if browser:
         headers += ["panel render (layout + SVG), ms", "select → all drawn, ms", "render slope"]
+        if res.get("progress"):
+            headers.append("progress-only poll render, ms")
     reps = len(res["contents"])
     text = (
         f"### Lineage sidebar against steps (min / median; {reps} repetitions"
@@ -245,6 +302,9 @@ def plot(res: dict, sizes: list[int], out_dir: Path) -> None:
                 label="panel render in Chromium (layout + SVG)")  # fmt: skip
         ax.plot(sizes, curve("wall"), "D--", color=OTHER, alpha=0.6,
                 label="select → all drawn (Chromium)")  # fmt: skip
+    if res.get("progress"):
+        ax.plot(sizes, curve("progress"), "s:", color=OTHER,
+                label="progress-only poll render (Chromium)")  # fmt: skip
     linear_guide(ax, sizes, sizes[-1], http[-1], f"slope 1 through the {sizes[-1]}-step route")
     if "render" in res and len(sizes) > 1:
         render = curve("render")
