@@ -416,14 +416,24 @@ def gen_dd(ws: str, model: str, prompts: list[str], n: int) -> dict[str, Any]:
 
     times = []
     model = for_transformers4(model, Path(ws).parent / "dd-model")
+    # DataDreamer picks chat templates by model name and knows none for a local folder:
+    # give it the model's own (what the other arms render), or it sends raw prompts.
+    template = (
+        "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging "
+        "Face<|im_end|>\n<|im_start|>user\n{{prompt}}<|im_end|>\n<|im_start|>assistant\n"
+    )
     with DataDreamer(ws, verbose=False):
-        llm = HFTransformers(model, device="cpu", dtype=torch.float32)
+        llm = HFTransformers(
+            model, chat_prompt_template=template, device="cpu", dtype=torch.float32
+        )
         kw = {"max_new_tokens": GEN_NEW_TOKENS, "top_p": 0.0, "batch_size": GEN_BATCH}
         llm.run(prompts[:GEN_BATCH], force=True, **kw)  # warm-up, not timed
         for _ in range(n):
             t = time.perf_counter()
-            llm.run(prompts, force=True, **kw)
+            texts = llm.run(prompts, force=True, **kw)
             times.append(time.perf_counter() - t)
+        if sum(bool(x.strip()) for x in texts) < len(texts) // 2:
+            raise AssertionError(f"DataDreamer wrote mostly empty texts: {texts[:3]}")
     return {"dd": times, "peak_mb": peak_mb()}
 
 
