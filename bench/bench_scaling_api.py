@@ -49,6 +49,7 @@ from bench_scaling_common import (  # noqa: E402
     ticks,
     waited,
 )
+from plain_clients import plain_chat_seconds  # noqa: E402
 
 TESTS = REPO / "tests"
 ARMS = ("ours", "plain")
@@ -89,7 +90,7 @@ def client(arm: str, url: str, n: int, conc: int) -> dict[str, Any]:
 
     cpu0, w0 = cpu_self(), waited()
     if arm == "plain":
-        seconds = plain_default_seconds(url, key, prompts, conc)
+        seconds = plain_chat_seconds(url, key, prompts, conc, max_retries=2)  # library defaults
     else:
         from dreamer_lab import DataDreamer
         from dreamer_lab.llms import OpenAI
@@ -102,33 +103,6 @@ def client(arm: str, url: str, n: int, conc: int) -> dict[str, Any]:
             seconds = time.perf_counter() - t
             assert len(out) == n
     return {"seconds": seconds, "cpu": cpu_self() - cpu0, "waited": waited() - w0}
-
-
-def plain_default_seconds(base_url: str, key: str, prompts: list[str], conc: int) -> float:
-    """``openai.AsyncOpenAI`` as a script makes it (the library's defaults: 2 retries, a
-    5 s connect timeout, its own connection pool) under an ``asyncio.Semaphore``."""
-    import asyncio
-
-    import openai
-
-    async def go() -> None:
-        client = openai.AsyncOpenAI(base_url=base_url, api_key=key)
-        sem = asyncio.Semaphore(conc)
-
-        async def one(prompt: str) -> None:
-            async with sem:
-                await client.chat.completions.create(
-                    model="gpt-4o-mini",
-                    messages=[{"role": "user", "content": prompt}],
-                    max_tokens=16,
-                )
-
-        await asyncio.gather(*(one(p) for p in prompts))
-        await client.close()
-
-    t = time.perf_counter()
-    asyncio.run(go())
-    return time.perf_counter() - t
 
 
 def listen_overflows() -> int:
