@@ -345,11 +345,58 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- compact --------------------------------------------------------------------------------
+def _compact_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("url", help="the object-storage workspace, e.g. s3://bucket/prefix")
+
+
+def _compact(args: argparse.Namespace) -> int:
+    """Merge an object-storage workspace's request-cache batches into one object per backend.
+
+    Safe while other machines use the workspace; corrupt batches are left in place.
+    """
+    import warnings
+
+    from dreamer_lab.core.remote_compact import compact_requests
+
+    if not is_url(args.url):
+        print(
+            f"error: {args.url} is a local path; compact works on object-storage workspaces "
+            "(s3://bucket/prefix). A local workspace keeps each request cache in one SQLite "
+            "file and needs no compaction.",
+            file=sys.stderr,
+        )
+        return 2
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        results = compact_requests(args.url)
+    for w in caught:
+        print("warning: " + " ".join(str(w.message).split()), file=sys.stderr)
+    if not results:
+        print(f"No request-cache batches in {args.url}.")
+    for r in results:
+        line = f"{r.backend}: {r.listed} batches"
+        if r.written:
+            line += (
+                f" -> 1 ({r.requests} requests, {_human(r.bytes_before)} -> "
+                f"{_human(r.bytes_after)}); deleted {r.merged} in {r.seconds:.1f} s"
+            )
+        else:
+            line += ", nothing to merge"
+        if r.refused:
+            line += f"; {len(r.refused)} corrupt, left in place"
+        if r.vanished:
+            line += f"; {r.vanished} already merged by another compaction"
+        print(line + ".")
+    return 1 if any(r.refused for r in results) else 0
+
+
 COMMANDS: tuple[Command, ...] = (
     Command("ls", _ls_args, _ls),
     Command("show", _show_args, _show),
     Command("gc", _gc_args, _gc),
     Command("verify", _verify_args, _verify),
+    Command("compact", _compact_args, _compact),
     Command("demo", _demo_args, _demo),
     Command("card", _card_args, _card),
     Command("report", _report_args, _report),

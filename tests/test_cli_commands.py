@@ -94,7 +94,8 @@ def test_subcommands_are_commands_chosen_by_the_parser():
     parser = build_parser()
     by_name = {c.name: c for c in COMMANDS}
     assert list(by_name) == [
-        "ls", "show", "gc", "verify", "demo", "card", "report", "export-script", "run"
+        "ls", "show", "gc", "verify", "compact", "demo", "card", "report", "export-script",
+        "run",
     ]  # fmt: skip
     assert all(isinstance(c, Command) and c.help for c in COMMANDS)
     assert parser.parse_args(["ls"]).command_spec is by_name["ls"]

@@ -6,6 +6,12 @@ batch is also uploaded (in a background thread, coalesced) as an immutable
 open and then at most every ``request_sync_interval`` seconds, batches this machine has not
 merged are downloaded, checked and merged (``INSERT OR IGNORE``). A killed run therefore
 leaves every uploaded batch to the next machine.
+
+``dreamer-lab compact`` (core/remote_compact.py) merges a backend's batches into one batch
+of the same format, named ``<time>-compact-...-<xxh3>.json.gz``, with a manifest
+``requests/<backend>/manifests/<same name>`` (gzipped JSON: the uploaded batches it holds,
+transitively); old clients never list the ``manifests/`` folder. A machine that has merged
+every batch a manifest names marks the compacted object merged without downloading it.
 """
 
 from __future__ import annotations
@@ -30,6 +36,56 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("dreamer_lab")
 
+COMPACT_TAG = "-compact-"
+
+
+def encode_batch(items: dict[str, Any], tag: str = "") -> tuple[str, bytes]:
+    """``(name, bytes)`` of a batch object holding ``items``; the name ends with its xxh3."""
+    data = gzip.compress(json.dumps(items, sort_keys=True).encode(), compresslevel=5, mtime=0)
+    stamp = f"{time.time_ns():020d}{tag or '-'}{socket.gethostname()}-{os.getpid()}"
+    return f"{stamp}-{uuid.uuid4().hex[:8]}-{xxhash.xxh3_128(data).hexdigest()}.json.gz", data
+
+
+def decode_batch(name: str, data: bytes) -> dict[str, Any]:
+    """The requests of the batch object ``name``; ValueError if its bytes are not valid."""
+    digest = name.removesuffix(".json.gz").rsplit("-", 1)[-1]
+    if xxhash.xxh3_128(data).hexdigest() != digest:
+        raise ValueError("its bytes do not match the digest in its name")
+    try:
+        items = json.loads(gzip.decompress(data))
+    except (ValueError, OSError, EOFError) as e:
+        raise ValueError(f"not gzipped JSON: {e}") from None
+    if not isinstance(items, dict):
+        raise ValueError("not a JSON object")
+    return items
+
+
+def is_compacted(key: str) -> bool:
+    return COMPACT_TAG in key.rsplit("/", 1)[-1]
+
+
+def manifest_key(key: str) -> str:
+    """``requests/<backend>/manifests/<name>`` of the compacted object ``key``."""
+    folder, name = key.rsplit("/", 1)
+    return f"{folder}/manifests/{name}"
+
+
+def encode_manifest(batches: set[str]) -> bytes:
+    return gzip.compress(json.dumps({"batches": sorted(batches)}).encode(), mtime=0)
+
+
+def read_manifest(data: bytes | None) -> set[str] | None:
+    """The batch names a manifest lists; None when it is missing, unreadable or empty."""
+    if data is None:
+        return None
+    try:
+        names = json.loads(gzip.decompress(data)).get("batches")
+    except (ValueError, OSError, EOFError, AttributeError):
+        return None
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        return None
+    return set(names)
+
 
 class RequestMirror:
     """Shares one backend's request cache through immutable batch objects in the bucket."""
@@ -47,6 +103,7 @@ class RequestMirror:
         self._pull_lock = threading.Lock()
         self._failed: str | None = None
         self.uploaded = 0  # batch objects this process wrote
+        self.skipped = 0  # compacted objects marked merged without a download
         with cache._db() as db:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS remote_batches (name TEXT PRIMARY KEY, merged REAL)"
@@ -55,7 +112,13 @@ class RequestMirror:
 
     # -- download ------------------------------------------------------------------------
     def pull(self, force: bool = False) -> int:
-        """Merge the batches other machines uploaded; returns the requests added."""
+        """Merge the batches other machines uploaded; returns the requests added.
+
+        A batch listed here but deleted before it is downloaded (a compaction merged it,
+        core/remote_compact.py) is skipped quietly: the compacted object holds its requests
+        and the next pull lists it. A compacted object whose manifest names only batches
+        this machine has merged is marked merged without being downloaded.
+        """
         now = time.monotonic()
         if not force and now - self._last_pull < self.interval:
             return 0
@@ -69,47 +132,75 @@ class RequestMirror:
             with self.cache._db() as db:
                 known = {r[0] for r in db.execute("SELECT name FROM remote_batches")}
             new = [n for n in names if n.rsplit("/", 1)[-1] not in known]
+            covers = self._manifests([n for n in new if is_compacted(n)])
+            skip = [n for n in new if n in covers and covers[n] <= known]
+            self._mark(skip, covers)
             added = 0
-            for key, data in self.remote.get_many(new).items():
-                name = key.rsplit("/", 1)[-1]
-                items = self._decode(name, data)
-                with self.cache._db() as db:
-                    db.execute("BEGIN IMMEDIATE")
-                    try:
-                        if items is not None:
-                            before = db.total_changes
-                            db.executemany(
-                                "INSERT OR IGNORE INTO requests (key, value) VALUES (?, ?)",
-                                [(k, json.dumps(v)) for k, v in items.items()],
-                            )
-                            added += db.total_changes - before
-                        db.execute(
-                            "INSERT OR IGNORE INTO remote_batches VALUES (?, ?)",
-                            (name, time.time()),
-                        )
-                        db.execute("COMMIT")
-                    except BaseException:
-                        db.execute("ROLLBACK")
-                        raise
+            for key, data in self.remote.get_many([n for n in new if n not in skip]).items():
+                added += self._merge(key, data, covers.get(key, set()))
+            self.skipped += len(skip)
             return added
 
-    def _decode(self, name: str, data: bytes) -> dict[str, Any] | None:
-        digest = name.removesuffix(".json.gz").rsplit("-", 1)[-1]
+    def _manifests(self, keys: list[str]) -> dict[str, set[str]]:
+        """The batch names each compacted object in ``keys`` replaces (from its manifest)."""
+        if not keys:
+            return {}
         try:
-            if xxhash.xxh3_128(data).hexdigest() != digest:
-                raise ValueError("its bytes do not match the digest in its name")
-            items = json.loads(gzip.decompress(data))
-            if not isinstance(items, dict):
-                raise ValueError("not a JSON object")
-            return items
-        except (ValueError, OSError, EOFError) as e:
+            got = self.remote.get_many([manifest_key(k) for k in keys])
+        except ObjectStoreError:
+            return {}
+        out = {}
+        for key in keys:
+            names = read_manifest(got.get(manifest_key(key)))
+            if names is not None:
+                out[key] = names
+        return out
+
+    def _mark(self, keys: list[str], covers: dict[str, set[str]]) -> None:
+        """Record ``keys`` (compacted objects whose requests are all here) as merged."""
+        if not keys:
+            return
+        now = time.time()
+        rows = {k.rsplit("/", 1)[-1] for k in keys}.union(*(covers[k] for k in keys))
+        with self.cache._db() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO remote_batches VALUES (?, ?)", [(n, now) for n in rows]
+            )
+
+    def _merge(self, key: str, data: bytes, covered: set[str]) -> int:
+        """Merge one downloaded batch; the requests added."""
+        name = key.rsplit("/", 1)[-1]
+        try:
+            items: dict[str, Any] | None = decode_batch(name, data)
+        except ValueError as e:
             warnings.warn(
                 f"Refused the request-cache batch {self.remote.where(self.prefix)}/{name} "
                 f"({e}); none of its requests were used.",
                 CorruptEntryWarning,
-                stacklevel=4,
+                stacklevel=3,
             )
-            return None
+            items, covered = None, set()
+        now = time.time()
+        with self.cache._db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                added = 0
+                if items is not None:
+                    before = db.total_changes
+                    db.executemany(
+                        "INSERT OR IGNORE INTO requests (key, value) VALUES (?, ?)",
+                        [(k, json.dumps(v)) for k, v in items.items()],
+                    )
+                    added = db.total_changes - before
+                db.executemany(
+                    "INSERT OR IGNORE INTO remote_batches VALUES (?, ?)",
+                    [(n, now) for n in {name, *covered}],
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return added
 
     # -- upload --------------------------------------------------------------------------
     def push(self, items: dict[str, Any]) -> None:
@@ -147,9 +238,7 @@ class RequestMirror:
                     self._cond.notify_all()
 
     def _upload(self, items: dict[str, Any]) -> None:
-        data = gzip.compress(json.dumps(items, sort_keys=True).encode(), compresslevel=5, mtime=0)
-        stamp = f"{time.time_ns():020d}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        name = f"{stamp}-{xxhash.xxh3_128(data).hexdigest()}.json.gz"
+        name, data = encode_batch(items)
         self.remote.put(f"{self.prefix}/{name}", data)
         self.uploaded += 1
         self._failed = None
