@@ -408,6 +408,25 @@ class ObjectStore:
             if getattr(e, "errno", None) != errno.ENOENT:
                 raise self._fail("delete", key, e) from None
 
+    def delete_many(self, keys: list[str]) -> None:
+        """Delete the objects ``keys`` (on S3 one request per 1000); missing ones are no error.
+
+        S3 reports no per-key failure here: list afterwards to see what is left.
+        """
+        if not self.s3:
+            for key in keys:
+                self.delete(key)
+            return
+        self._up()
+        if not keys:
+            return
+        try:
+            self.fs.rm([self.path(k) for k in keys])
+        except FileNotFoundError:
+            pass
+        except Exception as e:  # noqa: BLE001 - any failure of the store library
+            raise self._fail("delete", keys[0], e) from None
+
     def delete_prefix(self, prefix: str) -> None:
         """Remove every object under ``prefix`` (best effort)."""
         with contextlib.suppress(Exception):

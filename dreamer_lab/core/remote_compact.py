@@ -48,7 +48,7 @@ from dreamer_lab.core.remote_requests import (
     read_manifest,
 )
 from dreamer_lab.core.remote_workspace import REMOTE_MARKER as MARKER
-from dreamer_lab.errors import CorruptEntryWarning, ObjectStoreError
+from dreamer_lab.errors import CorruptEntryWarning, ObjectStoreError, ObjectStoreWarning
 
 
 @dataclass
@@ -154,14 +154,22 @@ def _replace(
         ) from None
     result.written, result.requests, result.bytes_after = key, len(items), len(data)
     try:
-        for k in inputs:
-            store.delete(k)
-            if is_compacted(k):
-                store.delete(manifest_key(k))
-            result.merged += 1
+        store.delete_many(inputs)
+        # Manifests after their objects: a reader that lists an object finds its manifest
+        # (without it the reader downloads the object whole: slower, never wrong).
+        store.delete_many([manifest_key(k) for k in inputs if is_compacted(k)])
+        left = set(inputs) & set(store.list(prefix))
     except ObjectStoreError as e:
         raise ObjectStoreError(
-            f"{e} The compacted batch {store.where(key)} holds every request of the "
-            f"{len(inputs) - result.merged} batches not deleted yet; run the compaction again "
-            "to delete them."
+            f"{e} The compacted batch {store.where(key)} holds every request of the batches "
+            "not deleted yet; run the compaction again to delete them."
         ) from None
+    result.merged = len(inputs) - len(left)
+    if left:
+        warnings.warn(
+            f"{len(left)} batches merged into {store.where(key)} were not deleted (the "
+            "store refused; check that your credentials may delete objects); they only "
+            "repeat its requests.",
+            ObjectStoreWarning,
+            stacklevel=3,
+        )
