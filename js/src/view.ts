@@ -8,9 +8,11 @@ import { Panel, Widget } from '@lumino/widgets';
 
 import type { LineageNode } from './api';
 import { el, emptyDetails, stepContent, stepHeader } from './details';
-import { COMPACT_W, ILayout, IPlacedNode, NODE_H, NODE_W } from './layout';
+import { COMPACT_W, ILayout, IPlacedNode, NODE_H, NODE_W, layoutLineage } from './layout';
+import { LayoutEngine, WorkerFactory } from './layoutWorker';
+import { createLayoutWorker } from './layoutWorkerFactory';
 import { LineageModel } from './model';
-import { Placement } from './placement';
+import { IPlacement, Placement } from './placement';
 import { fitView, stateOf, statusClass } from './text';
 import { lineageToolbar } from './toolbar';
 
@@ -51,6 +53,8 @@ export interface ISidebarOptions {
   goToCell: (node: LineageNode) => Promise<boolean>;
   /** JupyterLab's renderers: the card is shown as sanitized Markdown (text when null). */
   rendermime?: IRenderMimeRegistry | null;
+  /** Makes the layout worker (null: lay out on the main thread); a Web Worker by default. */
+  layoutWorker?: WorkerFactory | null;
 }
 
 export class LineageSidebar extends Panel {
@@ -59,14 +63,18 @@ export class LineageSidebar extends Panel {
   private _rendermime: IRenderMimeRegistry | null;
   private _legend = el('div', 'dl-legend');
   private _message = el('div', 'dl-message');
+  /** "laying out N steps…" while a new layout is computed (the previous graph stays). */
+  private _pendingNote = el('div', 'dl-layout-pending');
   private _graph = el('div', 'dl-graph');
   private _details = el('div', 'dl-details');
   private _body = new Widget();
   private _svg = svg('svg', { class: 'dl-svg', role: 'group' }) as SVGSVGElement;
   private _root = svg('g') as SVGGElement;
   private _placed: ILayout | null = null;
+  /** Runs dagre in a Web Worker (the main thread when none can be made). */
+  private _engine: LayoutEngine;
   /** Lays out again only when ids, edges, collapse or node width change. */
-  private _placement = new Placement();
+  private _placement: Placement;
   /** Fingerprint -> the node's element, to update a node in place. */
   private _nodeEl = new Map<string, SVGGElement>();
   private _collapsed = new Set<string>();
@@ -84,6 +92,18 @@ export class LineageSidebar extends Panel {
     this.model = options.model;
     this._goToCell = options.goToCell;
     this._rendermime = options.rendermime ?? null;
+    this._engine = new LayoutEngine(
+      options.layoutWorker === undefined ? createLayoutWorker : options.layoutWorker
+    );
+    this._placement = new Placement(layoutLineage, {
+      engine: this._engine,
+      ready: () => this.render(),
+      failed: err => {
+        this._message.textContent = `The lineage could not be laid out: ${err}`;
+        this._message.hidden = false;
+        this._showPending(null);
+      }
+    });
     this.id = 'dreamer-lab-lineage';
     this.addClass('dl-sidebar');
     this.title.caption = 'dreamer_lab lineage';
@@ -110,12 +130,15 @@ export class LineageSidebar extends Panel {
     marker.append(svg('path', { d: 'M 0 0 L 10 5 L 0 10 z', class: 'dl-arrow' }));
     defs.append(marker);
     this._svg.append(defs, this._root);
-    this._graph.append(this._svg);
+    // Over the graph's corner: the previous graph stays in place while the new one is laid out.
+    this._graph.append(this._svg, this._pendingNote);
     this._graph.tabIndex = -1;
     this._bindPanZoom();
     this._details.setAttribute('aria-live', 'polite');
     this._details.setAttribute('aria-label', 'Step details');
     this._details.setAttribute('role', 'region');
+    this._pendingNote.setAttribute('role', 'status');
+    this._pendingNote.hidden = true;
     const body = this._body;
     body.addClass('dl-body');
     body.node.append(this._legend, this._message, this._graph, this._details);
@@ -147,8 +170,9 @@ export class LineageSidebar extends Panel {
 
   /**
    * Draw the model. The layout is recomputed only when nodes, edges, the collapsed set or
-   * the node width change; a poll that changes a step's progress, status or rows updates
-   * that node's SVG in place.
+   * the node width change, in a Web Worker: until it arrives the previous graph stays, its
+   * nodes updated in place, and "laying out N steps…" shows. A poll that changes a step's
+   * progress, status or rows updates that node's SVG in place.
    */
   render(): void {
     const t0 = performance.now();
@@ -169,25 +193,36 @@ export class LineageSidebar extends Panel {
       this._nodeEl.clear();
       this._placed = null;
       this._placement.reset();
+      this._showPending(null);
       emptyDetails(this._details, false);
       return;
     }
     const first = !this._placed?.nodes.length;
+    const before = this._placed;
     const placed = this._placement.update(
       lineage,
       this._collapsed,
       this._compact ? COMPACT_W : NODE_W
     );
     this._placed = placed.layout;
+    this._showPending(placed);
     if (!placed.relaid) {
       this._update(placed.layout, placed.labels, placed.changed);
     } else {
+      const focused = (document.activeElement as Element | null)?.closest?.('g.dl-node');
+      const anchor =
+        (focused && this._root.contains(focused) ? (focused as SVGGElement).dataset.fingerprint : null) ??
+        this._selected;
       this._draw(placed.layout, placed.labels);
       if (this._autoFit || first) {
         this._autoFit = true;
         this.fit();
       } else {
+        this._keepInPlace(before, placed.layout, anchor ?? null);
         this._sizeGraph();
+      }
+      if (focused && anchor) {
+        this._nodeEl.get(anchor)?.focus({ preventScroll: true });
       }
     }
     if (this._selected && !lineage.nodes.some(n => n.fingerprint === this._selected)) {
@@ -198,6 +233,39 @@ export class LineageSidebar extends Panel {
     }
     this.node.dataset.renderMs = (performance.now() - t0).toFixed(1);
     this.node.dataset.nodes = String(this._placed?.nodes.length ?? 0);
+    this.node.dataset.layoutEngine = this._engine.kind;
+  }
+
+  /**
+   * After a new layout in a zoomed or panned view: move the view so that ``fp`` (the focused
+   * or selected step) stays where it was on screen, not the coordinates that now show
+   * another part of the graph (or nothing).
+   */
+  private _keepInPlace(old: ILayout | null, now: ILayout, fp: string | null): void {
+    const was = fp ? old?.nodes.find(p => p.node.fingerprint === fp) : undefined;
+    const is = fp ? now.nodes.find(p => p.node.fingerprint === fp) : undefined;
+    if (was && is) {
+      const { k } = this._view;
+      this._view.x += k * (was.x - is.x);
+      this._view.y += k * (was.y - is.y);
+      this._apply();
+    }
+  }
+
+  /** The pending-layout note, and data attributes the tests and the bench read. */
+  private _showPending(placed: IPlacement | null): void {
+    const n = placed?.pending ?? null;
+    this._pendingNote.hidden = n === null;
+    this._pendingNote.textContent =
+      n === null ? '' : `Laying out ${n.toLocaleString('en-US')} step${n === 1 ? '' : 's'}…`;
+    if (n === null) {
+      delete this.node.dataset.layoutPending;
+    } else {
+      this.node.dataset.layoutPending = String(n);
+    }
+    if (placed?.relaid && placed.layoutMs !== null) {
+      this.node.dataset.layoutMs = placed.layoutMs.toFixed(1);
+    }
   }
 
   /** One legend entry per status present in the graph, in the vocabulary's order. */
@@ -529,6 +597,7 @@ export class LineageSidebar extends Panel {
 
   dispose(): void {
     this._resize.disconnect();
+    this._engine.dispose();
     this.model.dispose();
     super.dispose();
   }

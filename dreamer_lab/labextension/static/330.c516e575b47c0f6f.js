@@ -1,4 +1,4 @@
-"use strict";(self.rspackChunkdreamer_lab=self.rspackChunkdreamer_lab||[]).push([[330],{6513(r,e,o){var a=o(5072),d=o.n(a),l=o(7825),t=o.n(l),i=o(7659),n=o.n(i),s=o(5056),p=o.n(s),c=o(540),f=o.n(c),u=o(1113),b=o.n(u),v=o(4169),h={};h.styleTagTransform=b(),h.setAttributes=p(),h.insert=n().bind(null,"head"),h.domAPI=t(),h.insertStyleElement=f(),d()(v.A,h),v.A&&v.A.locals&&v.A.locals},4169(r,e,o){var a=o(1601),d=o.n(a),l=o(6314),t=(o.n(l))()(d());t.push([r.id,`/*
+"use strict";(self.rspackChunkdreamer_lab=self.rspackChunkdreamer_lab||[]).push([[330],{6513(r,e,o){var a=o(5072),d=o.n(a),t=o(7825),l=o.n(t),i=o(7659),n=o.n(i),s=o(5056),p=o.n(s),c=o(540),u=o.n(c),f=o(1113),b=o.n(f),v=o(4169),h={};h.styleTagTransform=b(),h.setAttributes=p(),h.insert=n().bind(null,"head"),h.domAPI=l(),h.insertStyleElement=u(),d()(v.A,h),v.A&&v.A.locals&&v.A.locals},4169(r,e,o){var a=o(1601),d=o.n(a),t=o(6314),l=(o.n(t))()(d());l.push([r.id,`/*
  * The lineage sidebar. Only --jp-* variables: it follows the light and dark themes.
  * Text is always a --jp-ui-font-color* on a --jp-layout-color*, (contrast from the theme);
  * status colours only mark borders, dots and bars, never text.
@@ -104,6 +104,53 @@
   overflow: hidden;
   cursor: grab;
   touch-action: none;
+  position: relative;
+}
+
+/* "Laying out N steps…": over the graph's top-right corner while a new layout is computed in
+   the background (the previous graph stays usable below it). */
+.dl-sidebar .dl-layout-pending {
+  position: absolute;
+  top: 4px;
+  right: 4px;
+  display: flex;
+  align-items: center;
+  gap: 6px;
+  padding: 2px 8px;
+  border: var(--jp-border-width) solid var(--jp-border-color1);
+  border-radius: var(--jp-border-radius);
+  background: var(--jp-layout-color1);
+  color: var(--jp-ui-font-color1);
+  font-size: var(--jp-ui-font-size0);
+  box-shadow: var(--jp-elevation-z1);
+  pointer-events: none;
+}
+
+.dl-sidebar .dl-layout-pending[hidden] {
+  display: none;
+}
+
+.dl-sidebar .dl-layout-pending::before {
+  content: '';
+  flex: 0 0 auto;
+  width: 8px;
+  height: 8px;
+  border: 2px solid var(--jp-brand-color1);
+  border-right-color: transparent;
+  border-radius: 50%;
+  animation: dl-spin 0.9s linear infinite;
+}
+
+@keyframes dl-spin {
+  to {
+    transform: rotate(360deg);
+  }
+}
+
+@media (prefers-reduced-motion: reduce) {
+  .dl-sidebar .dl-layout-pending::before {
+    animation: none;
+  }
 }
 
 .dl-sidebar .dl-svg {
@@ -394,4 +441,4 @@
   font-family: var(--jp-code-font-family);
   color: var(--jp-ui-font-color1);
 }
-`,""]),o.d(e,{},{A:t})},6314(r){r.exports=function(r){var e=[];return e.toString=function(){return this.map(function(e){var o="",a=void 0!==e[5];return e[4]&&(o+="@supports (".concat(e[4],") {")),e[2]&&(o+="@media ".concat(e[2]," {")),a&&(o+="@layer".concat(e[5].length>0?" ".concat(e[5]):""," {")),o+=r(e),a&&(o+="}"),e[2]&&(o+="}"),e[4]&&(o+="}"),o}).join("")},e.i=function(r,o,a,d,l){"string"==typeof r&&(r=[[null,r,void 0]]);var t={};if(a)for(var i=0;i<this.length;i++){var n=this[i][0];null!=n&&(t[n]=!0)}for(var s=0;s<r.length;s++){var p=[].concat(r[s]);a&&t[p[0]]||(void 0!==l&&(void 0===p[5]||(p[1]="@layer".concat(p[5].length>0?" ".concat(p[5]):""," {").concat(p[1],"}")),p[5]=l),o&&(p[2]&&(p[1]="@media ".concat(p[2]," {").concat(p[1],"}")),p[2]=o),d&&(p[4]?(p[1]="@supports (".concat(p[4],") {").concat(p[1],"}"),p[4]=d):p[4]="".concat(d)),e.push(p))}},e}},1601(r){r.exports=function(r){return r[1]}},5072(r){var e=[];function o(r){for(var o=-1,a=0;a<e.length;a++)if(e[a].identifier===r){o=a;break}return o}function a(r,a){for(var d={},l=[],t=0;t<r.length;t++){var i=r[t],n=a.base?i[0]+a.base:i[0],s=d[n]||0,p="".concat(n," ").concat(s);d[n]=s+1;var c=o(p),f={css:i[1],media:i[2],sourceMap:i[3],supports:i[4],layer:i[5]};if(-1!==c)e[c].references++,e[c].updater(f);else{var u=function(r,e){var o=e.domAPI(e);return o.update(r),function(e){e?(e.css!==r.css||e.media!==r.media||e.sourceMap!==r.sourceMap||e.supports!==r.supports||e.layer!==r.layer)&&o.update(r=e):o.remove()}}(f,a);a.byIndex=t,e.splice(t,0,{identifier:p,updater:u,references:1})}l.push(p)}return l}r.exports=function(r,d){var l=a(r=r||[],d=d||{});return function(r){r=r||[];for(var t=0;t<l.length;t++){var i=o(l[t]);e[i].references--}for(var n=a(r,d),s=0;s<l.length;s++){var p=o(l[s]);0===e[p].references&&(e[p].updater(),e.splice(p,1))}l=n}}},7659(r){var e={};r.exports=function(r,o){var a=function(r){if(void 0===e[r]){var o=document.querySelector(r);if(window.HTMLIFrameElement&&o instanceof window.HTMLIFrameElement)try{o=o.contentDocument.head}catch(r){o=null}e[r]=o}return e[r]}(r);if(!a)throw Error("Couldn't find a style target. This probably means that the value for the 'insert' parameter is invalid.");a.appendChild(o)}},540(r){r.exports=function(r){var e=document.createElement("style");return r.setAttributes(e,r.attributes),r.insert(e,r.options),e}},5056(r,e,o){r.exports=function(r){var e=o.nc;e&&r.setAttribute("nonce",e)}},7825(r){r.exports=function(r){if("u"<typeof document)return{update:function(){},remove:function(){}};var e=r.insertStyleElement(r);return{update:function(o){var a,d,l;a="",o.supports&&(a+="@supports (".concat(o.supports,") {")),o.media&&(a+="@media ".concat(o.media," {")),(d=void 0!==o.layer)&&(a+="@layer".concat(o.layer.length>0?" ".concat(o.layer):""," {")),a+=o.css,d&&(a+="}"),o.media&&(a+="}"),o.supports&&(a+="}"),(l=o.sourceMap)&&"u">typeof btoa&&(a+="\n/*# sourceMappingURL=data:application/json;base64,".concat(btoa(unescape(encodeURIComponent(JSON.stringify(l))))," */")),r.styleTagTransform(a,e,r.options)},remove:function(){var r;null===(r=e).parentNode||r.parentNode.removeChild(r)}}}},1113(r){r.exports=function(r,e){if(e.styleSheet)e.styleSheet.cssText=r;else{for(;e.firstChild;)e.removeChild(e.firstChild);e.appendChild(document.createTextNode(r))}}}}]);
+`,""]),o.d(e,{},{A:l})},6314(r){r.exports=function(r){var e=[];return e.toString=function(){return this.map(function(e){var o="",a=void 0!==e[5];return e[4]&&(o+="@supports (".concat(e[4],") {")),e[2]&&(o+="@media ".concat(e[2]," {")),a&&(o+="@layer".concat(e[5].length>0?" ".concat(e[5]):""," {")),o+=r(e),a&&(o+="}"),e[2]&&(o+="}"),e[4]&&(o+="}"),o}).join("")},e.i=function(r,o,a,d,t){"string"==typeof r&&(r=[[null,r,void 0]]);var l={};if(a)for(var i=0;i<this.length;i++){var n=this[i][0];null!=n&&(l[n]=!0)}for(var s=0;s<r.length;s++){var p=[].concat(r[s]);a&&l[p[0]]||(void 0!==t&&(void 0===p[5]||(p[1]="@layer".concat(p[5].length>0?" ".concat(p[5]):""," {").concat(p[1],"}")),p[5]=t),o&&(p[2]&&(p[1]="@media ".concat(p[2]," {").concat(p[1],"}")),p[2]=o),d&&(p[4]?(p[1]="@supports (".concat(p[4],") {").concat(p[1],"}"),p[4]=d):p[4]="".concat(d)),e.push(p))}},e}},1601(r){r.exports=function(r){return r[1]}},5072(r){var e=[];function o(r){for(var o=-1,a=0;a<e.length;a++)if(e[a].identifier===r){o=a;break}return o}function a(r,a){for(var d={},t=[],l=0;l<r.length;l++){var i=r[l],n=a.base?i[0]+a.base:i[0],s=d[n]||0,p="".concat(n," ").concat(s);d[n]=s+1;var c=o(p),u={css:i[1],media:i[2],sourceMap:i[3],supports:i[4],layer:i[5]};if(-1!==c)e[c].references++,e[c].updater(u);else{var f=function(r,e){var o=e.domAPI(e);return o.update(r),function(e){e?(e.css!==r.css||e.media!==r.media||e.sourceMap!==r.sourceMap||e.supports!==r.supports||e.layer!==r.layer)&&o.update(r=e):o.remove()}}(u,a);a.byIndex=l,e.splice(l,0,{identifier:p,updater:f,references:1})}t.push(p)}return t}r.exports=function(r,d){var t=a(r=r||[],d=d||{});return function(r){r=r||[];for(var l=0;l<t.length;l++){var i=o(t[l]);e[i].references--}for(var n=a(r,d),s=0;s<t.length;s++){var p=o(t[s]);0===e[p].references&&(e[p].updater(),e.splice(p,1))}t=n}}},7659(r){var e={};r.exports=function(r,o){var a=function(r){if(void 0===e[r]){var o=document.querySelector(r);if(window.HTMLIFrameElement&&o instanceof window.HTMLIFrameElement)try{o=o.contentDocument.head}catch(r){o=null}e[r]=o}return e[r]}(r);if(!a)throw Error("Couldn't find a style target. This probably means that the value for the 'insert' parameter is invalid.");a.appendChild(o)}},540(r){r.exports=function(r){var e=document.createElement("style");return r.setAttributes(e,r.attributes),r.insert(e,r.options),e}},5056(r,e,o){r.exports=function(r){var e=o.nc;e&&r.setAttribute("nonce",e)}},7825(r){r.exports=function(r){if("u"<typeof document)return{update:function(){},remove:function(){}};var e=r.insertStyleElement(r);return{update:function(o){var a,d,t;a="",o.supports&&(a+="@supports (".concat(o.supports,") {")),o.media&&(a+="@media ".concat(o.media," {")),(d=void 0!==o.layer)&&(a+="@layer".concat(o.layer.length>0?" ".concat(o.layer):""," {")),a+=o.css,d&&(a+="}"),o.media&&(a+="}"),o.supports&&(a+="}"),(t=o.sourceMap)&&"u">typeof btoa&&(a+="\n/*# sourceMappingURL=data:application/json;base64,".concat(btoa(unescape(encodeURIComponent(JSON.stringify(t))))," */")),r.styleTagTransform(a,e,r.options)},remove:function(){var r;null===(r=e).parentNode||r.parentNode.removeChild(r)}}}},1113(r){r.exports=function(r,e){if(e.styleSheet)e.styleSheet.cssText=r;else{for(;e.firstChild;)e.removeChild(e.firstChild);e.appendChild(document.createTextNode(r))}}}}]);
