@@ -21,27 +21,14 @@ import warnings
 from pathlib import Path
 
 import pytest
+import test_object_store_workspace as workspace_tests
 from openai_server import FakeOpenAIServer
 from s3_server import S3Server
 
 ROOT = Path(__file__).resolve().parents[1]
-BUCKET = "compact-tests"
-
-
-@pytest.fixture(scope="module")
-def s3():
-    with S3Server() as server:
-        yield server
-
-
-@pytest.fixture
-def url(s3, request, monkeypatch, tmp_path):
-    """A fresh prefix in the shared bucket, and this process set up to reach it."""
-    for k, v in s3.env.items():
-        monkeypatch.setenv(k, v)
-    monkeypatch.delenv("DREAMER_LAB_WORKSPACE", raising=False)
-    monkeypatch.setenv("DREAMER_LAB_REMOTE_CACHE", str(tmp_path / "default_caches"))
-    return f"{s3.bucket(BUCKET)}/{request.node.name}"
+BUCKET = workspace_tests.BUCKET
+s3 = workspace_tests.s3  # the same fixtures: a module's moto server, a fresh prefix per test
+url = workspace_tests.url
 
 
 def _keys(s3: S3Server, url: str, under: str = "requests/") -> dict[str, bytes]:
