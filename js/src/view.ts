@@ -71,6 +71,8 @@ export class LineageSidebar extends Panel {
   private _svg = svg('svg', { class: 'dl-svg', role: 'group' }) as SVGSVGElement;
   private _root = svg('g') as SVGGElement;
   private _placed: ILayout | null = null;
+  /** The workspace whose graph is drawn. */
+  private _shown: string | null = null;
   /** Runs dagre in a Web Worker (the main thread when none can be made). */
   private _engine: LayoutEngine;
   /** Lays out again only when ids, edges, collapse or node width change. */
@@ -188,12 +190,16 @@ export class LineageSidebar extends Panel {
           : '');
     this._message.hidden = !this._message.textContent;
     this._renderLegend();
-    if (!lineage) {
+    if (!lineage || lineage.workspace !== this._shown) {
+      // No graph, or another workspace's: never keep one workspace's graph over another's.
       this._root.replaceChildren();
       this._nodeEl.clear();
       this._placed = null;
       this._placement.reset();
       this._showPending(null);
+      this._shown = lineage?.workspace ?? null;
+    }
+    if (!lineage) {
       emptyDetails(this._details, false);
       return;
     }
