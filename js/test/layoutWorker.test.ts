@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import type { Lineage, LineageEdge, LineageNode } from '../src/api';
+import type { Lineage } from '../src/api';
 import { ILayout, LayoutCache, layoutLineage, NODE_W } from '../src/layout';
 import {
   ILayoutMessage,
@@ -14,21 +14,10 @@ import {
   LayoutEngine
 } from '../src/layoutWorker';
 import { ILayoutEngine, Placement } from '../src/placement';
+import { lineageOf } from './lineages';
 
 function lineage(n: number, groups = 1): Lineage {
-  const nodes: LineageNode[] = [];
-  const edges: LineageEdge[] = [];
-  for (let i = 0; i < n; i++) {
-    const fp = i.toString(16).padStart(16, '0');
-    nodes.push({
-      fingerprint: fp, name: `step ${i}`, kind: 'map', status: 'fresh', stale_reason: null,
-      rows: i, seconds: 0.1, created: i, area: 'steps', cell_id: null, notebook: null
-    });
-    if (i >= groups) {
-      edges.push({ source: nodes[i - groups].fingerprint, target: fp });
-    }
-  }
-  return { workspace: 'ws', nodes, edges, running: 0, index_warning: null };
+  return lineageOf(n, i => (i >= groups ? i - groups : null));
 }
 
 const positions = (l: ILayout) =>

@@ -2,24 +2,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import type { Lineage, LineageEdge, LineageNode } from '../src/api';
+import type { Lineage, LineageNode } from '../src/api';
 import { ILayout, layoutLineage, NODE_W } from '../src/layout';
 import { Placement } from '../src/placement';
+import { lineageOf } from './lineages';
 
 function lineage(n: number): Lineage {
-  const nodes: LineageNode[] = [];
-  const edges: LineageEdge[] = [];
-  for (let i = 0; i < n; i++) {
-    const fp = i.toString(16).padStart(16, '0');
-    nodes.push({
-      fingerprint: fp, name: `step ${i}`, kind: 'map', status: 'fresh', stale_reason: null,
-      rows: i, seconds: 0.1, created: i, area: 'steps', cell_id: null, notebook: null
-    });
-    if (i > 0) {
-      edges.push({ source: nodes[Math.floor((i - 1) / 2)].fingerprint, target: fp });
-    }
-  }
-  return { workspace: 'ws', nodes, edges, running: 0, index_warning: null };
+  return lineageOf(n, i => (i > 0 ? Math.floor((i - 1) / 2) : null));
 }
 
 /** A poll's fresh records (the model replaces the lineage object on every poll). */
