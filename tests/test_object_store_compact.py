@@ -315,3 +315,17 @@ def test_compact_command_errors_are_one_line_and_show_no_credential(tmp_path, s3
     assert not [s for s in secrets if s in said]
     help_text = _cli("--help").stdout
     assert "compact" in help_text and "request-cache batches" in help_text
+
+
+def test_compaction_on_a_file_url_keeps_every_request(tmp_path):
+    from dreamer_lab.core.remote_compact import compact_requests
+
+    where = f"file://{tmp_path}/bucket"
+    _upload(where, tmp_path / "a", [{f"k{i}": i} for i in range(6)])
+    (r,) = compact_requests(where)
+    assert (r.listed, r.merged, r.requests) == (6, 6, 6)
+    folder = tmp_path / "bucket" / "requests" / "echo"
+    assert len(list(folder.glob("*.json.gz"))) == 1
+    assert len(list((folder / "manifests").iterdir())) == 1
+    ws, rc = _machine(where, tmp_path / "b")
+    assert _all(rc, 6) == {f"k{i}": i for i in range(6)}
