@@ -386,7 +386,7 @@ def _compact(args: argparse.Namespace) -> int:
         if r.refused:
             line += f"; {len(r.refused)} corrupt, left in place"
         if r.vanished:
-            line += f"; {r.vanished} already merged by another compaction"
+            line += f"; {r.vanished} gone before the download (another compaction?), left alone"
         print(line + ".")
     return 1 if any(r.refused for r in results) else 0
 

@@ -63,7 +63,7 @@ class CompactResult:
     bytes_after: int = 0  # of the new object
     written: str | None = None  # the new object's key (None: nothing to merge)
     refused: list[str] = field(default_factory=list)  # corrupt batches left in place
-    vanished: int = 0  # listed, then deleted by another compaction before the download
+    vanished: int = 0  # listed, not downloaded (deleted meanwhile, or unreadable): left alone
     seconds: float = 0.0
 
 
@@ -113,7 +113,8 @@ def compact_backend(store: ObjectStore, backend: str, keys: list[str]) -> Compac
             result.refused.append(key)
             warnings.warn(
                 f"Left the request-cache batch {store.where(key)} in place ({e}); its requests "
-                "are not in the compacted batch. Delete it if no one needs them.",
+                "are not in the compacted batch, and every machine refuses it too. Delete it "
+                "once you have looked at it.",
                 CorruptEntryWarning,
                 stacklevel=3,
             )
