@@ -79,7 +79,7 @@ from dreamer_lab.llms import OpenAI
 from dreamer_lab.steps import DataSource, Prompt
 
 url, cache, base, rows = sys.argv[1:5]
-with DataDreamer(url, cache_dir=cache):
+with DataDreamer(url, cache_dir=cache, lease_ttl=6):
     src = DataSource("inputs", {"p": [f"row {i}" for i in range(int(rows))]})
     Prompt("generate", inputs={"prompts": src.output["p"]},
            args={"llm": OpenAI("gpt-4o-mini", base_url=base, max_concurrency=4)})
@@ -360,18 +360,22 @@ def test_killed_generation_resumes_on_another_machine(tmp_path, s3, url, monkeyp
     from dreamer_lab.steps import DataSource, Prompt
 
     rows = 200
-    with FakeOpenAIServer(latency=0.05) as srv:
+    with FakeOpenAIServer(latency=0.1) as srv:
         monkeypatch.setenv("OPENAI_API_KEY", srv.api_key)
         a = _child(
             tmp_path, s3, PROMPT_CHILD, url, str(tmp_path / "a"), srv.base_url, str(rows),
             env={"OPENAI_API_KEY": srv.api_key},
         )  # fmt: skip
+        # Poll cheaply (the server's count, then one listing of the batch keys, no
+        # downloads): a slow poll under load let the child finish before the kill.
+        client, prefix = s3.client(), f"{_prefix(url)}/requests/openai/"
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and a.poll() is None:
-            batches = [k for k in _keys(s3, url) if k.startswith("requests/openai/")]
-            if len(batches) >= 3 and srv.served >= 60:
-                break
-            time.sleep(0.1)
+            if srv.served >= 60:
+                listed = client.list_objects_v2(Bucket=BUCKET, Prefix=prefix)
+                if listed.get("KeyCount", 0) >= 3:
+                    break
+            time.sleep(0.05)
         os.kill(a.pid, signal.SIGKILL)
         _, err = a.communicate()
         assert a.returncode == -signal.SIGKILL, err[-2000:]
@@ -384,7 +388,9 @@ def test_killed_generation_resumes_on_another_machine(tmp_path, s3, url, monkeyp
                 shared.update(json.loads(gzip.decompress(v)))
         assert 0 < len(shared) <= first
 
-        # Machine B (its own empty cache) runs the same step: only the rest is sent.
+        # Machine B (its own empty cache) runs the same step: only the rest is sent. The
+        # killed child still holds the step's lease; B takes it over once it has seen it
+        # unrenewed for the holder's lease_ttl (6 s here, not the default 60, to be short).
         with DataDreamer(url, cache_dir=tmp_path / "b"):
             src = DataSource("inputs", {"p": [f"row {i}" for i in range(rows)]})
             step = Prompt(
