@@ -9,6 +9,7 @@ store holds whole, verified entries and the local folder (the *read cache*) mirr
     <url>/models/<fp>/...                      trained models, same layout
     <url>/leases/<fp>.json                     who computes <fp> now (core/lease.py)
     <url>/requests/<backend>/<batch>.json.gz   request-cache batches, immutable
+    <url>/checkpoints/<fp>/...                 a training run's checkpoints (remote_checkpoints.py)
     <url>/quarantine/<area>/<fp>.<time>/       records found corrupt, moved aside
 
 Entries (commit, load, corrupt objects): core/remote_store.py. Request caches:
@@ -33,6 +34,7 @@ from filelock import FileLock
 
 from dreamer_lab.core.lease import Lease
 from dreamer_lab.core.object_store import ObjectStore, normalize_url
+from dreamer_lab.core.remote_checkpoints import CheckpointMirror
 from dreamer_lab.core.remote_lineage import sync_lineage
 from dreamer_lab.core.remote_requests import RequestMirror
 from dreamer_lab.core.remote_store import MirroredStore
@@ -160,6 +162,10 @@ class RemoteWorkspace(Workspace):
                 self.remote, f"leases/{fingerprint}.json", ttl=self.lease_ttl, poll=self.lease_poll
             ),
         )
+
+    def checkpoint_mirror(self, fingerprint: str) -> CheckpointMirror:
+        """The bucket's copy of the checkpoints of the training run ``fingerprint``."""
+        return CheckpointMirror(self.remote, fingerprint)
 
     def attach_request_cache(self, cache: Any, backend: str) -> None:
         """Share ``cache`` (this workspace's ``requests/<backend>.sqlite``) through the bucket."""

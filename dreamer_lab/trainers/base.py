@@ -33,7 +33,14 @@ from dreamer_lab.errors import DreamerError, StepFailedError, StepInputError
 from dreamer_lab.steps.output import OutputColumn
 from dreamer_lab.steps.step import DataCardType, log_level_scope
 from dreamer_lab.trainers.calls import TrainCall, TrainContext, TrainResult, check_columns, trains
-from dreamer_lab.trainers.checkpoints import checkpoint_dir, checkpoint_step, last_checkpoint
+from dreamer_lab.trainers.checkpoints import (
+    checkpoint_dir,
+    checkpoint_mirror,
+    checkpoint_step,
+    discard_checkpoints,
+    resume_point,
+    uploading,
+)
 from dreamer_lab.trainers.distributed import (
     devices_to_spawn,
     distributed_rank,
@@ -223,7 +230,7 @@ class Trainer(Loadable):
         add_run(status="hit" if hit else "done")
         ws.progress_file(fp).unlink(missing_ok=True)
         if not hit:
-            shutil.rmtree(checkpoint_dir(ws, fp), ignore_errors=True)
+            discard_checkpoints(ws, fp)
         with log_level_scope(level):
             logger.info(
                 "Trainer %r %s (%s)", self.name, "loaded from cache" if hit else "trained", fp[:12]
@@ -280,7 +287,8 @@ class Trainer(Loadable):
     ) -> Computed:
         ckpt = checkpoint_dir(ws, fp)
         ckpt.mkdir(parents=True, exist_ok=True)
-        resume = last_checkpoint(ckpt)
+        mirror = checkpoint_mirror(ws, fp)
+        resume = resume_point(mirror, ckpt, world=distributed_rank()[1])
         final = ckpt / "final"
         shutil.rmtree(final, ignore_errors=True)
         reporter = ProgressReporter(self, ws, fp, ckpt)
@@ -289,7 +297,8 @@ class Trainer(Loadable):
         if resume is not None:
             logger.info("Trainer %r resumes from %s", self.name, resume.name)
         started = time.time()
-        result = train_fn(TrainContext.of_run(reporter, resume, final))
+        with uploading(self, mirror):
+            result = train_fn(TrainContext.of_run(reporter, resume, final))
         finished = time.time()
         history = read_history(ckpt / HISTORY)
         reporter.write(force=True, status="saving")

@@ -146,8 +146,8 @@ class HFTrainingRun:
         )
 
     def callbacks(self, ctx: TrainContext, call: TrainCall, *more: Any) -> list[Any]:
-        """Progress, early stopping (see :meth:`training_args`), the call's ``callbacks``
-        and ``more``."""
+        """Progress, early stopping (see :meth:`training_args`), the upload of checkpoints to
+        an object-storage workspace, the call's ``callbacks`` and ``more``."""
         cbs = [progress_callback(ctx)]
         if getattr(self, "_early_stopping", None):
             from transformers import EarlyStoppingCallback
@@ -158,6 +158,11 @@ class HFTrainingRun:
                     early_stopping_patience=patience, early_stopping_threshold=threshold
                 )
             )
+        mirror = getattr(self, "_checkpoint_mirror", None)  # an object-storage workspace
+        if mirror is not None:
+            from dreamer_lab.trainers.checkpoints import upload_callback
+
+            cbs.append(upload_callback(mirror))
         return cbs + list(call.get("callbacks") or []) + list(more)
 
     def run_hf_trainer(

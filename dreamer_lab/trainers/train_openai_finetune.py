@@ -251,7 +251,7 @@ class TrainOpenAIFineTune(Trainer):
         try:
             if not state.get("job_id"):
                 state = self._create_job(client, call, state, state_path)
-                _write_json(state_path, state)  # before polling: a restart resumes this job
+                self._save_state(state_path, state)  # before polling: a restart resumes this job
             job = self._poll(client, ctx, state, state_path)
         except DreamerError:
             raise
@@ -261,6 +261,8 @@ class TrainOpenAIFineTune(Trainer):
             ) from None
         if job.status != "succeeded":
             state_path.unlink(missing_ok=True)  # the next run creates a new job
+            if getattr(self, "_checkpoint_mirror", None) is not None:
+                self._checkpoint_mirror.delete_state(STATE)
             err = getattr(job, "error", None)
             detail = scrub_text(str(getattr(err, "message", None) or "no detail given"))
             code = getattr(err, "code", None)
@@ -286,6 +288,14 @@ class TrainOpenAIFineTune(Trainer):
             metrics["train_loss"] = losses[-1]
         return TrainResult(metrics=metrics, extra={"openai": info})
 
+    def _save_state(self, path: Path, state: dict[str, Any]) -> None:
+        """Write the job's state; in an object-storage workspace also to the bucket, at once,
+        so another machine resumes this job instead of paying for a second one."""
+        _write_json(path, state)
+        mirror = getattr(self, "_checkpoint_mirror", None)
+        if mirror is not None:
+            mirror.put_state(path)
+
     def _create_job(
         self, client: Any, call: TrainCall, state: dict[str, Any], state_path: Path
     ) -> dict:
@@ -294,7 +304,7 @@ class TrainOpenAIFineTune(Trainer):
         resuming = bool(state.get("request"))
         if not resuming:
             state = {"request": uuid.uuid4().hex, "training_file": None, "validation_file": None}
-            _write_json(state_path, state)
+            self._save_state(state_path, state)
         for split, key in (("train", "training_file"), ("validation", "validation_file")):
             cols = call.columns(split)
             if cols is not None and not state.get(key):
@@ -302,7 +312,7 @@ class TrainOpenAIFineTune(Trainer):
                 send = functools.partial(client.files.create, file=examples, purpose="fine-tune")
                 upload = self._api(send)
                 state[key] = upload.id
-                _write_json(state_path, state)
+                self._save_state(state_path, state)
         job = self._find_job(client, state["request"]) if resuming else None
         if job is None:
             hp = {
@@ -387,7 +397,7 @@ class TrainOpenAIFineTune(Trainer):
             seen.add(e.id)
         if new:
             state["seen_events"] = sorted(seen)
-            _write_json(path, state)
+            self._save_state(path, state)
 
     def _refused(self, f: Failure) -> DreamerError:
         """The error of a request the API refused (not retried)."""
