@@ -192,22 +192,30 @@ def test_tampered_checkpoint_is_refused_and_training_starts_fresh(
 
     from dreamer_lab.errors import CorruptEntryWarning, StepFailedError
 
-    class Crash(TrainerCallback):  # machine A fails after its first checkpoint
+    class Crash(TrainerCallback):  # machine A fails after a few checkpoints
         def on_step_end(self, args, state, control, **kw):
-            if state.global_step == 6:
+            if state.global_step == 14:
                 raise RuntimeError("preempted")
 
     with pytest.raises(StepFailedError, match="preempted"):
         _train(url, tmp_path / "a", tiny_llama, [Crash()])
-    assert _markers(s3, url) == [4], "the failed run's checkpoint is in the bucket"
-    (key,) = [k for k in _keys(s3, url, "checkpoints/") if k.endswith("/trainer_state.json")]
-    full = f"{_prefix(url)}/{key}"
-    body = s3.client().get_object(Bucket=BUCKET, Key=full)["Body"].read()
-    tampered = body.replace(b'"global_step": 4', b'"global_step": 9')  # same size
-    assert tampered != body and len(tampered) == len(body)
-    s3.client().put_object(Bucket=BUCKET, Key=full, Body=tampered)
+    # The failed run's last checkpoint is uploaded; the bucket keeps no more than the local
+    # folder (save_total_limit=2 keeps 8 and 12): checkpoint-4 and its files are gone.
+    local = sorted(p.name for p in (tmp_path / "a").glob("checkpoints/*/checkpoint-*"))
+    assert local == ["checkpoint-12", "checkpoint-8"]
+    markers = _markers(s3, url)
+    assert markers[-1] == 12 and set(markers) <= {8, 12}, markers
+    assert not [k for k in _keys(s3, url, "checkpoints/") if "/checkpoint-4" in k]
+    for key in _keys(s3, url, "checkpoints/"):
+        if key.endswith("/trainer_state.json"):  # same size, another step: refused, not used
+            full = f"{_prefix(url)}/{key}"
+            body = s3.client().get_object(Bucket=BUCKET, Key=full)["Body"].read()
+            tampered = body.replace(b'"global_step": 1', b'"global_step": 3')
+            tampered = tampered.replace(b'"global_step": 8', b'"global_step": 9')
+            assert tampered != body and len(tampered) == len(body)
+            s3.client().put_object(Bucket=BUCKET, Key=full, Body=tampered)
 
-    with pytest.warns(CorruptEntryWarning, match=r"Refused the checkpoint .*checkpoint-4: file "):
+    with pytest.warns(CorruptEntryWarning, match=r"Refused the checkpoint .*checkpoint-12: file "):
         trainer = _train(url, tmp_path / "b", tiny_llama)
     assert trainer.record["resumed_from_step"] is None, "training started fresh"
     steps = [e["step"] for e in trainer.record["history"] if "loss" in e]
