@@ -2,7 +2,7 @@
 
 The training of tests/test_object_store_checkpoints.py (the tiny 2-layer Llama of
 tests/trainer_fixtures.py, 16 rows, 24 optimizer steps, a checkpoint every 4 steps) is timed
-(``train()``, wall clock) in three arms, interleaved per repetition, each run a fresh
+(the whole ``DataDreamer`` block: open, data source, ``train()``, wall clock) in three arms, interleaved per repetition, each run a fresh
 fingerprint-equal run in a fresh prefix and an empty cache:
 
 * local: a local workspace folder;
@@ -31,27 +31,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 
-def _train(ws, cache: Path | None, model: Path) -> float:
-    from dreamer_lab import DataDreamer
-    from dreamer_lab.steps import DataSource
-    from dreamer_lab.trainers import TrainHFFineTune
+def _train(where, cache: Path | None, model: Path) -> float:
+    from test_object_store_checkpoints import _train as train
 
-    opts = {"cache_dir": cache} if cache is not None else {}
-    with DataDreamer(ws, **opts):
-        qa = DataSource(
-            "qa", {"q": ["color of sky", "color of grass"] * 8, "a": ["blue", "green"] * 8}
-        )
-        started = time.perf_counter()
-        TrainHFFineTune("bench", model_name=str(model)).train(
-            train_input=qa.output["q"],
-            train_output=qa.output["a"],
-            epochs=6,
-            batch_size=4,
-            learning_rate=1e-2,
-            save_strategy="steps",
-            save_steps=4,
-        )
-        return time.perf_counter() - started
+    started = time.perf_counter()
+    train(where, cache, model)
+    return time.perf_counter() - started
 
 
 def main() -> None:

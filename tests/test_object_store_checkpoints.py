@@ -8,6 +8,7 @@ never resumed from; an OpenAI fine-tune killed after creating its (paid) job is 
 from machine B instead of a second job being created.
 """
 
+# ruff: noqa: F811 - the fixtures s3, url and tiny_llama are imported, then requested by name
 from __future__ import annotations
 
 import json
@@ -15,18 +16,15 @@ import os
 import re
 import signal
 import subprocess
-import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 from openai_finetune_server import API_KEY, FakeFineTuneServer
 from s3_server import S3Server
+from test_object_store_workspace import BUCKET, _child, _prefix, s3, url  # noqa: F401
 from trainer_fixtures import tiny_llama  # noqa: F401
 
-ROOT = Path(__file__).resolve().parents[1]
-BUCKET = "team-checkpoints"
 QA = {"q": ["color of sky", "color of grass"] * 8, "a": ["blue", "green"] * 8}
 STEPS = 24  # 16 rows / 4 per batch * 6 epochs
 
@@ -69,44 +67,11 @@ with DataDreamer(url, cache_dir=cache, lease_ttl=3):
 """
 
 
-@pytest.fixture(scope="module")
-def s3():
-    with S3Server() as server:
-        yield server
-
-
-@pytest.fixture
-def url(s3, request, monkeypatch, tmp_path):
-    """A fresh prefix in the shared bucket, and this process set up to reach it."""
-    for k, v in s3.env.items():
-        monkeypatch.setenv(k, v)
-    monkeypatch.delenv("DREAMER_LAB_WORKSPACE", raising=False)
-    monkeypatch.setenv("DREAMER_LAB_REMOTE_CACHE", str(tmp_path / "default_caches"))
-    return f"{s3.bucket(BUCKET)}/{request.node.name}"
-
-
-def _prefix(url: str) -> str:
-    return url.split("/", 3)[3]
-
-
 def _keys(s3: S3Server, url: str, under: str = "") -> list[str]:
     """The bucket's keys under ``<url>/<under>`` (a listing, not the objects)."""
     pre = f"{_prefix(url)}/{under}"
     pages = s3.client().get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=pre)
     return [o["Key"][len(_prefix(url)) + 1 :] for p in pages for o in p.get("Contents", [])]
-
-
-def _child(tmp_path: Path, script: str, *args: str, env=None) -> subprocess.Popen:
-    path = tmp_path / f"child_{abs(hash(script)) % 10**6}.py"
-    path.write_text(textwrap.dedent(script))
-    full = {**os.environ, **(env or {}), "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen(
-        [sys.executable, str(path), *args],
-        env=full,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def _kill_when(proc: subprocess.Popen, condition, timeout: float = 120) -> None:
@@ -125,12 +90,13 @@ def _kill_when(proc: subprocess.Popen, condition, timeout: float = 120) -> None:
     assert proc.returncode == -signal.SIGKILL
 
 
-def _train(url: str, cache: Path, model: Path, callbacks=()):
+def _train(where, cache: Path | None, model: Path, callbacks=()):
+    """The test's training (a local workspace when ``cache`` is None); returns the trainer."""
     from dreamer_lab import DataDreamer
     from dreamer_lab.steps import DataSource
     from dreamer_lab.trainers import TrainHFFineTune
 
-    with DataDreamer(url, cache_dir=cache, lease_ttl=3):
+    with DataDreamer(where, **({"cache_dir": cache, "lease_ttl": 3} if cache else {})):
         qa = DataSource("qa", QA)
         return TrainHFFineTune("resumable", model_name=str(model)).train(
             train_input=qa.output["q"],
@@ -156,7 +122,7 @@ def test_killed_training_resumes_on_another_machine_from_the_bucket(
     url,
     tiny_llama,  # noqa: F811
 ):
-    a = _child(tmp_path, TRAIN_CHILD, url, str(tmp_path / "a"), str(tiny_llama))
+    a = _child(tmp_path, s3, TRAIN_CHILD, url, str(tmp_path / "a"), str(tiny_llama))
     _kill_when(a, lambda: bool(_markers(s3, url)))
     uploaded = max(_markers(s3, url))
     assert uploaded >= 4 and not _keys(s3, url, "models/"), "a killed run committed nothing"
@@ -261,7 +227,7 @@ def test_killed_finetune_finds_its_job_from_another_machine(tmp_path, s3, url, m
     with FakeFineTuneServer(phases=(0.05, 0.05, 0.2), idle_timeout=60) as srv:
         srv.create_delay = 30.0  # the job exists (and is billed), its id never reaches A
         args = (url, str(tmp_path / "a"), srv.base_url, json.dumps(ROWS))
-        a = _child(tmp_path, FINETUNE_CHILD, *args, env={"OPENAI_API_KEY": API_KEY})
+        a = _child(tmp_path, s3, FINETUNE_CHILD, *args, env={"OPENAI_API_KEY": API_KEY})
         _kill_when(a, lambda: srv.job_creates == 1, timeout=60)
         (state_key,) = [k for k in _keys(s3, url, "checkpoints/") if "/state/" in k]
         assert state_key.endswith("/state/openai_job.json")
