@@ -18,6 +18,7 @@ start) is used instead.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -109,6 +110,10 @@ class CheckpointMirror:
             try:
                 self._upload(folder)
             except ObjectStoreError as e:
+                if not folder.is_dir():  # the trainer removed it meanwhile: a newer one follows
+                    with contextlib.suppress(ObjectStoreError):
+                        self.remote.delete_prefix(f"{self.prefix}/{folder.name}")
+                    continue
                 self._warn(f"{e} The checkpoint stays in this machine's cache only.")
             except Exception as e:  # noqa: BLE001 - a background thread must not die silently
                 self._warn(f"Uploading {folder.name} failed: {type(e).__name__}: {e}")
