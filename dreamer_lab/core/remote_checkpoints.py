@@ -60,8 +60,6 @@ class CheckpointMirror:
     def __init__(self, remote: ObjectStore, fingerprint: str):
         self.remote = remote
         self.prefix = f"checkpoints/{fingerprint}"
-        self.uploaded: list[int] = []  # steps whose marker was written, in order
-        self.upload_seconds = 0.0  # time the background thread spent uploading
         self._cond = threading.Condition()
         self._pending: Path | None = None
         self._closed = False
@@ -144,9 +142,12 @@ class CheckpointMirror:
             "created": time.time(),
         }
         self.remote.put(f"{key}.json", json.dumps(marker, indent=1).encode())
-        self.uploaded.append(marker["step"])
-        self.upload_seconds += time.monotonic() - started
-        log.info("Checkpoint %s uploaded to %s", folder.name, self.remote.where(key))
+        log.info(
+            "Checkpoint %s uploaded to %s in %.2f s",
+            folder.name,
+            self.remote.where(key),
+            time.monotonic() - started,
+        )
         self._prune(folder.parent, keep=folder.name)
 
     def _prune(self, local: Path, keep: str) -> None:
