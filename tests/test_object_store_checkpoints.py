@@ -141,7 +141,11 @@ def test_killed_training_resumes_on_another_machine_from_the_bucket(
     record = trainer.record
     assert trainer.fingerprint == fp and not trainer.cache_hit
     assert record["resumed_from_step"] >= uploaded > 0
-    steps = [e["step"] for e in record["history"] if "loss" in e]
+    pids = list(dict.fromkeys(e["pid"] for e in record["history"]))
+    assert len(pids) == 2, "the loss history spans both machines (A's came with its checkpoint)"
+    first = [e["step"] for e in record["history"] if "loss" in e and e["pid"] == pids[0]]
+    steps = [e["step"] for e in record["history"] if "loss" in e and e["pid"] == pids[1]]
+    assert first[0] == 1 and max(first) >= uploaded
     assert steps[0] == record["resumed_from_step"] + 1 and steps[-1] == STEPS
     assert f"models/{fp}/record.json" in _keys(s3, url, "models/")
     assert _keys(s3, url, "checkpoints/") == [], "the bucket's checkpoints go with the commit"

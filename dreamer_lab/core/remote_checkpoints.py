@@ -6,7 +6,8 @@ checkpoint that reached the bucket::
     <url>/checkpoints/<fp>/checkpoint-N/<file>    the files of one checkpoint (uploaded first)
     <url>/checkpoints/<fp>/checkpoint-N.json      its marker, written last: every file's size
                                                   and xxh3; a checkpoint without one is never used
-    <url>/checkpoints/<fp>/state/<name>           small state files (a fine-tune job's ids)
+    <url>/checkpoints/<fp>/state/<name>           small state files (a fine-tune job's ids, the
+                                                  loss history as of the last checkpoint)
 
 Uploads run in one background thread, one checkpoint at a time; a newer checkpoint replaces
 one still queued. After a checkpoint is complete in the bucket, the bucket's checkpoints that
@@ -60,6 +61,8 @@ class CheckpointMirror:
     def __init__(self, remote: ObjectStore, fingerprint: str):
         self.remote = remote
         self.prefix = f"checkpoints/{fingerprint}"
+        # Files next to the checkpoints uploaded (as state) with each one: the loss history.
+        self.with_checkpoint: tuple[str, ...] = ()
         self._cond = threading.Condition()
         self._pending: Path | None = None
         self._closed = False
@@ -142,6 +145,9 @@ class CheckpointMirror:
             "created": time.time(),
         }
         self.remote.put(f"{key}.json", json.dumps(marker, indent=1).encode())
+        for name in self.with_checkpoint:
+            if (folder.parent / name).is_file():
+                self.put_state(folder.parent / name)
         log.info(
             "Checkpoint %s uploaded to %s in %.2f s",
             folder.name,

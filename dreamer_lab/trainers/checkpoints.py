@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from dreamer_lab.core.workspace import Workspace
+from dreamer_lab.trainers.progress import HISTORY
 
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
@@ -58,7 +59,11 @@ def checkpoint_mirror(ws: Workspace, fingerprint: str) -> Any:
     """The bucket's copy of the run's checkpoints (a ``CheckpointMirror``), or None for a
     local workspace."""
     make = getattr(ws, "checkpoint_mirror", None)
-    return make(fingerprint) if make is not None else None
+    if make is None:
+        return None
+    mirror = make(fingerprint)
+    mirror.with_checkpoint = (HISTORY,)  # the resumed run's record keeps the earlier losses
+    return mirror
 
 
 def resume_point(mirror: Any, folder: Path, *, world: int = 1) -> Path | None:
