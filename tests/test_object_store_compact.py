@@ -93,7 +93,9 @@ def test_after_compaction_a_new_machine_pays_for_nothing(tmp_path, s3, url, monk
                 dd.workspace.flush()
         _upload(url, tmp_path / "e", [{f"k{i}": i} for i in range(25)])  # a second backend
         before = _batches(s3, url, "openai")
-        assert len(before) >= 6 and len(_batches(s3, url, "echo")) == 25
+        # At least one object per machine (uploads queued behind a slow one are coalesced,
+        # so how many more depends on load).
+        assert len(before) >= 3 and len(_batches(s3, url, "echo")) == 25
         paid = srv.served
         assert paid == 60
 
