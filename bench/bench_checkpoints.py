@@ -7,8 +7,8 @@ fingerprint-equal run in a fresh prefix and an empty cache:
 
 * local: a local workspace folder;
 * bucket, no checkpoint upload: an object-storage workspace on the moto server of
-  tests/s3_server.py with the checkpoint mirror switched off (the model is still committed
-  to the bucket);
+  tests/s3_server.py with ``CheckpointMirror.saved`` switched off (no checkpoint is queued;
+  the start's listing of the bucket's checkpoints and the model's commit to the bucket stay);
 * bucket: the same with checkpoints uploaded in the background (the default).
 
 The difference between the two bucket arms is what the checkpoint upload costs the run.
@@ -46,9 +46,9 @@ def main() -> None:
     from s3_server import S3Server
     from trainer_fixtures import build_tiny_llama
 
-    from dreamer_lab.core.remote_workspace import RemoteWorkspace
+    from dreamer_lab.core.remote_checkpoints import CheckpointMirror
 
-    real = RemoteWorkspace.checkpoint_mirror
+    real = CheckpointMirror.saved
     times: dict[str, list[float]] = {"local": [], "bucket, no checkpoint upload": [], "bucket": []}
     with tempfile.TemporaryDirectory() as tmp, S3Server() as s3:
         os.environ.update(s3.env)
@@ -62,10 +62,10 @@ def main() -> None:
                     times[arm].append(_train(where, None, model))
                     continue
                 off = arm != "bucket"
-                RemoteWorkspace.checkpoint_mirror = (lambda self, fp: None) if off else real
+                CheckpointMirror.saved = (lambda self, folder: None) if off else real
                 url = f"{base}/{rep}-{arm.replace(' ', '-').replace(',', '')}"
                 times[arm].append(_train(url, where, model))
-        RemoteWorkspace.checkpoint_mirror = real
+        CheckpointMirror.saved = real
     print(f"| arm ({reps} runs, interleaved) | min s | median s |")
     print("|---|---|---|")
     for arm, ts in times.items():
