@@ -30,28 +30,21 @@ import time
 import warnings
 from pathlib import Path
 
-import xxhash
-
 from dreamer_lab.core.object_store import ObjectStore
+from dreamer_lab.core.store import file_digest  # the store's: read in chunks, never mapped
 from dreamer_lab.errors import CorruptEntryWarning, ObjectStoreError, ObjectStoreWarning
 
 log = logging.getLogger("dreamer_lab")
 
 _MARKER = re.compile(r"^checkpoint-(\d+)\.json$")
-_CHUNK = 1 << 22
 
 
-def file_digest(path: Path) -> str:
-    """The xxh3-128 hex digest of a file, read in 4 MiB chunks."""
-    h = xxhash.xxh3_128()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
 
-def _step_of(name: str) -> int:
-    m = re.match(r"^checkpoint-(\d+)$", name)
+def checkpoint_step(path: Path) -> int:
+    """The optimizer step of a ``checkpoint-N`` folder (-1 for any other name)."""
+    m = _CHECKPOINT.match(path.name)
     return int(m.group(1)) if m else -1
 
 
@@ -139,7 +132,7 @@ class CheckpointMirror:
             self.remote.delete_prefix(key)
             return
         marker = {
-            "step": _step_of(folder.name),
+            "step": checkpoint_step(folder),
             "files": listed,
             "host": socket.gethostname(),
             "created": time.time(),
@@ -179,7 +172,7 @@ class CheckpointMirror:
         files missing locally are downloaded too."""
         try:
             self._restore_state(local)
-            newer = [c for c in self.complete() if c[0] > (_step_of(have.name) if have else -1)]
+            newer = [c for c in self.complete() if c[0] > (checkpoint_step(have) if have else -1)]
             for _step, name in newer:
                 got = self._download(local, name)
                 if got is not None:

@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from dreamer_lab.core.remote_checkpoints import checkpoint_step
 from dreamer_lab.core.workspace import Workspace
 from dreamer_lab.trainers.progress import HISTORY
-
-_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
 
 def checkpoint_dir(ws: Workspace, fingerprint: str) -> Path:
@@ -31,18 +29,12 @@ def checkpoint_dir(ws: Workspace, fingerprint: str) -> Path:
     return ws.path / "checkpoints" / fingerprint
 
 
-def checkpoint_step(path: Path) -> int:
-    """The optimizer step of a ``checkpoint-N`` folder (-1 for any other name)."""
-    m = _CHECKPOINT.match(path.name)
-    return int(m.group(1)) if m else -1
-
-
 def last_checkpoint(folder: Path) -> Path | None:
     """The newest complete ``checkpoint-N`` folder; incomplete ones (a kill mid-save) go."""
     if not folder.is_dir():
         return None
     candidates = sorted(
-        (p for p in folder.iterdir() if p.is_dir() and _CHECKPOINT.match(p.name)),
+        (p for p in folder.iterdir() if p.is_dir() and checkpoint_step(p) >= 0),
         key=checkpoint_step,
         reverse=True,
     )
