@@ -51,11 +51,13 @@ def checkpoint_step(path: Path) -> int:
 class CheckpointMirror:
     """The bucket's copy of one run's checkpoints (``checkpoints/<fingerprint>/``)."""
 
-    def __init__(self, remote: ObjectStore, fingerprint: str):
+    def __init__(
+        self, remote: ObjectStore, fingerprint: str, with_checkpoint: tuple[str, ...] = ()
+    ):
         self.remote = remote
         self.prefix = f"checkpoints/{fingerprint}"
         # Files next to the checkpoints uploaded (as state) with each one: the loss history.
-        self.with_checkpoint: tuple[str, ...] = ()
+        self.with_checkpoint = tuple(with_checkpoint)
         self._cond = threading.Condition()
         self._pending: Path | None = None
         self._closed = False

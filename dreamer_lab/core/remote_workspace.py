@@ -163,9 +163,12 @@ class RemoteWorkspace(Workspace):
             ),
         )
 
-    def checkpoint_mirror(self, fingerprint: str) -> CheckpointMirror:
-        """The bucket's copy of the checkpoints of the training run ``fingerprint``."""
-        return CheckpointMirror(self.remote, fingerprint)
+    def checkpoint_mirror(
+        self, fingerprint: str, with_checkpoint: tuple[str, ...] = ()
+    ) -> CheckpointMirror:
+        """The bucket's copy of the checkpoints of the training run ``fingerprint``
+        (``with_checkpoint``: files next to them uploaded with each one)."""
+        return CheckpointMirror(self.remote, fingerprint, with_checkpoint)
 
     def attach_request_cache(self, cache: Any, backend: str) -> None:
         """Share ``cache`` (this workspace's ``requests/<backend>.sqlite``) through the bucket."""

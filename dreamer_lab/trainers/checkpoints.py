@@ -53,9 +53,7 @@ def checkpoint_mirror(ws: Workspace, fingerprint: str) -> Any:
     make = getattr(ws, "checkpoint_mirror", None)
     if make is None:
         return None
-    mirror = make(fingerprint)
-    mirror.with_checkpoint = (HISTORY,)  # the resumed run's record keeps the earlier losses
-    return mirror
+    return make(fingerprint, (HISTORY,))  # the resumed run's record keeps the earlier losses
 
 
 def resume_point(mirror: Any, folder: Path, *, world: int = 1) -> Path | None:
